@@ -1,0 +1,473 @@
+"""The Hub contract, written once.  Backends implement the ``_``-prefixed primitives.
+
+A hub handle is opened *as an agent* (``connect(url, agent="@me")``): the hub stamps
+that identity as the sender of everything sent through it, so a message cannot claim to
+come from someone else.  A handle without an identity can still inspect and monitor.
+
+Delivery is at-least-once: a message is handed out under a lease, and comes back
+(``retry_count`` + 1, after a backoff) if the lease runs out before ``complete``,
+``reply``, ``fail`` or ``release``.  Effects are exactly-once: only the holder of the
+current lease token can finish a message, once.  Every state change is atomic.
+"""
+
+from __future__ import annotations
+
+import abc
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+from agentcomm import validation as v
+from agentcomm.clock import Clock, SystemClock
+from agentcomm.errors import ConfigurationError, DeadlineExceeded, InvalidInput
+from agentcomm.models import (
+    DEFAULT_QUEUE,
+    AgentInfo,
+    Claim,
+    Event,
+    Message,
+    Outgoing,
+    Priority,
+    Reply,
+    ReplyStatus,
+    Stats,
+)
+from agentcomm.settings import HubSettings
+
+__all__ = ["Hub", "PreparedMessage"]
+
+T = TypeVar("T")
+
+MAX_BATCH = 10_000
+
+
+class PreparedMessage:
+    """A validated outgoing message, in the form backends store."""
+
+    __slots__ = (
+        "correlation_id",
+        "expires_at",
+        "max_retries",
+        "payload_json",
+        "priority",
+        "timeout_seconds",
+        "to",
+        "type",
+    )
+
+    def __init__(self, item: Outgoing, settings: HubSettings, now: float) -> None:
+        self.to = v.check_target(item.to)
+        self.type = v.check_message_type(item.type)
+        self.payload_json = v.encode_payload(item.payload, settings.max_payload_bytes)
+        self.priority = Priority.parse(item.priority)
+        timeout = settings.default_timeout if item.timeout_seconds is None else item.timeout_seconds
+        self.timeout_seconds = v.check_seconds("timeout_seconds", timeout)
+        retries = settings.default_max_retries if item.max_retries is None else item.max_retries
+        self.max_retries = v.check_max_retries(retries)
+        cid = item.correlation_id
+        self.correlation_id = None if cid is None else v.check_correlation_id(cid)
+        expires = item.expires_in
+        self.expires_at = None if expires is None else now + v.check_seconds("expires_in", expires)
+
+
+class Hub(abc.ABC):
+    """One hub, seen by one agent.  Every public method is the contract for all backends."""
+
+    capabilities: frozenset[str] = frozenset()
+    """Optional behaviours this backend declares (SPEC section CAP)."""
+
+    def __init__(
+        self,
+        *,
+        agent: str | None = None,
+        settings: HubSettings | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.agent_id = None if agent is None else v.check_agent_id(agent)
+        self.settings = settings or HubSettings()
+        self.clock: Clock = clock or SystemClock()
+
+    # -- lifecycle -----------------------------------------------------------------
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections.  Idempotent."""
+
+    def __enter__(self) -> Hub:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- messages ------------------------------------------------------------------
+    def send(
+        self,
+        to: str,
+        type: str,
+        payload: Any,
+        *,
+        priority: Priority | int | str = Priority.NORMAL,
+        timeout_seconds: float | None = None,
+        max_retries: int | None = None,
+        correlation_id: str | None = None,
+        expires_in: float | None = None,
+    ) -> Message:
+        """Queue one message for ``to`` (an agent's inbox or a shared queue) and return it.
+
+        ``timeout_seconds`` is the lease a claimer gets; ``max_retries`` bounds redelivery;
+        ``expires_in`` makes an undelivered message expire.  Durable once this returns.
+        Sending to an agent that is not registered is allowed: inboxes wait for their owner.
+        """
+        item = Outgoing(to, type, payload, priority, timeout_seconds, max_retries,
+                        correlation_id, expires_in)
+        return self.send_many([item])[0]
+
+    def send_many(self, messages: Iterable[Outgoing]) -> list[Message]:
+        """Send several messages atomically: all are queued, in order, or none is."""
+        sender = self._require_agent()
+        now = self.clock.now()
+        prepared = [PreparedMessage(m, self.settings, now) for m in messages]
+        self._check_batch(len(prepared))
+        return self._send(sender, prepared, now)
+
+    def request(
+        self,
+        to: str,
+        type: str,
+        payload: Any,
+        *,
+        timeout: float = 30.0,
+        priority: Priority | int | str = Priority.NORMAL,
+        correlation_id: str | None = None,
+    ) -> Reply:
+        """Send a request and wait up to ``timeout`` seconds for its reply.
+
+        The request expires (is never delivered) once ``timeout`` passes.  Raises
+        ``DeadlineExceeded`` naming the request id when no reply came in time.
+        """
+        message = self.send(
+            to, type, payload, priority=priority, expires_in=timeout,
+            correlation_id=correlation_id or new_correlation_id(),
+        )
+        return self.wait_reply(message.id, timeout=timeout)
+
+    def wait_reply(self, request_id: str, *, timeout: float = 30.0) -> Reply:
+        """Return the reply to ``request_id``, waiting up to ``timeout`` seconds for it.
+
+        A reply that arrived before this call is returned at once.  Replies are matched
+        by request id, so a reply to an earlier request with the same correlation id
+        never satisfies this one.
+        """
+        wait = v.check_seconds("timeout", timeout, allow_zero=True)
+        reply = self._wait_for(lambda: self.get_reply(request_id), wait)
+        if reply is None:
+            raise DeadlineExceeded(f"no reply to request {request_id!r} within {wait:g}s")
+        return reply
+
+    def get_reply(self, request_id: str) -> Reply | None:
+        """The reply to ``request_id`` if there is one yet; ``NotFound`` for an unknown id."""
+        return self._get_reply(self._check_message_id(request_id))
+
+    def get(self, message_id: str) -> Message:
+        """The message as it stands now; ``NotFound`` for an unknown id."""
+        return self._get(self._check_message_id(message_id))
+
+    # -- claiming --------------------------------------------------------------------
+    def claim(self, source: str | None = None, *, wait: float = 0.0) -> Claim | None:
+        """Lease the best available message from ``source``, or ``None`` when there is none.
+
+        ``source`` is a queue name, or ``None`` for this agent's own inbox.  The best
+        message is the highest priority, then the oldest.  Expired leases are reclaimed
+        first.  The lease lasts the message's ``timeout_seconds``.  With ``wait`` > 0,
+        blocks up to that many seconds for a message to arrive.
+        """
+        claims = self.claim_many(source, limit=1, wait=wait)
+        return claims[0] if claims else None
+
+    def claim_many(
+        self, source: str | None = None, *, limit: int = 10, wait: float = 0.0
+    ) -> list[Claim]:
+        """Lease up to ``limit`` messages at once, in the order ``claim`` would give them."""
+        agent = self._require_agent()
+        target = agent if source is None else v.check_target(source)
+        self._check_batch(limit)
+        wait = v.check_seconds("wait", wait, allow_zero=True)
+        found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait)
+        return found or []
+
+    def extend(self, message_id: str, token: str, seconds: float | None = None) -> Claim:
+        """Renew a lease to now + ``seconds`` (default: the message's ``timeout_seconds``).
+
+        ``StaleLease`` when the token is not the current lease or the lease ran out.
+        """
+        secs = None if seconds is None else v.check_seconds("seconds", seconds)
+        return self._extend(self._check_message_id(message_id), _token(token), secs)
+
+    def complete(self, message_id: str, token: str) -> None:
+        """Finish a claimed message.  ``StaleLease``/``AlreadyFinished`` leave no trace."""
+        self.complete_many([(message_id, token)])
+
+    def complete_many(self, items: Iterable[tuple[str, str]]) -> None:
+        """Finish several claimed messages atomically: all, or none when one is refused."""
+        pairs = [(self._check_message_id(m), _token(t)) for m, t in items]
+        self._check_batch(len(pairs))
+        self._complete(pairs)
+
+    def reply(
+        self,
+        message_id: str,
+        token: str,
+        payload: Any,
+        *,
+        status: ReplyStatus | str = ReplyStatus.SUCCESS,
+    ) -> Reply:
+        """Answer a claimed message and complete it, in one atomic step."""
+        sender = self._require_agent()
+        text = v.encode_payload(payload, self.settings.max_payload_bytes)
+        state = _reply_status(status)
+        return self._reply(sender, self._check_message_id(message_id), _token(token), text, state)
+
+    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True) -> Message:
+        """Give a claimed message up.  It is retried after a backoff while retries remain,
+        else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state."""
+        why = v.check_reason(reason)
+        return self._fail(self._check_message_id(message_id), _token(token), why, retry)
+
+    def release(self, message_id: str, token: str) -> Message:
+        """Hand a claimed message back untouched: pending at once, no retry counted."""
+        return self._release(self._check_message_id(message_id), _token(token))
+
+    # -- dead letters ------------------------------------------------------------------
+    def dead_letters(self, *, limit: int = 100) -> list[Message]:
+        """Dead-lettered messages, oldest first, each with ``last_error`` as the reason."""
+        self._check_batch(limit)
+        return self._dead_letters(limit)
+
+    def replay(self, message_id: str) -> Message:
+        """Return a dead letter to pending with a fresh retry budget; ``Conflict`` if not dead."""
+        return self._replay(self._check_message_id(message_id))
+
+    def purge_dead(self, message_ids: Sequence[str] | None = None) -> int:
+        """Delete the named dead letters (all of them when ``None``); returns how many."""
+        ids = None if message_ids is None else [self._check_message_id(m) for m in message_ids]
+        return self._purge_dead(ids)
+
+    # -- events ------------------------------------------------------------------------
+    def publish(self, event_type: str, payload: Any, *, ttl: float | None = None) -> Event:
+        """Record an event for every current subscriber of ``event_type``."""
+        publisher = self._require_agent()
+        kind = v.check_event_type(event_type)
+        text = v.encode_payload(payload, self.settings.max_payload_bytes)
+        secs = None if ttl is None else v.check_seconds("ttl", ttl)
+        return self._publish(publisher, kind, text, secs)
+
+    def subscribe(self, event_type: str) -> None:
+        """Receive events of ``event_type`` published from now on.  Idempotent."""
+        self._subscribe(self._require_agent(), v.check_event_type(event_type))
+
+    def unsubscribe(self, event_type: str) -> None:
+        """Stop receiving ``event_type``; events not yet read are dropped for this agent."""
+        self._unsubscribe(self._require_agent(), v.check_event_type(event_type))
+
+    def subscriptions(self) -> list[str]:
+        """The event types this agent subscribes to, sorted."""
+        return self._subscriptions(self._require_agent())
+
+    def events(self, *, limit: int = 100, wait: float = 0.0) -> list[Event]:
+        """The next unread events of this agent's subscriptions, in publish order.
+
+        Each event is handed to a subscriber once: reading advances its cursor.  Events
+        published while the subscriber was offline are delivered until they expire.
+        """
+        agent = self._require_agent()
+        self._check_batch(limit)
+        wait = v.check_seconds("wait", wait, allow_zero=True)
+        return self._wait_for(lambda: self._read_events(agent, limit) or None, wait) or []
+
+    def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
+        """Recent events of every type, for monitoring; reads no cursor and moves none."""
+        self._check_batch(limit)
+        return self._tail_events(None if after is None else self._check_message_id(after), limit)
+
+    # -- registry ------------------------------------------------------------------------
+    def register(
+        self,
+        *,
+        capabilities: Iterable[str] = (),
+        process_id: int | None = None,
+        max_concurrent: int = 5,
+        ttl: float | None = None,
+    ) -> AgentInfo:
+        """Enter (or re-enter) this agent in the registry as active, with a heartbeat now."""
+        agent = self._require_agent()
+        caps = tuple(v.check_message_type(c) for c in capabilities)
+        secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
+        limit = _count("max_concurrent", max_concurrent)
+        pid = None if process_id is None else _count("process_id", process_id)
+        return self._register(agent, caps, pid, limit, secs)
+
+    def heartbeat(self, *, load: int | None = None) -> AgentInfo:
+        """Prove this agent alive now; ``NotFound`` if it never registered."""
+        agent = self._require_agent()
+        return self._heartbeat(agent, None if load is None else _count("load", load))
+
+    def deregister(self) -> None:
+        """Mark this agent inactive (a clean exit).  Its unread inbox stays for its return."""
+        self._deregister(self._require_agent())
+
+    def agents(self, *, alive_only: bool = False) -> list[AgentInfo]:
+        """The registry, sorted by agent id, each entry judged alive or not as of now."""
+        found = self._agents()
+        return [a for a in found if a.alive] if alive_only else found
+
+    # -- maintenance -----------------------------------------------------------------------
+    def sweep(self) -> int:
+        """Settle what time has decided: expired leases are retried or dead-lettered, and
+        overdue pending messages expire.  Returns how many messages changed."""
+        return self._sweep()
+
+    def prune(self) -> dict[str, int]:
+        """Delete what the retention settings no longer keep; returns counts per kind."""
+        return self._prune()
+
+    def stats(self) -> Stats:
+        """Queue depths per target and status, lifetime counters, agent counts."""
+        return self._stats()
+
+    # -- shared helpers ------------------------------------------------------------------
+    def _require_agent(self) -> str:
+        if self.agent_id is None:
+            raise ConfigurationError(
+                "this operation needs an agent identity: connect(url, agent='@me') "
+                "or --agent/AGENTCOMM_AGENT on the command line"
+            )
+        return self.agent_id
+
+    def _check_message_id(self, message_id: object) -> str:
+        if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
+            raise InvalidInput(f"message id {message_id!r} is not a valid id")
+        return message_id
+
+    @staticmethod
+    def _check_batch(size: int) -> None:
+        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
+            raise InvalidInput(f"batch size {size!r} must be between 1 and {MAX_BATCH}")
+
+    def _wait_for(self, attempt: Callable[[], T | None], wait: float) -> T | None:
+        """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
+        deadline = self.clock.now() + wait
+        while True:
+            result = attempt()
+            remaining = deadline - self.clock.now()
+            if result is not None or remaining <= 0:
+                return result
+            self._await_change(remaining)
+
+    def _await_change(self, timeout: float) -> None:
+        """Block until the store may have changed, or ``timeout``; backends do better."""
+        self.clock.sleep(min(timeout, self.settings.poll_interval))
+
+    # -- backend primitives (arguments already validated) ----------------------------------
+    @abc.abstractmethod
+    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]: ...
+
+    @abc.abstractmethod
+    def _get(self, message_id: str) -> Message: ...
+
+    @abc.abstractmethod
+    def _get_reply(self, request_id: str) -> Reply | None: ...
+
+    @abc.abstractmethod
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]: ...
+
+    @abc.abstractmethod
+    def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim: ...
+
+    @abc.abstractmethod
+    def _complete(self, pairs: list[tuple[str, str]]) -> None: ...
+
+    @abc.abstractmethod
+    def _reply(
+        self, sender: str, message_id: str, token: str, payload_json: str, status: ReplyStatus
+    ) -> Reply: ...
+
+    @abc.abstractmethod
+    def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message: ...
+
+    @abc.abstractmethod
+    def _release(self, message_id: str, token: str) -> Message: ...
+
+    @abc.abstractmethod
+    def _dead_letters(self, limit: int) -> list[Message]: ...
+
+    @abc.abstractmethod
+    def _replay(self, message_id: str) -> Message: ...
+
+    @abc.abstractmethod
+    def _purge_dead(self, message_ids: list[str] | None) -> int: ...
+
+    @abc.abstractmethod
+    def _publish(self, publisher: str, event_type: str, payload_json: str,
+                 ttl: float | None) -> Event: ...
+
+    @abc.abstractmethod
+    def _subscribe(self, agent: str, event_type: str) -> None: ...
+
+    @abc.abstractmethod
+    def _unsubscribe(self, agent: str, event_type: str) -> None: ...
+
+    @abc.abstractmethod
+    def _subscriptions(self, agent: str) -> list[str]: ...
+
+    @abc.abstractmethod
+    def _read_events(self, agent: str, limit: int) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def _tail_events(self, after: str | None, limit: int) -> list[Event]: ...
+
+    @abc.abstractmethod
+    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
+                  max_concurrent: int, ttl: float) -> AgentInfo: ...
+
+    @abc.abstractmethod
+    def _heartbeat(self, agent: str, load: int | None) -> AgentInfo: ...
+
+    @abc.abstractmethod
+    def _deregister(self, agent: str) -> None: ...
+
+    @abc.abstractmethod
+    def _agents(self) -> list[AgentInfo]: ...
+
+    @abc.abstractmethod
+    def _sweep(self) -> int: ...
+
+    @abc.abstractmethod
+    def _prune(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def _stats(self) -> Stats: ...
+
+
+def new_correlation_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def _token(token: object) -> str:
+    if not isinstance(token, str) or not 1 <= len(token) <= 100:
+        raise InvalidInput(f"lease token {token!r} is not a valid token")
+    return token
+
+
+def _reply_status(status: ReplyStatus | str) -> ReplyStatus:
+    try:
+        return ReplyStatus(status)
+    except ValueError:
+        raise InvalidInput(f"reply status {status!r} is not 'success' or 'error'") from None
+
+
+def _count(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31:
+        raise InvalidInput(f"{name} {value!r} must be a non-negative integer")
+    return value
+
+
+DEFAULT_SOURCE = DEFAULT_QUEUE

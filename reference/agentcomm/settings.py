@@ -1,0 +1,64 @@
+"""Tunable limits and policies of a hub, set from the query string of its URL."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from agentcomm.errors import ConfigurationError
+
+__all__ = ["HubSettings"]
+
+MIB = 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True)
+class HubSettings:
+    """Every knob of a hub.  Each is one URL query parameter of the same name."""
+
+    max_payload_bytes: int = MIB
+    """Largest accepted payload, as UTF-8 JSON text (SPEC LIMIT-002)."""
+    default_timeout: float = 300.0
+    """Lease length of a claim when the sender gives none (the design's ``timeout_seconds``)."""
+    default_max_retries: int = 3
+    """Retries after the first delivery before a message is dead-lettered."""
+    backoff_base: float = 1.0
+    """Delay before the first retry; it doubles with each retry (SPEC RETRY-002)."""
+    backoff_max: float = 300.0
+    """Upper bound of the retry delay."""
+    heartbeat_ttl: float = 60.0
+    """An agent is alive while its last heartbeat is younger than this (the design's SETEX 60)."""
+    retain_finished: float = 86_400.0
+    """Completed and expired messages, and their replies, are kept this long."""
+    retain_events: float = 7 * 86_400.0
+    """Events without their own expiry are kept this long."""
+    poll_interval: float = 0.001
+    """How often a waiting caller looks for news (SQLite: ``PRAGMA data_version``)."""
+    busy_timeout: float = 10.0
+    """How long a write waits for the SQLite lock before failing definitely."""
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str]) -> HubSettings:
+        """Build from URL query parameters; unknown names and bad numbers are errors."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, float | int] = {}
+        for name, raw in query.items():
+            if name not in fields:
+                known = ", ".join(sorted(fields))
+                raise ConfigurationError(f"unknown hub option {name!r} (known: {known})")
+            values[name] = _number(name, raw, int if fields[name].type == "int" else float)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def backoff(self, retry_count: int) -> float:
+        """Delay before retry number ``retry_count + 1``: base * 2**retry_count, capped."""
+        return float(min(self.backoff_base * (2 ** min(retry_count, 40)), self.backoff_max))
+
+
+def _number(name: str, raw: str, kind: type[int] | type[float]) -> int | float:
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigurationError(f"hub option {name}={raw!r} is not a {kind.__name__}") from None
+    if value < 0 or value != value:
+        raise ConfigurationError(f"hub option {name}={raw!r} must be a non-negative number")
+    return value

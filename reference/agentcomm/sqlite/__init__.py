@@ -1,0 +1,1 @@
+"""The SQLite hub: one database file shared by separate processes."""

@@ -1,0 +1,430 @@
+"""The SQLite hub.  Each state change below is one ``Store.write()`` transaction.
+
+Waiting callers poll ``PRAGMA data_version`` (shared memory, no lock) and retry their
+operation only when another process has committed, so idle agents cost little and a
+new message is seen within one poll interval.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+
+from agentcomm import validation as v
+from agentcomm.api import Hub, PreparedMessage
+from agentcomm.clock import Clock
+from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
+from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
+from agentcomm.settings import HubSettings
+from agentcomm.sqlite import rows
+from agentcomm.sqlite.rows import MESSAGE_COLUMNS, iso
+from agentcomm.sqlite.store import Store
+
+RECHECK_SECONDS = 0.25
+"""Waiters retry at least this often: leases and backoffs end without any commit."""
+
+FINISHED = ("completed", "dead", "expired")
+
+INSERT_MESSAGE = """
+INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status, priority,
+    created_at, timeout_seconds, retry_count, max_retries, correlation_id, expires_at,
+    available_at)
+VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)
+"""
+
+CLAIMABLE = """
+SELECT EXISTS (SELECT 1 FROM agent_messages
+               WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
+                 AND (expires_at IS NULL OR expires_at > :now))
+    OR EXISTS (SELECT 1 FROM agent_messages
+               WHERE status = 'processing' AND lease_expires_at <= :now)
+"""
+
+CLAIM = f"""
+UPDATE agent_messages
+SET status = 'processing', claimed_by = :agent, lease_token = :token,
+    lease_expires_at = :now + coalesce(timeout_seconds, 300), processed_at = :now_iso
+WHERE id IN (SELECT id FROM agent_messages
+             WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
+               AND (expires_at IS NULL OR expires_at > :now)
+             ORDER BY priority DESC, id LIMIT :limit)
+RETURNING {MESSAGE_COLUMNS}
+"""
+
+COMPLETE = """
+UPDATE agent_messages SET status = 'completed', finished_at = ?
+WHERE id = ? AND lease_token = ? AND status = 'processing' AND lease_expires_at > ?
+"""
+
+UNREAD_EVENTS = """
+SELECT e.id, e.event_type, e.publisher, e.payload, e.published_at, e.expires_at
+FROM agent_subscriptions s
+JOIN agent_events e ON e.event_type = s.event_type AND e.id > s.last_event_id
+WHERE s.agent_id = :agent AND (e.expires_at IS NULL OR e.expires_at > :now_iso)
+ORDER BY e.id LIMIT :limit
+"""
+
+EVENT_COLUMNS = "id, event_type, publisher, payload, published_at, expires_at"
+
+
+class SqliteHub(Hub):
+    """A hub in one SQLite file, shared by any number of local processes."""
+
+    capabilities = frozenset({"batch", "manual_clock"})
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        agent: str | None = None,
+        settings: HubSettings | None = None,
+        clock: Clock | None = None,
+        create: bool = False,
+    ) -> None:
+        super().__init__(agent=agent, settings=settings, clock=clock)
+        self.path = path
+        self.store = Store(path, busy_timeout=self.settings.busy_timeout, create=create)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __repr__(self) -> str:
+        return f"SqliteHub({self.path!r}, agent={self.agent_id!r})"
+
+    # -- messages ------------------------------------------------------------------------
+    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
+        created = iso(now)
+        with self.store.write() as conn:
+            ids = [conn.execute(INSERT_MESSAGE, _insert_params(sender, m, created, now)).lastrowid
+                   for m in items]
+            _count(conn, "sent", len(items))
+        return [_sent_message(str(i), sender, m, now) for i, m in zip(ids, items, strict=True)]
+
+    def _get(self, message_id: str) -> Message:
+        return rows.message(self._row(self.store.conn, message_id))
+
+    def _get_reply(self, request_id: str) -> Reply | None:
+        found = self.store.query(
+            "SELECT r.*, m.correlation_id FROM agent_responses r"
+            " JOIN agent_messages m ON m.id = r.request_id"
+            " WHERE r.request_id = ? ORDER BY r.id LIMIT 1", (_rowid(request_id),))
+        if found:
+            return rows.reply(found[0])
+        self._row(self.store.conn, request_id)  # NotFound for an unknown request
+        return None
+
+    # -- claiming ------------------------------------------------------------------------
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+        now = self.clock.now()
+        # A read first: waiters must not queue for the write lock just to find nothing.
+        if not self.store.query(CLAIMABLE, {"target": target, "now": now})[0][0]:
+            return []
+        token = secrets.token_hex(16)
+        params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
+                  "target": target, "limit": limit}
+        with self.store.write() as conn:
+            self._settle_leases(conn, now)
+            found = conn.execute(CLAIM, params).fetchall()
+        # RETURNING gives no order guarantee: restore (priority desc, id asc).
+        found.sort(key=lambda r: (-int(r["priority"] or 0), int(r["id"])))
+        return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
+
+    def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            until = now + (seconds if seconds is not None else float(row["timeout_seconds"]))
+            conn.execute("UPDATE agent_messages SET lease_expires_at = ? WHERE id = ?",
+                         (until, row["id"]))
+        return Claim(rows.message(row), token, until)
+
+    def _complete(self, pairs: list[tuple[str, str]]) -> None:
+        now = self.clock.now()
+        params = [(now, _rowid(m), t, now) for m, t in pairs]
+        with self.store.write() as conn:
+            changed = conn.executemany(COMPLETE, params).rowcount
+            if changed != len(pairs):
+                for message_id, token in pairs:  # name the refused one; all roll back
+                    self._leased(conn, message_id, token, now)
+            _count(conn, "completed", len(pairs))
+
+    def _reply(
+        self, sender: str, message_id: str, token: str, payload_json: str, status: ReplyStatus
+    ) -> Reply:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            reply_id = conn.execute(
+                "INSERT INTO agent_responses (request_id, from_agent, to_agent,"
+                " response_payload, response_status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (row["id"], sender, row["from_agent"], payload_json, status.value, iso(now)),
+            ).lastrowid
+            conn.execute(
+                "UPDATE agent_messages SET status = 'completed', finished_at = ?,"
+                " response_id = ? WHERE id = ?", (now, reply_id, row["id"]))
+            _count(conn, "completed", 1)
+        return Reply(str(reply_id), message_id, sender, row["from_agent"],
+                     v.decode_payload(payload_json), status, now, row["correlation_id"])
+
+    def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            self._retry_or_bury(conn, row, reason, now, retry=retry, by_holder=True)
+            return rows.message(self._row(conn, message_id))
+
+    def _release(self, message_id: str, token: str) -> Message:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            self._leased(conn, message_id, token, now)
+            conn.execute(
+                "UPDATE agent_messages SET status = 'pending', available_at = ?,"
+                " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
+                " WHERE id = ?", (now, _rowid(message_id)))
+            return rows.message(self._row(conn, message_id))
+
+    # -- dead letters ----------------------------------------------------------------------
+    def _dead_letters(self, limit: int) -> list[Message]:
+        found = self.store.query(
+            f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE status = 'dead'"
+            " ORDER BY finished_at, id LIMIT ?", (limit,))
+        return [rows.message(r) for r in found]
+
+    def _replay(self, message_id: str) -> Message:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            found = conn.execute(
+                "UPDATE agent_messages SET status = 'pending', retry_count = 0,"
+                " available_at = ?, finished_at = NULL, expires_at = NULL,"
+                " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
+                f" WHERE id = ? AND status = 'dead' RETURNING {MESSAGE_COLUMNS}",
+                (now, _rowid(message_id))).fetchone()
+            if found is None:
+                status = self._row(conn, message_id)["status"]
+                raise Conflict(f"message {message_id!r} is {status}, not dead: nothing to replay")
+        return rows.message(found)
+
+    def _purge_dead(self, message_ids: list[str] | None) -> int:
+        with self.store.write() as conn:
+            if message_ids is None:
+                everything = "DELETE FROM agent_messages WHERE status = 'dead'"
+                return int(conn.execute(everything).rowcount)
+            params = [(_rowid(m),) for m in message_ids]
+            return int(conn.executemany(
+                "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params).rowcount)
+
+    # -- events ----------------------------------------------------------------------------
+    def _publish(self, publisher: str, event_type: str, payload_json: str,
+                 ttl: float | None) -> Event:
+        now = self.clock.now()
+        expires = None if ttl is None else now + ttl
+        with self.store.write() as conn:
+            event_id = conn.execute(
+                "INSERT INTO agent_events (event_type, publisher, payload, published_at,"
+                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                (event_type, publisher, payload_json, iso(now),
+                 None if expires is None else iso(expires))).lastrowid
+            _count(conn, "published", 1)
+        return Event(str(event_id), event_type, publisher, v.decode_payload(payload_json),
+                     now, expires)
+
+    def _subscribe(self, agent: str, event_type: str) -> None:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            # The cursor starts at the end of the log: only events published from now on.
+            conn.execute(
+                "INSERT INTO agent_subscriptions (agent_id, event_type, created_at, last_event_id)"
+                " VALUES (?, ?, ?, (SELECT coalesce(max(id), 0) FROM agent_events))"
+                " ON CONFLICT (agent_id, event_type) DO NOTHING", (agent, event_type, iso(now)))
+
+    def _unsubscribe(self, agent: str, event_type: str) -> None:
+        with self.store.write() as conn:
+            conn.execute("DELETE FROM agent_subscriptions WHERE agent_id = ? AND event_type = ?",
+                         (agent, event_type))
+
+    def _subscriptions(self, agent: str) -> list[str]:
+        found = self.store.query(
+            "SELECT event_type FROM agent_subscriptions WHERE agent_id = ? ORDER BY event_type",
+            (agent,))
+        return [r[0] for r in found]
+
+    def _read_events(self, agent: str, limit: int) -> list[Event]:
+        params = {"agent": agent, "now_iso": iso(self.clock.now()), "limit": limit}
+        if not self.store.query(UNREAD_EVENTS, {**params, "limit": 1}):
+            return []
+        with self.store.write() as conn:
+            found = conn.execute(UNREAD_EVENTS, params).fetchall()
+            cursors: dict[str, int] = {}
+            for row in found:
+                cursors[row["event_type"]] = int(row["id"])
+            conn.executemany(
+                "UPDATE agent_subscriptions SET last_event_id = ?"
+                " WHERE agent_id = ? AND event_type = ?",
+                [(last, agent, kind) for kind, last in cursors.items()])
+        return [rows.event(r) for r in found]
+
+    def _tail_events(self, after: str | None, limit: int) -> list[Event]:
+        if after is None:
+            sql = (f"SELECT * FROM (SELECT {EVENT_COLUMNS} FROM agent_events"
+                   " ORDER BY id DESC LIMIT ?) ORDER BY id")
+            found = self.store.query(sql, (limit,))
+        else:
+            found = self.store.query(
+                f"SELECT {EVENT_COLUMNS} FROM agent_events WHERE id > ? ORDER BY id LIMIT ?",
+                (_rowid(after), limit))
+        return [rows.event(r) for r in found]
+
+    # -- registry ----------------------------------------------------------------------------
+    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
+                  max_concurrent: int, ttl: float) -> AgentInfo:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = conn.execute(
+                "INSERT INTO agent_registry (agent_id, status, last_heartbeat, process_id,"
+                " capabilities, current_load, max_concurrent, heartbeat_ttl)"
+                " VALUES (?, 'active', ?, ?, ?, 0, ?, ?)"
+                " ON CONFLICT (agent_id) DO UPDATE SET status = 'active',"
+                " last_heartbeat = excluded.last_heartbeat, process_id = excluded.process_id,"
+                " capabilities = excluded.capabilities, current_load = 0,"
+                " max_concurrent = excluded.max_concurrent,"
+                " heartbeat_ttl = excluded.heartbeat_ttl RETURNING *",
+                (agent, iso(now), process_id, json.dumps(list(capabilities)),
+                 max_concurrent, ttl)).fetchone()
+        return rows.agent(row, now)
+
+    def _heartbeat(self, agent: str, load: int | None) -> AgentInfo:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = conn.execute(
+                "UPDATE agent_registry SET last_heartbeat = ?, status = 'active',"
+                " current_load = coalesce(?, current_load) WHERE agent_id = ? RETURNING *",
+                (iso(now), load, agent)).fetchone()
+        if row is None:
+            raise NotFound(f"agent {agent!r} is not registered: register before heartbeating")
+        return rows.agent(row, now)
+
+    def _deregister(self, agent: str) -> None:
+        with self.store.write() as conn:
+            conn.execute("UPDATE agent_registry SET status = 'inactive', current_load = 0"
+                         " WHERE agent_id = ?", (agent,))
+
+    def _agents(self) -> list[AgentInfo]:
+        now = self.clock.now()
+        found = self.store.query("SELECT * FROM agent_registry ORDER BY agent_id")
+        return [rows.agent(r, now) for r in found]
+
+    # -- maintenance -------------------------------------------------------------------------
+    def _sweep(self) -> int:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            settled = self._settle_leases(conn, now)
+            expired = conn.execute(
+                "UPDATE agent_messages SET status = 'expired', finished_at = ?"
+                " WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?",
+                (now, now)).rowcount
+            _count(conn, "expired", expired)
+        return settled + int(expired)
+
+    def _prune(self) -> dict[str, int]:
+        from agentcomm.sqlite.retention import prune
+
+        with self.store.write() as conn:
+            return prune(conn, self.clock.now(), self.settings)
+
+    def _stats(self) -> Stats:
+        from agentcomm.sqlite.retention import depths
+
+        with self.store.read() as conn:
+            found = depths(conn)
+            counters = {r[0]: int(r[1]) for r in conn.execute("SELECT * FROM agent_counters")}
+        known = self._agents()
+        return Stats(found, counters, sum(a.alive for a in known), len(known))
+
+    def _await_change(self, timeout: float) -> None:
+        start = self.clock.now()
+        until = start + min(timeout, RECHECK_SECONDS)
+        version = self.store.data_version()
+        while self.clock.now() < until:
+            self.clock.sleep(min(self.settings.poll_interval, until - self.clock.now()))
+            if self.store.data_version() != version:
+                return
+
+    # -- shared steps ------------------------------------------------------------------------
+    def _row(self, conn: sqlite3.Connection, message_id: str) -> sqlite3.Row:
+        found = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?",
+                             (_rowid(message_id),)).fetchone()
+        if found is None:
+            raise NotFound(f"unknown message id {message_id!r}")
+        return found  # type: ignore[no-any-return]
+
+    def _leased(self, conn: sqlite3.Connection, message_id: str, token: str,
+                now: float) -> sqlite3.Row:
+        """The message row, if ``token`` holds its live lease; else the precise refusal."""
+        row = self._row(conn, message_id)
+        if row["lease_token"] != token:
+            raise StaleLease(f"token does not hold the lease on message {message_id!r}: it "
+                             f"was reclaimed or never granted (status {row['status']})")
+        if row["status"] in FINISHED:
+            raise AlreadyFinished(f"message {message_id!r} is already {row['status']}")
+        if row["lease_expires_at"] is None or row["lease_expires_at"] <= now:
+            raise StaleLease(f"the lease on message {message_id!r} expired "
+                             f"{now - float(row['lease_expires_at'] or now):.3f}s ago")
+        return row
+
+    def _settle_leases(self, conn: sqlite3.Connection, now: float) -> int:
+        """Expired leases: back to pending after a backoff, or dead at ``max_retries``."""
+        expired = conn.execute(
+            "SELECT id, retry_count, max_retries FROM agent_messages"
+            " WHERE status = 'processing' AND lease_expires_at <= ?", (now,)).fetchall()
+        for row in expired:
+            self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
+        return len(expired)
+
+    def _retry_or_bury(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str,
+                       now: float, *, retry: bool, by_holder: bool) -> None:
+        retries = int(row["retry_count"] or 0)
+        _count(conn, "failed", 1)
+        if retry and retries < int(row["max_retries"] if row["max_retries"] is not None else 3):
+            conn.execute(
+                "UPDATE agent_messages SET status = 'pending', retry_count = retry_count + 1,"
+                " available_at = ?, last_error = ?, lease_token = NULL,"
+                " lease_expires_at = NULL, claimed_by = NULL WHERE id = ?",
+                (now + self.settings.backoff(retries), reason, row["id"]))
+            _count(conn, "retried", 1)
+            return
+        # The holder who buries its own message keeps its token, so a second fail or
+        # complete from it reads as AlreadyFinished; a lapsed holder reads StaleLease.
+        conn.execute(
+            "UPDATE agent_messages SET status = 'dead', last_error = ?, finished_at = ?,"
+            " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END"
+            " WHERE id = ?", (reason, now, by_holder, row["id"]))
+        _count(conn, "dead", 1)
+
+
+def _rowid(message_id: str) -> int:
+    if not message_id.isdigit():
+        raise NotFound(f"unknown message id {message_id!r}")
+    return int(message_id)
+
+
+def _count(conn: sqlite3.Connection, name: str, amount: int) -> None:
+    if amount:
+        conn.execute(
+            "INSERT INTO agent_counters (name, value) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, amount))
+
+
+def _insert_params(sender: str, m: PreparedMessage, created: str, now: float) -> tuple[object, ...]:
+    return (sender, m.to, m.type, m.payload_json, int(m.priority), created, m.timeout_seconds,
+            m.max_retries, m.correlation_id, m.expires_at, now)
+
+
+def _sent_message(message_id: str, sender: str, m: PreparedMessage, now: float) -> Message:
+    return Message(
+        id=message_id, from_agent=sender, to_agent=m.to, type=m.type,
+        payload=v.decode_payload(m.payload_json), status=Status.PENDING, priority=m.priority,
+        created_at=now, timeout_seconds=m.timeout_seconds, retry_count=0,
+        max_retries=m.max_retries, correlation_id=m.correlation_id, expires_at=m.expires_at,
+        available_at=now,
+    )

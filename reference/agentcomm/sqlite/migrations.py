@@ -1,0 +1,62 @@
+"""Schema versions, applied in one ``BEGIN IMMEDIATE`` transaction, tracked by ``user_version``.
+
+Version 1 adopts the design document's tables (fresh, or already made by its scripts)
+and adds agentcomm's columns, each with a default so the design's INSERTs keep working.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+
+SCHEMA_VERSION = 1
+
+ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "agent_messages": (
+        ("available_at", "REAL NOT NULL DEFAULT 0"),  # not claimable before (retry backoff)
+        ("lease_token", "TEXT NULL"),  # the current claim's fencing token
+        ("lease_expires_at", "REAL NULL"),
+        ("claimed_by", "VARCHAR(100) NULL"),  # the design overwrote to_agent; we keep it
+        ("expires_at", "REAL NULL"),  # a request's deadline: undelivered after it
+        ("last_error", "TEXT NULL"),  # why the last delivery failed; the dead-letter reason
+        ("finished_at", "REAL NULL"),  # completed, dead or expired: retention counts from here
+    ),
+    "agent_registry": (("heartbeat_ttl", "REAL NOT NULL DEFAULT 60"),),
+    "agent_subscriptions": (("last_event_id", "INTEGER NOT NULL DEFAULT 0"),),
+}
+
+INDEXES = (
+    "CREATE INDEX IF NOT EXISTS ix_messages_pending"
+    " ON agent_messages(to_agent, priority DESC, id) WHERE status = 'pending'",
+    "CREATE INDEX IF NOT EXISTS ix_messages_leases"
+    " ON agent_messages(lease_expires_at) WHERE status = 'processing'",
+    "CREATE INDEX IF NOT EXISTS ix_messages_deadline"
+    " ON agent_messages(expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS ix_messages_finished"
+    " ON agent_messages(finished_at) WHERE status IN ('completed', 'expired')",
+    "CREATE INDEX IF NOT EXISTS ix_messages_dead ON agent_messages(id) WHERE status = 'dead'",
+    "CREATE INDEX IF NOT EXISTS ix_responses_request ON agent_responses(request_id)",
+    "CREATE INDEX IF NOT EXISTS ix_events_type ON agent_events(event_type, id)",
+)
+
+
+def migrate_to_1(conn: sqlite3.Connection) -> None:
+    # One statement at a time: executescript() would COMMIT the migration half-way.
+    for statement in _schema_statements():
+        conn.execute(statement)
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, declaration in columns:
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {declaration}")
+    for statement in INDEXES:
+        conn.execute(statement)
+
+
+MIGRATIONS = {1: migrate_to_1}
+
+
+def _schema_statements() -> list[str]:
+    text = resources.files("agentcomm.sqlite").joinpath("schema.sql").read_text("utf-8")
+    lines = [line.split("--", 1)[0] for line in text.splitlines()]
+    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

@@ -1,0 +1,107 @@
+"""Rows of the hub's tables turned into the contract's models, and times both ways."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import sqlite3
+import time
+
+from agentcomm.models import AgentInfo, Event, Message, Priority, Reply, ReplyStatus, Status
+from agentcomm.validation import decode_payload
+
+MESSAGE_COLUMNS = (
+    "id, from_agent, to_agent, message_type, payload, status, priority, created_at,"
+    " timeout_seconds, retry_count, max_retries, correlation_id, expires_at, available_at,"
+    " claimed_by, last_error, response_id, lease_token, lease_expires_at"
+)
+
+
+def iso(ts: float) -> str:
+    """UTC text in the design's DATETIME form, with milliseconds."""
+    whole = int(ts)
+    millis = round((ts - whole) * 1000)
+    if millis == 1000:
+        whole, millis = whole + 1, 0
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{millis:03d}"
+
+
+def from_iso(text: str | None) -> float:
+    """Read the design's DATETIME text (with or without fraction) back as epoch seconds."""
+    if not text:
+        return 0.0
+    head, _, fraction = str(text).partition(".")
+    whole = calendar.timegm(time.strptime(head, "%Y-%m-%d %H:%M:%S"))
+    return whole + (float(f"0.{fraction}") if fraction else 0.0)
+
+
+def message(row: sqlite3.Row) -> Message:
+    return Message(
+        id=str(row["id"]),
+        from_agent=row["from_agent"],
+        to_agent=row["to_agent"],
+        type=row["message_type"],
+        payload=decode_payload(row["payload"]),
+        status=Status(row["status"]),
+        priority=_priority(row["priority"]),
+        created_at=from_iso(row["created_at"]),
+        timeout_seconds=float(row["timeout_seconds"] or 300),
+        retry_count=int(row["retry_count"] or 0),
+        max_retries=int(row["max_retries"] if row["max_retries"] is not None else 3),
+        correlation_id=row["correlation_id"],
+        expires_at=row["expires_at"],
+        available_at=float(row["available_at"] or 0),
+        claimed_by=row["claimed_by"],
+        last_error=row["last_error"],
+        reply_id=None if row["response_id"] is None else str(row["response_id"]),
+    )
+
+
+def reply(row: sqlite3.Row) -> Reply:
+    return Reply(
+        id=str(row["id"]),
+        request_id=str(row["request_id"]),
+        from_agent=row["from_agent"],
+        to_agent=row["to_agent"],
+        payload=decode_payload(row["response_payload"]),
+        status=ReplyStatus(row["response_status"]),
+        created_at=from_iso(row["created_at"]),
+        correlation_id=row["correlation_id"],
+    )
+
+
+def event(row: sqlite3.Row) -> Event:
+    expires = row["expires_at"]
+    return Event(
+        id=str(row["id"]),
+        event_type=row["event_type"],
+        publisher=row["publisher"],
+        payload=decode_payload(row["payload"]),
+        published_at=from_iso(row["published_at"]),
+        expires_at=None if expires is None else from_iso(expires),
+    )
+
+
+def agent(row: sqlite3.Row, now: float) -> AgentInfo:
+    last = from_iso(row["last_heartbeat"])
+    ttl = float(row["heartbeat_ttl"])
+    age = max(0.0, now - last)
+    return AgentInfo(
+        agent_id=row["agent_id"],
+        status=row["status"],
+        last_heartbeat=last,
+        heartbeat_ttl=ttl,
+        alive=row["status"] == "active" and age < ttl,
+        seconds_since_heartbeat=round(age, 3),
+        process_id=row["process_id"],
+        capabilities=tuple(json.loads(row["capabilities"] or "[]")),
+        current_load=int(row["current_load"] or 0),
+        max_concurrent=int(row["max_concurrent"] or 0),
+    )
+
+
+def _priority(value: object) -> Priority:
+    # Rows written by the design's own scripts may carry other numbers (its example uses 5):
+    # read them as the nearest level rather than failing the whole read.
+    number = int(value) if isinstance(value, (int, float)) else 1
+    return Priority(min(max(number, 0), 2))

@@ -1,0 +1,158 @@
+"""The grammar and limits of SPEC section LIMIT, shared by every backend.
+
+Each check either returns the normalised value or raises ``InvalidInput`` naming the
+value at fault.  Identifiers are restricted to characters that are safe in Redis key
+names and file names; ``:`` is excluded because it separates Redis key parts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from agentcomm.errors import InvalidInput
+
+__all__ = [
+    "MAX_ID_LENGTH",
+    "check_agent_id",
+    "check_correlation_id",
+    "check_event_type",
+    "check_max_retries",
+    "check_message_type",
+    "check_reason",
+    "check_seconds",
+    "check_target",
+    "decode_payload",
+    "encode_payload",
+    "is_agent_id",
+    "parse_payload_text",
+]
+
+MAX_ID_LENGTH = 100
+MAX_TYPE_LENGTH = 50
+MAX_REASON_LENGTH = 4096
+MAX_SECONDS = 30 * 86_400.0
+MAX_RETRIES_LIMIT = 100
+
+_SEGMENTS = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*"
+_AGENT_ID = re.compile(rf"@{_SEGMENTS}")
+_QUEUE = re.compile(_SEGMENTS)
+_TYPE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_CORRELATION = re.compile(r"[A-Za-z0-9_.@/+=-]+")
+
+
+def _check(kind: str, value: object, pattern: re.Pattern[str], limit: int, rule: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"{kind} must be a string, got {type(value).__name__} {value!r}")
+    if len(value) > limit:
+        raise InvalidInput(f"{kind} {value[:40]!r}... is {len(value)} characters, limit {limit}")
+    if not pattern.fullmatch(value):
+        raise InvalidInput(f"{kind} {value!r} is not valid: {rule}")
+    return value
+
+
+def check_agent_id(value: object) -> str:
+    """``@`` then dot-separated segments of letters, digits, ``_`` and ``-``."""
+    rule = "expected '@' then dot-separated segments of [A-Za-z0-9_-], e.g. '@service.auth'"
+    return _check("agent id", value, _AGENT_ID, MAX_ID_LENGTH, rule)
+
+
+def is_agent_id(value: str) -> bool:
+    return value.startswith("@")
+
+
+def check_target(value: object) -> str:
+    """An agent id (its inbox) or a queue name (the same segments without ``@``)."""
+    if isinstance(value, str) and value.startswith("@"):
+        return check_agent_id(value)
+    rule = "expected an agent id like '@service.auth' or a queue name like 'ANY_AVAILABLE'"
+    return _check("target", value, _QUEUE, MAX_ID_LENGTH, rule)
+
+
+def check_message_type(value: object) -> str:
+    rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
+    return _check("message type", value, _TYPE, MAX_TYPE_LENGTH, rule)
+
+
+def check_event_type(value: object) -> str:
+    rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
+    return _check("event type", value, _TYPE, MAX_ID_LENGTH, rule)
+
+
+def check_correlation_id(value: object) -> str:
+    rule = "expected letters, digits and _ . @ / + = -"
+    return _check("correlation id", value, _CORRELATION, MAX_ID_LENGTH, rule)
+
+
+def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:
+    """A finite number of seconds, positive (or zero when allowed), at most 30 days."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{name} must be a number of seconds, got {value!r}")
+    seconds = float(value)
+    low_ok = seconds >= 0 if allow_zero else seconds > 0
+    if not (math.isfinite(seconds) and low_ok and seconds <= MAX_SECONDS):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise InvalidInput(f"{name} {value!r} must be {bound} and at most {MAX_SECONDS:.0f}")
+    return seconds
+
+
+def check_max_retries(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"max_retries must be an integer, got {value!r}")
+    if not 0 <= value <= MAX_RETRIES_LIMIT:
+        raise InvalidInput(f"max_retries {value} must be between 0 and {MAX_RETRIES_LIMIT}")
+    return value
+
+
+def check_reason(value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"reason must be a string, got {type(value).__name__}")
+    if len(value) > MAX_REASON_LENGTH:
+        raise InvalidInput(f"reason is {len(value)} characters, limit {MAX_REASON_LENGTH}")
+    _utf8("reason", value)
+    return value
+
+
+def encode_payload(value: Any, limit: int) -> str:
+    """Serialise a payload to canonical JSON text, enforcing JSON-ness and the size limit."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"payload is not JSON-serialisable: {exc}") from None
+    size = len(_utf8("payload", text))
+    if size > limit:
+        raise InvalidInput(f"payload is {_size(size)}, limit {_size(limit)}")
+    return text
+
+
+def parse_payload_text(text: str, limit: int) -> Any:
+    """Parse JSON text given by a user (command line, stdin, a handler's stdout)."""
+    size = len(_utf8("payload", text))
+    if size > limit:
+        raise InvalidInput(f"payload is {_size(size)}, limit {_size(limit)}")
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"payload is not valid JSON: {exc}") from None
+
+
+def decode_payload(text: str) -> Any:
+    """Read back a stored payload."""
+    return json.loads(text)
+
+
+def _reject_constant(name: str) -> Any:
+    raise InvalidInput(f"payload contains {name}, which is not JSON")
+
+
+def _utf8(name: str, text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{name} is not valid Unicode text: {exc.reason}") from None
+
+
+def _size(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
