@@ -144,10 +144,10 @@ class Hub(abc.ABC):
         The request expires (is never delivered) once ``timeout`` passes.  Raises
         ``DeadlineExceeded`` naming the request id when no reply came in time.
         """
-        message = self.send(
-            to, type, payload, priority=priority, expires_in=timeout,
-            correlation_id=correlation_id or new_correlation_id(),
-        )
+        timeout = v.check_seconds("timeout", timeout)
+        cid = new_correlation_id() if correlation_id is None else correlation_id
+        message = self.send(to, type, payload, priority=priority, expires_in=timeout,
+                            correlation_id=cid)
         return self.wait_reply(message.id, timeout=timeout)
 
     def wait_reply(self, request_id: str, *, timeout: float = 30.0) -> Reply:
@@ -160,7 +160,9 @@ class Hub(abc.ABC):
         wait = v.check_seconds("timeout", timeout, allow_zero=True)
         reply = self._wait_for(lambda: self.get_reply(request_id), wait)
         if reply is None:
-            raise DeadlineExceeded(f"no reply to request {request_id!r} within {wait:g}s")
+            # Indefinite: the request may still be handled after we stop waiting.
+            raise DeadlineExceeded(f"no reply to request {request_id!r} within {wait:g}s",
+                                   definite=False)
         return reply
 
     def get_reply(self, request_id: str) -> Reply | None:
@@ -189,6 +191,9 @@ class Hub(abc.ABC):
         """Lease up to ``limit`` messages at once, in the order ``claim`` would give them."""
         agent = self._require_agent()
         target = agent if source is None else v.check_target(source)
+        if v.is_agent_id(target) and target != agent:
+            raise InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
+                               f"not from {target!r}'s inbox")
         self._check_batch(limit)
         wait = v.check_seconds("wait", wait, allow_zero=True)
         found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait)
@@ -248,6 +253,8 @@ class Hub(abc.ABC):
 
     def purge_dead(self, message_ids: Sequence[str] | None = None) -> int:
         """Delete the named dead letters (all of them when ``None``); returns how many."""
+        if isinstance(message_ids, str):
+            raise InvalidInput(f"message_ids must be a list of ids, not the string {message_ids!r}")
         ids = None if message_ids is None else [self._check_message_id(m) for m in message_ids]
         return self._purge_dead(ids)
 
@@ -299,6 +306,8 @@ class Hub(abc.ABC):
     ) -> AgentInfo:
         """Enter (or re-enter) this agent in the registry as active, with a heartbeat now."""
         agent = self._require_agent()
+        if isinstance(capabilities, str):
+            raise InvalidInput(f"capabilities must be a list, not the string {capabilities!r}")
         caps = tuple(v.check_message_type(c) for c in capabilities)
         secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
         limit = _count("max_concurrent", max_concurrent)

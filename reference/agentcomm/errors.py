@@ -85,9 +85,13 @@ class AlreadyFinished(Conflict):
 
 
 class DeadlineExceeded(AgentCommError):
-    """A wait ran out before anything arrived."""
+    """A wait ran out before anything arrived.
+
+    Indefinite by default: what was waited for (a request's handling) may still happen.
+    """
 
     code = "deadline_exceeded"
+    definite = False
 
 
 class BackendUnavailable(AgentCommError):

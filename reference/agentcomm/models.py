@@ -47,8 +47,9 @@ class Priority(enum.IntEnum):
             return value
         if isinstance(value, str) and value.strip().upper() in cls.__members__:
             return cls[value.strip().upper()]
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
+        text = value.strip() if isinstance(value, str) else ""
+        if text.isascii() and text.lstrip("-").isdigit():
+            value = int(text)
         if isinstance(value, int) and not isinstance(value, bool) and value in {0, 1, 2}:
             return cls(value)
         raise InvalidInput(f"priority {value!r} is not one of low/0, normal/1, high/2")
@@ -173,7 +174,13 @@ class AgentInfo:
 
 @dataclasses.dataclass(frozen=True)
 class Stats:
-    """Queue depths per target and status, lifetime counters, and agent counts."""
+    """Queue depths per target and status, lifetime counters, and agent counts.
+
+    ``depths[target]`` maps each status to a count, plus ``pending_high``,
+    ``pending_normal`` and ``pending_low`` so starvation under strict priority shows.
+    ``counters`` holds ``sent``, ``completed``, ``failed``, ``retried``, ``dead``,
+    ``expired`` and ``published`` over the hub's lifetime.
+    """
 
     depths: Mapping[str, Mapping[str, int]]
     counters: Mapping[str, int]

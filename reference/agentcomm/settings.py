@@ -37,6 +37,17 @@ class HubSettings:
     busy_timeout: float = 10.0
     """How long a write waits for the SQLite lock before failing definitely."""
 
+    def __post_init__(self) -> None:
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ConfigurationError(
+                    f"hub option {name}={value!r} is out of range [{low:g}, {high:g}]")
+        if self.backoff_max < self.backoff_base:
+            raise ConfigurationError(
+                f"hub option backoff_max={self.backoff_max:g} is below "
+                f"backoff_base={self.backoff_base:g}")
+
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> HubSettings:
         """Build from URL query parameters; unknown names and bad numbers are errors."""
@@ -54,10 +65,25 @@ class HubSettings:
         return float(min(self.backoff_base * (2 ** min(retry_count, 40)), self.backoff_max))
 
 
+DAY = 86_400.0
+BOUNDS: dict[str, tuple[float, float]] = {
+    "max_payload_bytes": (1, 64 * MIB),
+    "default_timeout": (0.001, 30 * DAY),
+    "default_max_retries": (0, 100),
+    "backoff_base": (0, DAY),
+    "backoff_max": (0, DAY),
+    "heartbeat_ttl": (0.001, 30 * DAY),
+    "retain_finished": (0, 3650 * DAY),
+    "retain_events": (0, 3650 * DAY),
+    "poll_interval": (0.0001, 1.0),
+    "busy_timeout": (0.001, 3600.0),
+}
+
+
 def _number(name: str, raw: str, kind: type[int] | type[float]) -> int | float:
     try:
         value = kind(raw)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ConfigurationError(f"hub option {name}={raw!r} is not a {kind.__name__}") from None
     if value < 0 or value != value:
         raise ConfigurationError(f"hub option {name}={raw!r} must be a non-negative number")

@@ -45,7 +45,10 @@ def parse(url: str) -> tuple[str, str, HubSettings]:
     if not isinstance(url, str) or "://" not in url:
         hint = f" (did you mean 'sqlite:///{url}'?)" if isinstance(url, str) and url else ""
         raise ConfigurationError(f"hub URL {url!r} has no scheme{hint}")
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:  # the URL is not echoed: it may hold a password
+        raise ConfigurationError(f"hub URL cannot be parsed: {exc}") from None
     query = dict(urllib.parse.parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False))
     if len(query) != len(urllib.parse.parse_qsl(parts.query, keep_blank_values=True)):
         raise ConfigurationError(f"hub URL {redact(url)!r} repeats a query option")
@@ -57,19 +60,19 @@ def parse(url: str) -> tuple[str, str, HubSettings]:
 
 def _sqlite_path(url: str, parts: urllib.parse.SplitResult) -> str:
     if parts.netloc:
-        raise ConfigurationError(
-            f"SQLite URL {url!r} names a host; use sqlite:///relative.db or sqlite:////abs.db"
-        )
+        raise ConfigurationError(f"SQLite URL {redact(url)!r} names a host; "
+                                 "use sqlite:///relative.db or sqlite:////abs.db")
     path = urllib.parse.unquote(parts.path)[1:]
     if not path:
-        raise ConfigurationError(f"SQLite URL {url!r} names no file")
+        raise ConfigurationError(f"SQLite URL {redact(url)!r} names no file")
     return path
 
 
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***``, for error messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    if not sep or not at or ":" not in userinfo:
         return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    # String surgery rather than urlsplit, which raises on some malformed hosts.
+    return f"{scheme}://{userinfo.split(':', 1)[0]}:***@{host}"

@@ -90,7 +90,10 @@ def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> floa
     """A finite number of seconds, positive (or zero when allowed), at most 30 days."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{name} must be a number of seconds, got {value!r}")
-    seconds = float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:
+        raise InvalidInput(f"{name} {value!r} is too large") from None
     low_ok = seconds >= 0 if allow_zero else seconds > 0
     if not (math.isfinite(seconds) and low_ok and seconds <= MAX_SECONDS):
         bound = ">= 0" if allow_zero else "> 0"
@@ -121,6 +124,8 @@ def encode_payload(value: Any, limit: int) -> str:
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"payload is not JSON-serialisable: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("payload is nested too deeply to serialise") from None
     size = len(_utf8("payload", text))
     if size > limit:
         raise InvalidInput(f"payload is {_size(size)}, limit {_size(limit)}")
@@ -136,6 +141,8 @@ def parse_payload_text(text: str, limit: int) -> Any:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"payload is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise InvalidInput("payload is nested too deeply to parse") from None
 
 
 def decode_payload(text: str) -> Any:
@@ -155,4 +162,5 @@ def _utf8(name: str, text: str) -> bytes:
 
 
 def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} MiB" if n >= 1024 * 1024 else f"{n} bytes"
+    mib = f" ({n / (1024 * 1024):.2f} MiB)" if n >= 1024 * 1024 else ""
+    return f"{n} bytes{mib}"

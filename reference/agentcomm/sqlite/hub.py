@@ -18,7 +18,7 @@ from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
 from agentcomm.settings import HubSettings
 from agentcomm.sqlite import rows
-from agentcomm.sqlite.rows import MESSAGE_COLUMNS, iso
+from agentcomm.sqlite.rows import MESSAGE_COLUMNS, from_iso, iso
 from agentcomm.sqlite.store import Store
 
 RECHECK_SECONDS = 0.25
@@ -33,11 +33,11 @@ INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,
 VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)
 """
 
-CLAIMABLE = """
+PROBE = """
 SELECT EXISTS (SELECT 1 FROM agent_messages
                WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
-                 AND (expires_at IS NULL OR expires_at > :now))
-    OR EXISTS (SELECT 1 FROM agent_messages
+                 AND (expires_at IS NULL OR expires_at > :now)),
+       EXISTS (SELECT 1 FROM agent_messages
                WHERE status = 'processing' AND lease_expires_at <= :now)
 """
 
@@ -95,14 +95,14 @@ class SqliteHub(Hub):
     # -- messages ------------------------------------------------------------------------
     def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
         created = iso(now)
+        now = from_iso(created)  # what get() will read back
         with self.store.write() as conn:
             ids = [conn.execute(INSERT_MESSAGE, _insert_params(sender, m, created, now)).lastrowid
                    for m in items]
-            _count(conn, "sent", len(items))
         return [_sent_message(str(i), sender, m, now) for i, m in zip(ids, items, strict=True)]
 
     def _get(self, message_id: str) -> Message:
-        return rows.message(self._row(self.store.conn, message_id))
+        return rows.message(self._lookup(message_id))
 
     def _get_reply(self, request_id: str) -> Reply | None:
         found = self.store.query(
@@ -111,20 +111,22 @@ class SqliteHub(Hub):
             " WHERE r.request_id = ? ORDER BY r.id LIMIT 1", (_rowid(request_id),))
         if found:
             return rows.reply(found[0])
-        self._row(self.store.conn, request_id)  # NotFound for an unknown request
+        self._lookup(request_id)  # NotFound for an unknown request
         return None
 
     # -- claiming ------------------------------------------------------------------------
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
         # A read first: waiters must not queue for the write lock just to find nothing.
-        if not self.store.query(CLAIMABLE, {"target": target, "now": now})[0][0]:
+        claimable, lapsed = self.store.query(PROBE, {"target": target, "now": now})[0]
+        if not (claimable or lapsed):
             return []
         token = secrets.token_hex(16)
         params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
                   "target": target, "limit": limit}
         with self.store.write() as conn:
-            self._settle_leases(conn, now)
+            if lapsed:
+                self._settle_leases(conn, now)
             found = conn.execute(CLAIM, params).fetchall()
         # RETURNING gives no order guarantee: restore (priority desc, id asc).
         found.sort(key=lambda r: (-int(r["priority"] or 0), int(r["id"])))
@@ -141,13 +143,10 @@ class SqliteHub(Hub):
 
     def _complete(self, pairs: list[tuple[str, str]]) -> None:
         now = self.clock.now()
-        params = [(now, _rowid(m), t, now) for m, t in pairs]
         with self.store.write() as conn:
-            changed = conn.executemany(COMPLETE, params).rowcount
-            if changed != len(pairs):
-                for message_id, token in pairs:  # name the refused one; all roll back
-                    self._leased(conn, message_id, token, now)
-            _count(conn, "completed", len(pairs))
+            for message_id, token in pairs:
+                if conn.execute(COMPLETE, (now, _rowid(message_id), token, now)).rowcount != 1:
+                    self._leased(conn, message_id, token, now)  # raises; all roll back
 
     def _reply(
         self, sender: str, message_id: str, token: str, payload_json: str, status: ReplyStatus
@@ -163,9 +162,9 @@ class SqliteHub(Hub):
             conn.execute(
                 "UPDATE agent_messages SET status = 'completed', finished_at = ?,"
                 " response_id = ? WHERE id = ?", (now, reply_id, row["id"]))
-            _count(conn, "completed", 1)
         return Reply(str(reply_id), message_id, sender, row["from_agent"],
-                     v.decode_payload(payload_json), status, now, row["correlation_id"])
+                     v.decode_payload(payload_json), status, from_iso(iso(now)),
+                     row["correlation_id"])
 
     def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message:
         now = self.clock.now()
@@ -210,7 +209,7 @@ class SqliteHub(Hub):
             if message_ids is None:
                 everything = "DELETE FROM agent_messages WHERE status = 'dead'"
                 return int(conn.execute(everything).rowcount)
-            params = [(_rowid(m),) for m in message_ids]
+            params = [(int(m),) for m in message_ids if _is_rowid(m)]
             return int(conn.executemany(
                 "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params).rowcount)
 
@@ -225,9 +224,8 @@ class SqliteHub(Hub):
                 " expires_at) VALUES (?, ?, ?, ?, ?)",
                 (event_type, publisher, payload_json, iso(now),
                  None if expires is None else iso(expires))).lastrowid
-            _count(conn, "published", 1)
         return Event(str(event_id), event_type, publisher, v.decode_payload(payload_json),
-                     now, expires)
+                     from_iso(iso(now)), None if expires is None else from_iso(iso(expires)))
 
     def _subscribe(self, agent: str, event_type: str) -> None:
         now = self.clock.now()
@@ -333,11 +331,9 @@ class SqliteHub(Hub):
             return prune(conn, self.clock.now(), self.settings)
 
     def _stats(self) -> Stats:
-        from agentcomm.sqlite.retention import depths
+        from agentcomm.sqlite.retention import depths, totals
 
-        with self.store.read() as conn:
-            found = depths(conn)
-            counters = {r[0]: int(r[1]) for r in conn.execute("SELECT * FROM agent_counters")}
+        found, counters = self.store.snapshot(lambda conn: (depths(conn), totals(conn)))
         known = self._agents()
         return Stats(found, counters, sum(a.alive for a in known), len(known))
 
@@ -351,6 +347,14 @@ class SqliteHub(Hub):
                 return
 
     # -- shared steps ------------------------------------------------------------------------
+    def _lookup(self, message_id: str) -> sqlite3.Row:
+        """The message row, read outside any transaction; NotFound if there is none."""
+        found = self.store.query(f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?",
+                                 (_rowid(message_id),))
+        if not found:
+            raise NotFound(f"unknown message id {message_id!r}")
+        return found[0]
+
     def _row(self, conn: sqlite3.Connection, message_id: str) -> sqlite3.Row:
         found = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?",
                              (_rowid(message_id),)).fetchone()
@@ -403,9 +407,15 @@ class SqliteHub(Hub):
 
 
 def _rowid(message_id: str) -> int:
-    if not message_id.isdigit():
+    """The row id a message id names; ids this hub never issued are NotFound."""
+    if not _is_rowid(message_id):
         raise NotFound(f"unknown message id {message_id!r}")
     return int(message_id)
+
+
+def _is_rowid(message_id: str) -> bool:
+    # isdigit() alone accepts '²' and other scripts' digits, which int() reads differently.
+    return message_id.isascii() and message_id.isdigit() and int(message_id) < 2**63
 
 
 def _count(conn: sqlite3.Connection, name: str, amount: int) -> None:

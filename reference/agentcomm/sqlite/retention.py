@@ -21,7 +21,12 @@ def prune(conn: sqlite3.Connection, now: float, settings: HubSettings) -> dict[s
     replies = conn.execute(
         f"DELETE FROM agent_responses WHERE request_id IN"
         f" (SELECT id FROM agent_messages WHERE {DONE})", params).rowcount
+    gone = conn.execute(f"SELECT count(*) FROM agent_messages WHERE {DONE} AND status = "
+                        "'completed'", params).fetchone()[0]
     messages = conn.execute(f"DELETE FROM agent_messages WHERE {DONE}", params).rowcount
+    # Lifetime 'completed' is live rows plus pruned ones (see totals()).
+    conn.execute("INSERT INTO agent_counters (name, value) VALUES ('pruned_completed', ?)"
+                 " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (gone,))
     events = conn.execute(
         "DELETE FROM agent_events WHERE published_at < ?"
         " OR (expires_at IS NOT NULL AND expires_at <= ?)",
@@ -45,4 +50,20 @@ def depths(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:
         if status == "pending":
             level = ("low", "normal", "high")[min(max(priority, 0), 2)]
             per[f"pending_{level}"] = per.get(f"pending_{level}", 0) + n
+    return found
+
+
+def totals(conn: sqlite3.Connection) -> dict[str, int]:
+    """Lifetime counters.  The hot-path ones are derived, not written on every send,
+    claim and complete: ``sent`` and ``published`` from the AUTOINCREMENT sequences,
+    ``completed`` from live rows plus those pruned.  Rare events (failed, retried, dead,
+    expired) are counted in ``agent_counters`` by the transaction that causes them."""
+    stored = {r[0]: int(r[1]) for r in conn.execute("SELECT name, value FROM agent_counters")}
+    seqs = {r[0]: int(r[1]) for r in conn.execute("SELECT name, seq FROM sqlite_sequence")}
+    live = conn.execute(
+        "SELECT count(*) FROM agent_messages WHERE status = 'completed'").fetchone()[0]
+    found = {name: stored.get(name, 0) for name in ("failed", "retried", "dead", "expired")}
+    found["sent"] = seqs.get("agent_messages", 0)
+    found["published"] = seqs.get("agent_events", 0)
+    found["completed"] = int(live) + stored.get("pruned_completed", 0)
     return found

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import calendar
+import datetime
 import json
 import sqlite3
 import time
@@ -30,9 +30,8 @@ def from_iso(text: str | None) -> float:
     """Read the design's DATETIME text (with or without fraction) back as epoch seconds."""
     if not text:
         return 0.0
-    head, _, fraction = str(text).partition(".")
-    whole = calendar.timegm(time.strptime(head, "%Y-%m-%d %H:%M:%S"))
-    return whole + (float(f"0.{fraction}") if fraction else 0.0)
+    parsed = datetime.datetime.fromisoformat(str(text))
+    return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
 
 
 def message(row: sqlite3.Row) -> Message:

@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from agentcomm.errors import (
     AgentCommError,
@@ -26,6 +27,8 @@ from agentcomm.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
+T = TypeVar("T")
+
 
 class Store:
     """One connection to one hub file."""
@@ -36,43 +39,61 @@ class Store:
         self.busy_timeout = busy_timeout
         created = _ensure_file(path, create)
         self.conn = self._open()
-        self._prepare(created or create)
+        try:
+            self._prepare(created or create)
+        except BaseException:
+            self.close()
+            raise
 
     # -- transactions -------------------------------------------------------------------
-    @contextlib.contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
+    def write(self) -> _Write:
         """One atomic state change; rolled back whole on any exception."""
-        with self.mapped("starting a write"):
-            self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            with self.mapped("writing"):
-                yield self.conn
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self.conn.execute("ROLLBACK")
-            raise
-        with self.mapped("committing", definite=False):
-            self.conn.execute("COMMIT")
+        return _Write(self)
 
-    @contextlib.contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """Several SELECTs that see one snapshot."""
-        with self.mapped("reading"):
+    def snapshot(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run several SELECTs that see one snapshot."""
+
+        def run() -> T:
             self.conn.execute("BEGIN")
             try:
-                yield self.conn
+                return read(self.conn)
             finally:
                 self.conn.execute("COMMIT")
 
+        return self.patiently(run, "reading")
+
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         """One SELECT in autocommit mode (a statement is its own snapshot)."""
-        with self.mapped("reading"):
-            return self.conn.execute(sql, params).fetchall()
+        return self.patiently(lambda: self.conn.execute(sql, params).fetchall(), "reading")
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (a cheap read of shared memory)."""
-        with self.mapped("polling"):
-            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+        row = self.patiently(lambda: self.conn.execute("PRAGMA data_version").fetchone(),
+                             "polling")
+        return int(row[0])
+
+    def patiently(self, step: Callable[[], T], action: str) -> T:
+        """Run ``step``, retrying while the database is busy, for up to ``busy_timeout``.
+
+        This replaces SQLite's own busy handler (the connection's timeout is 0), whose
+        pauses grow to 100 ms and make latency under contention erratic.  Pauses here
+        are 1 ms then 2 ms: shorter ones were measured to be slower overall, because
+        processes that lost the race then compete for the CPU with the lock holder
+        (BENCHMARKS.md).  Running out is a definite error: the step never took the lock.
+        """
+        pause, deadline = 0.001, 0.0
+        while True:
+            try:
+                return step()
+            except sqlite3.OperationalError as exc:
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if not _is_busy(exc) or now >= deadline:
+                    raise self._map(exc, action, True) from exc
+            except sqlite3.Error as exc:
+                raise self._map(exc, action, True) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -93,7 +114,7 @@ class Store:
         where = f"hub {self.path!r}"
         if isinstance(exc, sqlite3.ProgrammingError) and "closed" in text:
             return BackendUnavailable(f"{where} is closed", definite=True)
-        if "locked" in text or "busy" in text:
+        if _is_busy(exc):
             return BackendUnavailable(
                 f"{where} stayed locked for more than {self.busy_timeout:g}s while {action}; "
                 "nothing was written", definite=definite)
@@ -106,17 +127,16 @@ class Store:
         # mode=rw: SQLite must never create the file itself (we did, with mode 0600).
         uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=rw"
         with self.mapped("opening"):
-            conn = sqlite3.connect(
-                uri, uri=True, timeout=self.busy_timeout, isolation_level=None,
-                check_same_thread=False,
+            conn = sqlite3.connect(  # timeout=0: patiently() does the waiting
+                uri, uri=True, timeout=0, isolation_level=None, check_same_thread=False,
             )
         conn.row_factory = sqlite3.Row
         return conn
 
     def _prepare(self, may_adopt: bool) -> None:
+        version = int(self.query("PRAGMA user_version")[0][0])
+        tables = {r[0] for r in self.query("SELECT name FROM sqlite_master")}
         with self.mapped("opening"):
-            version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
-            tables = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master")}
             if version > SCHEMA_VERSION:
                 raise ConfigurationError(
                     f"hub {self.path!r} has schema version {version}, newer than this "
@@ -126,10 +146,10 @@ class Store:
                 raise CorruptStore(
                     f"{self.path!r} is {what}, not an agentcomm hub (no agent_messages "
                     "table); `agentcomm init` or create=True makes it one")
-            self.conn.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL survives any process crash (kill -9); only an OS crash or
-            # power cut can lose the last commits.  FULL would fsync on every commit.
-            self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.query("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL survives any process crash (kill -9); only an OS crash or
+        # power cut can lose the last commits.  FULL would fsync on every commit.
+        self.query("PRAGMA synchronous=NORMAL")
         if version < SCHEMA_VERSION:
             self._migrate()
 
@@ -140,6 +160,41 @@ class Store:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[target](conn)
                 conn.execute(f"PRAGMA user_version = {int(target)}")
+
+
+class _Write:
+    """``with store.write() as conn``: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error.
+
+    A plain class rather than a generator context manager: it runs for every state
+    change while the write lock is held, so it is kept to the fewest steps.
+    """
+
+    __slots__ = ("store",)
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def __enter__(self) -> sqlite3.Connection:
+        conn = self.store.conn
+        self.store.patiently(lambda: conn.execute("BEGIN IMMEDIATE"), "starting a write")
+        return conn
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        conn = self.store.conn
+        if kind is None:
+            try:
+                conn.execute("COMMIT")
+                return
+            except sqlite3.Error as error:
+                exc = error
+                action, definite = "committing", False
+        else:
+            action, definite = "writing", True
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("ROLLBACK")
+        if isinstance(exc, sqlite3.Error):
+            raise self.store._map(exc, action, definite) from exc
 
 
 def _ensure_file(path: str, create: bool) -> bool:
@@ -162,6 +217,11 @@ def _ensure_file(path: str, create: bool) -> bool:
     except OSError as exc:
         raise ConfigurationError(f"cannot create hub {path!r}: {exc.strerror}") from exc
     return True
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return "locked" in text or "busy" in text
 
 
 def _check_sqlite_version() -> None:

@@ -1,0 +1,114 @@
+"""What every subcommand shares: the session (hub URL and agent), JSON out, payloads in."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from agentcomm import validation as v
+from agentcomm.api import Hub
+from agentcomm.cli.exits import NothingThere
+from agentcomm.errors import AgentCommError, ConfigurationError, InvalidInput
+from agentcomm.models import Claim, as_json
+from agentcomm.urls import ENV_URL, connect
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+PRIORITIES = ("low", "normal", "high", "0", "1", "2")
+
+
+@dataclasses.dataclass
+class Session:
+    """The global options, resolved lazily: ``demo`` and ``--help`` need no hub."""
+
+    url: str | None
+    agent: str | None
+    agent_given: bool = False  # --agent on the command line, not just AGENTCOMM_AGENT
+
+    def hub(self, *, agent: str | None = None, create: bool = False) -> Hub:
+        """Open the hub for the running command; it is closed when the command ends.
+
+        ``agent`` (``agent run ID``) overrides AGENTCOMM_AGENT but must match --agent.
+        """
+        if agent and self.agent_given and agent != self.agent:
+            raise ConfigurationError(f"agent {agent!r} conflicts with --agent {self.agent!r}")
+        hub = connect(self.require_url(), agent=agent or self.agent, create=create)
+        click.get_current_context().call_on_close(hub.close)
+        return hub
+
+    def require_url(self) -> str:
+        if not self.url:
+            raise ConfigurationError(
+                f"no hub URL: pass --url or set {ENV_URL} (e.g. sqlite:///agents.db)")
+        return self.url
+
+
+pass_session = click.make_pass_decorator(Session)
+
+
+def dumps(value: Any) -> str:
+    """One line of JSON; models become plain values, text stays UTF-8 (no \\u escapes)."""
+    return json.dumps(as_json(value), ensure_ascii=False, allow_nan=False)
+
+
+def emit(value: Any) -> None:
+    """Print one JSON document on stdout, as UTF-8 whatever the locale says."""
+    out = sys.stdout.buffer
+    out.write(dumps(value).encode("utf-8") + b"\n")
+    out.flush()
+
+
+def emit_found(value: Any) -> None:
+    """Print ``value``; exit 3 when it is empty (nothing there yet)."""
+    emit(value)
+    if value is None or value == []:
+        raise NothingThere
+
+
+def report_error(exc: AgentCommError) -> None:
+    document = {"error": exc.code, "message": str(exc), "definite": exc.definite}
+    err = sys.stderr.buffer
+    err.write(dumps(document).encode("utf-8") + b"\n")
+    err.flush()
+
+
+def claim_json(claim: Claim) -> dict[str, Any]:
+    """A claim as the message's fields plus what it takes to finish it."""
+    fields: dict[str, Any] = as_json(claim.message)
+    return {**fields, "token": claim.token, "lease_expires_at": claim.lease_expires_at}
+
+
+def read_payload(hub: Hub, argument: str | None) -> Any:
+    """The JSON payload from the argument, or from stdin when it is ``-`` or omitted."""
+    limit = hub.settings.max_payload_bytes
+    text = _stdin_text(limit) if argument is None or argument == "-" else argument
+    return v.parse_payload_text(text, limit)
+
+
+def _stdin_text(limit: int) -> str:
+    stream = sys.stdin.buffer
+    if stream.isatty():
+        raise click.UsageError("no payload: give JSON as an argument, or pipe it on stdin")
+    data = stream.read(limit + 1)  # never read more than a payload may be
+    if len(data) > limit:
+        raise InvalidInput(f"payload on stdin is over the limit of {limit} bytes")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"payload on stdin is not UTF-8: {exc}") from None
+
+
+def payload_argument(function: F) -> F:
+    """The optional ``[PAYLOAD]`` argument: JSON text, or ``-``/omitted for stdin."""
+    return click.argument("payload", required=False)(function)
+
+
+def priority_option(function: F) -> F:
+    return click.option(
+        "--priority", type=click.Choice(PRIORITIES, case_sensitive=False), default="normal",
+        show_default=True, help="Served strictly highest first.")(function)
