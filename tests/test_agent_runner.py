@@ -23,6 +23,7 @@ import pytest
 
 from agentcomm import ConfigurationError, Hub, InvalidInput, Status, connect
 from agentcomm.agent import AgentConfig, AgentRunner, StopFlag, parse_handler
+from support import until
 
 DEADLINE = 10.0
 
@@ -111,15 +112,6 @@ def start_agent(url: str, agent: str, tmp_path: Path, *options: str) -> subproce
     log = open(tmp_path / f"{agent[1:]}.log", "w")  # noqa: SIM115 - the child keeps it
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
-
-
-def until(condition: Callable[[], Any], deadline: float = DEADLINE) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``deadline``."""
-    end = time.monotonic() + deadline
-    while not (found := condition()):
-        assert time.monotonic() < end, "condition not reached before the deadline"
-        time.sleep(0.02)
-    return found
 
 
 def alive(hub: Hub, agent: str) -> bool:
