@@ -95,11 +95,11 @@ class SqliteHub(Hub):
     # -- messages ------------------------------------------------------------------------
     def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
         created = iso(now)
-        now = from_iso(created)  # what get() will read back
         with self.store.write() as conn:
             ids = [conn.execute(INSERT_MESSAGE, _insert_params(sender, m, created, now)).lastrowid
                    for m in items]
-        return [_sent_message(str(i), sender, m, now) for i, m in zip(ids, items, strict=True)]
+        return [_sent_message(str(i), sender, m, created, now)
+                for i, m in zip(ids, items, strict=True)]
 
     def _get(self, message_id: str) -> Message:
         return rows.message(self._lookup(message_id))
@@ -430,11 +430,13 @@ def _insert_params(sender: str, m: PreparedMessage, created: str, now: float) ->
             m.max_retries, m.correlation_id, m.expires_at, now)
 
 
-def _sent_message(message_id: str, sender: str, m: PreparedMessage, now: float) -> Message:
+def _sent_message(message_id: str, sender: str, m: PreparedMessage, created: str,
+                  now: float) -> Message:
     return Message(
         id=message_id, from_agent=sender, to_agent=m.to, type=m.type,
         payload=v.decode_payload(m.payload_json), status=Status.PENDING, priority=m.priority,
-        created_at=now, timeout_seconds=m.timeout_seconds, retry_count=0,
+        created_at=from_iso(created),  # what get() reads back
+        timeout_seconds=m.timeout_seconds, retry_count=0,
         max_retries=m.max_retries, correlation_id=m.correlation_id, expires_at=m.expires_at,
         available_at=now,
     )

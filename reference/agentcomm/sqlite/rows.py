@@ -18,11 +18,12 @@ MESSAGE_COLUMNS = (
 
 
 def iso(ts: float) -> str:
-    """UTC text in the design's DATETIME form, with milliseconds."""
+    """UTC text in the design's DATETIME form, with milliseconds.
+
+    Truncated, never rounded up: a time read back must not lie in the future.
+    """
     whole = int(ts)
-    millis = round((ts - whole) * 1000)
-    if millis == 1000:
-        whole, millis = whole + 1, 0
+    millis = min(int((ts - whole) * 1000), 999)
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{millis:03d}"
 
 
