@@ -8,16 +8,15 @@ advancing it, never by sleeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from agentcomm import Hub, ManualClock, connect
+from support import HubFactory, opening
 
 BACKENDS = [pytest.param("sqlite", id="sqlite")]
-
-HubFactory = Callable[..., Hub]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -39,23 +38,23 @@ def hub_url(backend: str, tmp_path: Path) -> str:
 @pytest.fixture
 def hubs(hub_url: str, clock: ManualClock) -> Iterator[HubFactory]:
     """``hubs("@agent")`` opens the test's hub as that agent, on the manual clock."""
-    opened: list[Hub] = []
-
-    def open_as(agent: str | None = None, **options: object) -> Hub:
-        hub = connect(hub_url, agent=agent, create=True, clock=options.pop("clock", clock),
-                      **options)  # type: ignore[arg-type]
-        opened.append(hub)
-        return hub
-
-    yield open_as
-    for hub in opened:
-        hub.close()
+    yield from opening(hub_url, clock)
 
 
 @pytest.fixture
 def hub(hubs: HubFactory) -> Hub:
     """The test's hub, seen by agent ``@tester``."""
     return hubs("@tester")
+
+
+@pytest.fixture
+def live_url(tmp_path: Path) -> str:
+    """A fresh SQLite hub on the real clock, for tests where other processes take part.
+
+    Retries back off 0.05 s, at most 0.2 s, so retry paths finish quickly."""
+    url = f"sqlite:///{tmp_path / 'hub.db'}?backoff_base=0.05&backoff_max=0.2"
+    connect(url, create=True).close()
+    return url
 
 
 @pytest.fixture

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
+from agentcomm import Clock, Hub, connect
+
 DEADLINE = 20.0
+
+HubFactory = Callable[..., Hub]
+
+
+def opening(url: str, clock: Clock | None = None) -> Iterator[HubFactory]:
+    """For fixtures: yield ``open_as("@agent")`` on ``url``; close every handle afterwards.
+
+    ``open_as("@agent", clock=other)`` opens one handle on another clock."""
+    opened: list[Hub] = []
+
+    def open_as(agent: str | None = None, *, clock: Clock | None = clock) -> Hub:
+        opened.append(connect(url, agent=agent, create=True, clock=clock))
+        return opened[-1]
+
+    yield open_as
+    for hub in opened:
+        hub.close()
 
 
 def until(condition: Callable[[], Any], deadline: float = DEADLINE) -> Any:

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from agentcomm import ConfigurationError, Hub, InvalidInput, Status, connect
+from agentcomm import ConfigurationError, Hub, InvalidInput, Status
 from agentcomm.agent import AgentConfig, AgentRunner, StopFlag, parse_handler
-from support import until
+from support import opening, until
 
 DEADLINE = 10.0
 
@@ -64,23 +64,13 @@ with open(sys.argv[1], "a") as log:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'hub.db'}?backoff_base=0.05&backoff_max=0.05"
-    connect(url, create=True).close()
-    return url
+def url(live_url: str) -> str:
+    return live_url
 
 
 @pytest.fixture
 def hubs(url: str) -> Iterator[Hubs]:
-    opened: list[Hub] = []
-
-    def open_as(agent: str | None = None) -> Hub:
-        opened.append(connect(url, agent=agent))
-        return opened[-1]
-
-    yield open_as
-    for hub in opened:
-        hub.close()
+    yield from opening(url)
 
 
 @pytest.fixture

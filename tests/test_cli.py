@@ -23,7 +23,7 @@ from click.testing import CliRunner, Result
 from agentcomm import errors
 from agentcomm.api import Hub
 from agentcomm.cli import cli, exits
-from agentcomm.urls import connect
+from support import opening
 
 DEADLINE = 10.0
 MESSAGE_KEYS = {"id", "from_agent", "to_agent", "type", "payload", "status", "priority",
@@ -35,10 +35,8 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'hub.db'}?backoff_base=0.05"
-    connect(url, create=True).close()
-    return url
+def url(live_url: str) -> str:
+    return live_url
 
 
 @pytest.fixture
@@ -59,15 +57,7 @@ def run(url: str) -> Run:
 
 @pytest.fixture
 def hubs(url: str) -> Iterator[Callable[[str | None], Hub]]:
-    opened: list[Hub] = []
-
-    def open_as(agent: str | None = None) -> Hub:
-        opened.append(connect(url, agent=agent))
-        return opened[-1]
-
-    yield open_as
-    for hub in opened:
-        hub.close()
+    yield from opening(url)
 
 
 def out(result: Result, code: int = 0) -> Any:

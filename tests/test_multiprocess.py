@@ -35,10 +35,8 @@ def run(role: str, *args: str) -> Any:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'hub.db'}?backoff_base=0.05&backoff_max=0.2"
-    connect(url, create=True).close()
-    return url
+def url(live_url: str) -> str:
+    return live_url
 
 
 @pytest.fixture
