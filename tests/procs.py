@@ -17,6 +17,7 @@ def worker(url: str, agent: str, queue: str) -> None:
     """Claim and complete until a 'stop' task; print the ids this worker completed."""
     done: list[str] = []
     with connect(url, agent=agent) as hub:
+        print(json.dumps("ready"), flush=True)
         while True:
             claim = hub.claim(queue, wait=1.0)
             if claim is None:

@@ -48,11 +48,14 @@ def coordinator(url: str) -> Iterator[Hub]:
 def test_four_worker_processes_complete_each_of_1000_tasks_exactly_once(
         url: str, coordinator: Hub) -> None:
     workers = [start("worker", url, f"@worker.batch.{i:03}", DEFAULT_QUEUE) for i in range(4)]
+    for worker in workers:  # every worker is waiting on the queue before the tasks land
+        assert worker.stdout is not None
+        assert json.loads(worker.stdout.readline()) == "ready"
     tasks = coordinator.send_many(
         [Outgoing(DEFAULT_QUEUE, "process_batch", {"batch_id": i}) for i in range(1000)])
     # Strict priority hands the low-priority stops out only after every task.
     coordinator.send_many([Outgoing(DEFAULT_QUEUE, "stop", None, Priority.LOW) for _ in workers])
-    done = [json.loads(w.communicate(timeout=120)[0]) for w in workers]
+    done = [json.loads(w.communicate(timeout=120)[0].splitlines()[-1]) for w in workers]
     completed = [task_id for ids in done for task_id in ids]
     assert sorted(completed, key=int) == [t.id for t in tasks]  # each once, none missing
     assert sum(1 for ids in done if ids) >= 2, "the workers did not compete"
@@ -72,7 +75,7 @@ def test_a_task_held_by_a_worker_killed_with_sigkill_is_completed_by_another_aft
     survivor = start("worker", url, "@worker.survivor", DEFAULT_QUEUE)
     until(lambda: coordinator.get(task.id).status is Status.COMPLETED)
     coordinator.send(DEFAULT_QUEUE, "stop", None)
-    assert json.loads(survivor.communicate(timeout=30)[0]) == [task.id]
+    assert json.loads(survivor.communicate(timeout=30)[0].splitlines()[-1]) == [task.id]
     final = coordinator.get(task.id)
     assert (final.retry_count, final.claimed_by, final.last_error) == (
         1, "@worker.survivor", "lease expired")

@@ -121,6 +121,7 @@ def check_reason(value: object) -> str:
 def encode_payload(value: Any, limit: int) -> str:
     """Serialise a payload to canonical JSON text, enforcing JSON-ness and the size limit."""
     try:
+        _string_keys(value)
         text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"payload is not JSON-serialisable: {exc}") from None
@@ -130,6 +131,18 @@ def encode_payload(value: Any, limit: int) -> str:
     if size > limit:
         raise InvalidInput(f"payload is {_size(size)}, limit {_size(limit)}")
     return text
+
+
+def _string_keys(value: Any) -> None:
+    """JSON object keys are strings: json.dumps would turn 1 into "1", breaking round trips."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidInput(f"payload has the object key {key!r}; JSON keys are strings")
+            _string_keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _string_keys(item)
 
 
 def parse_payload_text(text: str, limit: int) -> Any:

@@ -187,7 +187,7 @@ class SqliteHub(Hub):
     def _dead_letters(self, limit: int) -> list[Message]:
         found = self.store.query(
             f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE status = 'dead'"
-            " ORDER BY finished_at, id LIMIT ?", (limit,))
+            " ORDER BY dead_order, id LIMIT ?", (limit,))
         return [rows.message(r) for r in found]
 
     def _replay(self, message_id: str) -> Message:
@@ -195,7 +195,7 @@ class SqliteHub(Hub):
         with self.store.write() as conn:
             found = conn.execute(
                 "UPDATE agent_messages SET status = 'pending', retry_count = 0,"
-                " available_at = ?, finished_at = NULL, expires_at = NULL,"
+                " available_at = ?, finished_at = NULL, expires_at = NULL, dead_order = NULL,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
                 f" WHERE id = ? AND status = 'dead' RETURNING {MESSAGE_COLUMNS}",
                 (now, _rowid(message_id))).fetchone()
@@ -399,11 +399,12 @@ class SqliteHub(Hub):
             return
         # The holder who buries its own message keeps its token, so a second fail or
         # complete from it reads as AlreadyFinished; a lapsed holder reads StaleLease.
+        _count(conn, "dead", 1)  # the lifetime count doubles as the dead letter's place
         conn.execute(
             "UPDATE agent_messages SET status = 'dead', last_error = ?, finished_at = ?,"
-            " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END"
+            " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END,"
+            " dead_order = (SELECT value FROM agent_counters WHERE name = 'dead')"
             " WHERE id = ?", (reason, now, by_holder, row["id"]))
-        _count(conn, "dead", 1)
 
 
 def _rowid(message_id: str) -> int:

@@ -20,6 +20,7 @@ ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("expires_at", "REAL NULL"),  # a request's deadline: undelivered after it
         ("last_error", "TEXT NULL"),  # why the last delivery failed; the dead-letter reason
         ("finished_at", "REAL NULL"),  # completed, dead or expired: retention counts from here
+        ("dead_order", "INTEGER NULL"),  # the order messages died in, which times may tie
     ),
     "agent_registry": (("heartbeat_ttl", "REAL NOT NULL DEFAULT 60"),),
     "agent_subscriptions": (("last_event_id", "INTEGER NOT NULL DEFAULT 0"),),
@@ -34,7 +35,8 @@ INDEXES = (
     " ON agent_messages(expires_at) WHERE status = 'pending' AND expires_at IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS ix_messages_finished"
     " ON agent_messages(finished_at) WHERE status IN ('completed', 'expired')",
-    "CREATE INDEX IF NOT EXISTS ix_messages_dead ON agent_messages(id) WHERE status = 'dead'",
+    "CREATE INDEX IF NOT EXISTS ix_messages_dead"
+    " ON agent_messages(dead_order) WHERE status = 'dead'",
     "CREATE INDEX IF NOT EXISTS ix_responses_request ON agent_responses(request_id)",
     "CREATE INDEX IF NOT EXISTS ix_events_type ON agent_events(event_type, id)",
 )

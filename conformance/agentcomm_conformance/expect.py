@@ -1,0 +1,42 @@
+"""Assertions the suite shares.  Errors are judged by their ``code`` (ERR-001), so an
+implementation need not raise agentcomm's own classes, only errors that carry the codes."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+
+PARENTS = {"stale_lease": "conflict", "already_finished": "conflict",
+           "corrupt_store": "backend_unavailable"}
+
+
+@dataclasses.dataclass
+class Refusal:
+    """What the refused call raised, filled in when the block ends."""
+
+    error: BaseException | None = None
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
+
+    @property
+    def definite(self) -> bool | None:
+        return getattr(self.error, "definite", None)
+
+
+@contextlib.contextmanager
+def refused(code: str) -> Iterator[Refusal]:
+    """The block must raise an error whose ``code`` is ``code`` or one of its subcodes."""
+    refusal = Refusal()
+    try:
+        yield refusal
+    except Exception as exc:
+        refusal.error = exc
+        got = getattr(exc, "code", None)
+        if got != code and PARENTS.get(str(got)) != code:
+            raise AssertionError(f"expected an error with code {code!r}, got "
+                                 f"{type(exc).__name__} (code {got!r}): {exc}") from exc
+        return
+    raise AssertionError(f"expected an error with code {code!r}; nothing was raised")

@@ -1,0 +1,26 @@
+"""One racing agent in its own process: ``python -m agentcomm_conformance.racer IMPL HUB
+AGENT QUEUE``.  It opens the hub, prints ``ready``, waits for ``go`` on stdin, then claims
+and completes from QUEUE until it finds it empty, and prints the ids it completed."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from agentcomm_conformance.target import load_target
+
+
+def main(impl: str, hub: str, agent: str, queue: str) -> None:
+    handle = load_target(impl).open(hub, agent, None)
+    print("ready", flush=True)
+    sys.stdin.readline()
+    done: list[str] = []
+    while (claim := handle.claim(queue)) is not None:
+        handle.complete(claim.id, claim.token)
+        done.append(claim.id)
+    handle.close()
+    print(json.dumps(done), flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:5])

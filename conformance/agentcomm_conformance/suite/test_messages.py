@@ -1,0 +1,411 @@
+"""The envelope, identity and direct messages (SPEC sections ENV and MSG)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agentcomm import Claim, Hub, Outgoing, Priority, Status
+from agentcomm_conformance.expect import refused
+from agentcomm_conformance.plugin import HubSession
+
+Agents = Callable[..., Hub]
+Elapse = Callable[[float], None]
+
+MIB = 1024 * 1024
+MS = 0.001  # created_at and the design's other DATETIME columns may be kept to the millisecond
+
+TRICKY_PAYLOADS = {
+    "quotes": "it's \"quoted\" and 'single'",
+    "sql": "'); DROP TABLE agent_messages; --",
+    "pipes": "a|b||c|",
+    "newlines": "one\ntwo\r\nthree\n",
+    "tabs": "\tindented\tcolumns\t",
+    "backslashes": "C:\\path\\n not a newline \\u0000",
+    "nul": "before\u0000after",
+    "emoji": "ship it 🚀 👩‍💻 🇫🇷 𝄞",
+    "rtl": "שלום עולם مرحبا بالعالم",
+    "shell": "$(rm -rf /) `id` ${HOME} && echo",
+    "largest": "x" * (MIB - 2),  # compact JSON adds two quotes: exactly max_payload_bytes
+    "nested": {"a": [1, -2.5, 1e-300, 2**53 - 1, True, False, None, {"b": {"c": ["", {}, []]}}]},
+    "null": None,
+    "false": False,
+    "zero": 0,
+    "empty_object": {},
+}
+
+
+def canonical(value: Any) -> str:
+    """The JSON text of a value, keys sorted: tells ``True`` from ``1``."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def hub_now(hub: Hub) -> float:
+    """The hub's clock, read through the time it stamps on an event."""
+    return hub.publish("clock.read", None).published_at
+
+
+def claimed(worker: Hub, source: str | None = None) -> Claim:
+    claim = worker.claim(source)
+    assert claim is not None, f"nothing to claim from {source or 'the inbox'}"
+    return claim
+
+
+# -- ENV-001: identity ----------------------------------------------------------------------
+NEEDS_IDENTITY = {
+    "send": lambda a, c: a.send("@bob", "greet", {}),
+    "request": lambda a, c: a.request("@bob", "greet", {}, timeout=0.2),
+    "claim": lambda a, c: a.claim("jobs"), "reply": lambda a, c: a.reply(c.id, c.token, "x"),
+    "publish": lambda a, c: a.publish("news", 1), "subscribe": lambda a, c: a.subscribe("news"),
+    "unsubscribe": lambda a, c: a.unsubscribe("news"),
+    "subscriptions": lambda a, c: a.subscriptions(), "events": lambda a, c: a.events(),
+    "register": lambda a, c: a.register(), "heartbeat": lambda a, c: a.heartbeat(),
+    "deregister": lambda a, c: a.deregister(),
+}
+BATCH = pytest.mark.capability("batch")
+
+
+@pytest.mark.spec("ENV-001")
+@pytest.mark.parametrize("call", [
+    *(pytest.param(call, id=name) for name, call in NEEDS_IDENTITY.items()),
+    pytest.param(lambda a, c: a.send_many([Outgoing("@bob", "greet", {})]), id="send_many",
+                 marks=BATCH),
+    pytest.param(lambda a, c: a.claim_many("jobs"), id="claim_many", marks=BATCH),
+])
+def test_a_handle_without_identity_cannot_act_as_an_agent_and_changes_nothing(
+        agents: Agents, call: Callable[[Hub, Claim], object]) -> None:
+    sender, worker, monitor = agents("@alice"), agents("@worker"), agents()
+    sender.send("jobs", "task", "held")
+    held = claimed(worker, "jobs")
+    waiting = sender.send("jobs", "task", "waiting")
+
+    def state() -> tuple[object, ...]:
+        return (monitor.get(held.id), monitor.get(waiting.id), monitor.get_reply(held.id),
+                monitor.stats(), monitor.tail_events(), monitor.agents())
+
+    before = state()
+    with refused("configuration"):
+        call(agents(), held)
+    assert state() == before
+
+
+@pytest.mark.spec("ENV-001")
+def test_a_handle_without_identity_can_inspect_finish_and_maintain(agents: Agents) -> None:
+    alice, worker, anon = agents("@alice"), agents("@worker"), agents()
+    asked = alice.send("@worker", "ask", 1)
+    answer = claimed(worker)
+    worker.reply(answer.id, answer.token, "answered")
+    assert anon.get(asked.id).status == Status.COMPLETED
+    assert [anon.get_reply(asked.id).payload,  # type: ignore[union-attr]
+            anon.wait_reply(asked.id, timeout=0).payload] == ["answered"] * 2
+    tasks = [alice.send("jobs", "task", n) for n in range(3)]
+    first, second, third = (claimed(worker, "jobs") for _ in tasks)
+    assert anon.extend(first.id, first.token, 60).id == first.id
+    anon.complete(first.id, first.token)
+    assert anon.get(first.id).status == Status.COMPLETED
+    assert anon.release(second.id, second.token).status == Status.PENDING
+    assert anon.fail(third.id, third.token, "poison", retry=False).status == Status.DEAD
+    assert [m.id for m in anon.dead_letters()] == [third.id]
+    assert anon.replay(third.id).status == Status.PENDING
+    again = claimed(worker, "jobs")
+    anon.fail(again.id, again.token, "poison", retry=False)
+    assert anon.purge_dead() == 1
+    alice.publish("news", "seen")
+    assert [e.payload for e in anon.tail_events()] == ["seen"]
+    assert anon.agents() == []
+    assert anon.stats().agents_known == 0
+    assert anon.sweep() == 0
+    assert isinstance(anon.prune(), dict)
+    anon.close()
+    anon.close()  # idempotent
+
+
+# -- ENV-002: the sender is stamped -----------------------------------------------------------
+@pytest.mark.spec("ENV-002")
+def test_the_hub_stamps_each_record_with_the_identity_of_the_handle_that_made_it(
+        agents: Agents) -> None:
+    alice, bob, carol, monitor = agents("@alice"), agents("@bob"), agents("@carol"), agents()
+    bob.subscribe("deploy")
+    sent = alice.send("@bob", "ask", {})
+    claim = claimed(bob)
+    reply = bob.reply(claim.id, claim.token, "yes")
+    event = carol.publish("deploy", "v1")
+    senders = [sent.from_agent, monitor.get(sent.id).from_agent, claim.message.from_agent]
+    assert senders == ["@alice"] * 3
+    assert [reply.from_agent, monitor.get_reply(sent.id).from_agent] == ["@bob"] * 2  # type: ignore[union-attr]
+    publishers = [event.publisher, *(e.publisher for e in bob.events()),
+                  *(e.publisher for e in monitor.tail_events())]
+    assert publishers == ["@carol"] * 3
+
+
+# -- ENV-003: one envelope ------------------------------------------------------------------
+@pytest.mark.spec("ENV-003")
+def test_send_returns_a_pending_message_with_every_field_as_sent(agents: Agents) -> None:
+    alice = agents("@alice")
+    before = hub_now(alice)
+    sent = alice.send("@bob", "greet", {"hi": 1}, priority="high", timeout_seconds=12,
+                      max_retries=7, correlation_id="corr-1", expires_in=60)
+    after = hub_now(alice)
+    assert (sent.from_agent, sent.to_agent, sent.type, sent.payload) == (
+        "@alice", "@bob", "greet", {"hi": 1})
+    assert (sent.status, sent.retry_count) == (Status.PENDING, 0)
+    assert (sent.priority, sent.timeout_seconds, sent.max_retries, sent.correlation_id) == (
+        Priority.HIGH, 12, 7, "corr-1")
+    assert sent.claimed_by is None and sent.last_error is None and sent.reply_id is None
+    assert before - MS <= sent.available_at <= after + MS
+    assert sent.created_at == pytest.approx(sent.available_at, abs=MS)
+    assert sent.expires_at == pytest.approx(sent.available_at + 60, abs=MS)
+    assert agents().get(sent.id) == sent
+
+
+@pytest.mark.spec("ENV-003")
+def test_send_applies_the_hub_defaults(hub: Hub) -> None:
+    sent = hub.send("@bob", "greet", {})
+    assert (sent.priority, sent.timeout_seconds, sent.max_retries) == (Priority.NORMAL, 300, 3)
+    assert sent.expires_at is None and sent.correlation_id is None
+    assert hub.get(sent.id) == sent
+
+
+@pytest.mark.spec("ENV-003")
+def test_a_message_lives_through_exactly_the_five_statuses(agents: Agents,
+                                                          elapse: Elapse) -> None:
+    alice, worker = agents("@alice"), agents("@worker")
+    done, poison = alice.send("jobs", "task", 1), alice.send("jobs", "task", 2)
+    late = alice.send("@nobody", "task", 3, expires_in=0.2)
+    seen = [alice.get(done.id).status]
+    claims = {c.id: c for c in (claimed(worker, "jobs"), claimed(worker, "jobs"))}
+    seen.append(alice.get(done.id).status)
+    worker.complete(done.id, claims[done.id].token)
+    worker.fail(poison.id, claims[poison.id].token, "poison", retry=False)
+    elapse(0.3)
+    alice.sweep()
+    seen += [alice.get(m.id).status for m in (done, poison, late)]
+    assert seen == [Status.PENDING, Status.PROCESSING, Status.COMPLETED, Status.DEAD,
+                    Status.EXPIRED]
+
+
+# -- ENV-004: ids ---------------------------------------------------------------------------
+@pytest.mark.spec("ENV-004")
+def test_message_reply_and_event_ids_are_short_strings_unique_within_their_kind(
+        agents: Agents) -> None:
+    alice, bob = agents("@alice"), agents("@bob")
+    messages = [alice.send(to, "n", i) for i in range(10) for to in ("@bob", "jobs")]
+    replies = [bob.reply(c.id, c.token, "ok") for c in (claimed(bob) for _ in range(10))]
+    events = [alice.publish(kind, i) for i in range(10) for kind in ("a", "b")]
+    for records in (messages, replies, events):
+        ids = [r.id for r in records]
+        assert len(set(ids)) == len(ids)
+        assert all(isinstance(i, str) and 1 <= len(i) <= 100 for i in ids)
+
+
+@pytest.mark.spec("ENV-004")
+@pytest.mark.parametrize("unknown", ["424242", "no-such-message"])
+def test_an_id_that_never_existed_raises_not_found(hub: Hub, unknown: str) -> None:
+    hub.send("@bob", "n", 1)
+    with refused("not_found"):
+        hub.get(unknown)
+    with refused("not_found"):
+        hub.replay(unknown)
+
+
+@pytest.mark.spec("ENV-004")
+def test_a_purged_message_id_is_not_found_and_never_reused(agents: Agents) -> None:
+    alice, worker = agents("@alice"), agents("@worker")
+    purged = alice.send("jobs", "task", "poison")  # the newest message: an id a counter reuses
+    claim = claimed(worker, "jobs")
+    worker.fail(claim.id, claim.token, "poison", retry=False)
+    assert alice.purge_dead() == 1
+    with refused("not_found"):
+        alice.get(purged.id)
+    assert purged.id not in {alice.send("jobs", "task", n).id for n in range(5)}
+
+
+@pytest.mark.spec("ENV-004")
+def test_a_pruned_event_id_is_never_reused(hub: Hub, elapse: Elapse) -> None:
+    pruned = hub.publish("flash", "brief", ttl=0.2)
+    elapse(0.3)
+    hub.prune()
+    assert pruned.id not in [e.id for e in hub.tail_events()]
+    assert pruned.id not in {hub.publish("flash", n).id for n in range(5)}
+
+
+@pytest.mark.spec("ENV-004")
+@pytest.mark.capability("manual_clock")
+def test_pruned_message_and_reply_ids_are_not_found_and_never_reused(
+        agents: Agents, elapse: Elapse) -> None:
+    alice, bob = agents("@alice"), agents("@bob")
+    asked = alice.send("@bob", "ask", 1)
+    claim = claimed(bob)
+    answer = bob.reply(claim.id, claim.token, "yes")
+    elapse(86_401)  # past retain_finished
+    alice.prune()
+    with refused("not_found"):
+        alice.get(asked.id)
+    with refused("not_found"):
+        alice.get_reply(asked.id)
+    again = alice.send("@bob", "ask", 2)
+    claim = claimed(bob)
+    assert again.id != asked.id
+    assert bob.reply(claim.id, claim.token, "yes").id != answer.id
+
+
+# -- ENV-005: times -------------------------------------------------------------------------
+@pytest.mark.spec("ENV-005")
+def test_record_times_are_epoch_seconds_from_the_hubs_clock(agents: Agents,
+                                                             elapse: Elapse) -> None:
+    alice, bob = agents("@alice"), agents("@bob")
+    first = alice.send("@bob", "ask", 1, expires_in=600)
+    elapse(0.5)
+    claim = claimed(bob)
+    reply = bob.reply(claim.id, claim.token, "yes")
+    event = alice.publish("news", 1, ttl=60)
+    info = bob.register()
+    times = [first.created_at, first.available_at, first.expires_at, claim.lease_expires_at,
+             reply.created_at, event.published_at, event.expires_at, info.last_heartbeat]
+    for value in times:
+        assert isinstance(value, (int, float)) and not isinstance(value, bool)
+        assert abs(value - time.time()) < 86_400 * 30, f"{value} is not near epoch seconds now"
+    for later in (reply.created_at, event.published_at, info.last_heartbeat):
+        assert 0.5 - MS <= later - first.created_at < 10  # moved with the hub's clock
+
+
+# -- MSG-001: durable sends -----------------------------------------------------------------
+@pytest.mark.spec("MSG-001")
+def test_a_sent_message_is_seen_by_other_handles_and_outlives_all_of_them(
+        agents: Agents, hub_session: HubSession) -> None:
+    alice, bob, monitor = agents("@alice"), agents("@bob"), agents()
+    sent = alice.send("@bob", "greet", {"n": 1})
+    assert bob.get(sent.id) == monitor.get(sent.id) == sent
+    for handle in list(hub_session.handles):
+        handle.close()
+    reopened = agents("@bob")
+    assert reopened.get(sent.id) == sent
+    assert claimed(reopened).id == sent.id
+
+
+BAD_SENDS: dict[str, Callable[[Hub], object]] = {
+    "target": lambda h: h.send("not a target", "n", 1),
+    "type": lambda h: h.send("@bob", "bad type!", 1),
+    "payload": lambda h: h.send("@bob", "n", float("nan")),
+    "size": lambda h: h.send("@bob", "n", "x" * MIB),
+    "priority": lambda h: h.send("@bob", "n", 1, priority="urgent"),
+}
+
+
+@pytest.mark.spec("MSG-001")
+@pytest.mark.parametrize("send", BAD_SENDS.values(), ids=BAD_SENDS.keys())
+def test_a_send_refused_definitely_leaves_no_message_behind(
+        agents: Agents, send: Callable[[Hub], object]) -> None:
+    alice, bob = agents("@alice"), agents("@bob")
+    with refused("invalid_input") as refusal:
+        send(alice)
+    assert refusal.definite is True
+    assert bob.claim() is None
+    sent = alice.send("@bob", "n", 2)  # the handle still works
+    assert claimed(bob).id == sent.id
+
+
+# -- MSG-002: targets -----------------------------------------------------------------------
+@pytest.mark.spec("MSG-002")
+def test_a_message_is_handed_out_only_from_the_target_it_was_sent_to(agents: Agents) -> None:
+    alice, bob, carol = agents("@alice"), agents("@bob"), agents("@carol")
+    to_bob, to_jobs = alice.send("@bob", "n", 1), alice.send("jobs", "n", 2)
+    assert carol.claim() is None
+    assert carol.claim("other.jobs") is None
+    assert claimed(carol, "jobs").id == to_jobs.id
+    assert bob.claim("jobs") is None
+    assert claimed(bob).id == to_bob.id
+
+
+@pytest.mark.spec("MSG-002")
+def test_a_queued_message_keeps_its_target_for_its_whole_life(agents: Agents) -> None:
+    alice, one, two = agents("@alice"), agents("@worker.1"), agents("@worker.2")
+    sent = alice.send("jobs", "task", 1)
+    first = claimed(one, "jobs")
+    seen = [first.message, alice.get(sent.id), one.release(first.id, first.token)]
+    second = claimed(two, "jobs")
+    seen += [second.message, two.fail(second.id, second.token, "no", retry=False)]
+    alice.replay(sent.id)
+    third = claimed(one, "jobs")
+    one.complete(third.id, third.token)
+    seen += [third.message, alice.get(sent.id)]
+    assert [m.to_agent for m in seen] == ["jobs"] * 7
+    assert (first.message.claimed_by, second.message.claimed_by) == ("@worker.1", "@worker.2")
+
+
+def deregistered(agent: Hub, elapse: Elapse) -> None:
+    agent.register()
+    agent.deregister()
+
+
+def not_alive(agent: Hub, elapse: Elapse) -> None:
+    agent.register(ttl=0.2)
+    elapse(0.3)
+
+
+ABSENT: dict[str, Callable[[Hub, Elapse], object]] = {
+    "unregistered": lambda agent, elapse: None, "deregistered": deregistered,
+    "not_alive": not_alive}
+
+
+@pytest.mark.spec("MSG-002")
+@pytest.mark.parametrize("absent", ABSENT.values(), ids=ABSENT.keys())
+def test_a_message_to_an_absent_agent_waits_in_its_inbox(
+        agents: Agents, elapse: Elapse, absent: Callable[[Hub, Elapse], object]) -> None:
+    newcomer = agents("@newcomer")
+    absent(newcomer, elapse)
+    sent = agents("@alice").send("@newcomer", "welcome", {"n": 1})
+    elapse(0.5)
+    assert claimed(newcomer).id == sent.id
+
+
+# -- MSG-003: payloads round-trip -------------------------------------------------------------
+@pytest.mark.spec("MSG-003")
+@pytest.mark.parametrize("payload", TRICKY_PAYLOADS.values(), ids=TRICKY_PAYLOADS.keys())
+def test_payloads_come_back_exactly_from_every_way_of_reading_them(agents: Agents,
+                                                                   payload: Any) -> None:
+    alice, bob = agents("@alice"), agents("@bob")
+    bob.subscribe("data")
+    sent = alice.send("@bob", "data", payload)
+    claim = claimed(bob)
+    reply = bob.reply(claim.id, claim.token, payload)
+    event = alice.publish("data", payload)
+    alice.send("jobs", "data", payload)
+    task = claimed(bob, "jobs")
+    bob.fail(task.id, task.token, "poison", retry=False)
+    got: list[Any] = [sent, bob.get(sent.id), claim.message, reply, alice.get_reply(sent.id),
+                      event, *bob.events(), *alice.tail_events(), *alice.dead_letters()]
+    assert [canonical(g.payload) for g in got] == [canonical(payload)] * 9
+
+
+# -- MSG-004: send_many -----------------------------------------------------------------------
+@pytest.mark.spec("MSG-004")
+@pytest.mark.capability("batch")
+def test_send_many_queues_every_message_in_list_order(agents: Agents) -> None:
+    sent = agents("@alice").send_many([Outgoing("@bob", "n", i) for i in range(5)])
+    assert [m.payload for m in sent] == [0, 1, 2, 3, 4]
+    bob = agents("@bob")
+    assert [bob.get(m.id) for m in sent] == sent
+    assert [claimed(bob).message.payload for _ in sent] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.spec("MSG-004")
+@pytest.mark.capability("batch")
+@pytest.mark.parametrize("bad", [
+    Outgoing("not a target", "n", 1),
+    Outgoing("@bob", "bad type!", 1),
+    Outgoing("@bob", "n", float("nan")),
+    Outgoing("@bob", "n", 1, priority="urgent"),
+    Outgoing("@bob", "n", 1, timeout_seconds=0),
+    Outgoing("@bob", "n", 1, max_retries=-1),
+    Outgoing("@bob", "n", "x" * MIB),
+], ids=["target", "type", "nan", "priority", "timeout", "max_retries", "size"])
+def test_send_many_with_one_invalid_item_sends_nothing(agents: Agents, bad: Outgoing) -> None:
+    alice = agents("@alice")
+    with refused("invalid_input"):
+        alice.send_many([Outgoing("@bob", "n", 1), bad, Outgoing("@bob", "n", 3)])
+    assert agents("@bob").claim() is None

@@ -1,0 +1,215 @@
+"""Priorities, claim order, depths and counters (SPEC sections PRIO and ORD-001)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from agentcomm import Claim, Hub, Outgoing, Priority, Status
+
+Agents = Callable[..., Hub]
+Elapse = Callable[[float], None]
+
+COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "published")
+
+
+def claimed(worker: Hub, source: str | None = None) -> Claim:
+    claim = worker.claim(source)
+    assert claim is not None, f"nothing claimable in {source or worker.agent_id}"
+    return claim
+
+
+def counters(hub: Hub) -> dict[str, int]:
+    found = hub.stats().counters
+    return {name: found.get(name, 0) for name in COUNTERS}
+
+
+# -- PRIO-001: three levels, strictly highest first -----------------------------------------
+@pytest.mark.spec("PRIO-001")
+def test_claim_serves_high_then_normal_then_low(agents: Agents) -> None:
+    boss = agents("@boss")
+    for level in ("low", "normal", "high"):
+        boss.send("jobs", "work", level, priority=level)
+    worker = agents("@worker")
+    assert [claimed(worker, "jobs").message.payload for _ in range(3)] == ["high", "normal", "low"]
+
+
+@pytest.mark.spec("PRIO-001")
+def test_the_levels_are_low_0_normal_1_high_2_and_normal_is_the_default(hub: Hub) -> None:
+    assert [hub.send("jobs", "w", {}, priority=p).priority for p in (0, 1, 2)] == [
+        Priority.LOW, Priority.NORMAL, Priority.HIGH]
+    default = hub.send("jobs", "w", {}).priority
+    assert default == Priority.NORMAL and int(default) == 1
+
+
+@pytest.mark.spec("PRIO-001")
+def test_a_later_high_message_overtakes_older_normal_ones(agents: Agents) -> None:
+    boss = agents("@boss")
+    for i in range(5):
+        boss.send("jobs", "work", i)
+    urgent = boss.send("jobs", "work", "urgent", priority=Priority.HIGH)
+    assert claimed(agents("@worker"), "jobs").id == urgent.id
+
+
+@pytest.mark.spec("PRIO-001")
+def test_a_higher_message_that_is_not_claimable_does_not_hold_back_lower_ones(
+        agents: Agents) -> None:
+    boss = agents("@boss")
+    boss.send("@worker", "work", "high", priority="high")
+    normal = boss.send("@worker", "work", "normal")
+    worker = agents("@worker")
+    high = claimed(worker)
+    worker.fail(high.id, high.token, "backing off")  # pending, claimable only in 1 s
+    assert claimed(worker).id == normal.id
+
+
+@pytest.mark.spec("PRIO-001")
+@pytest.mark.parametrize("elsewhere", ["other", "@someone"], ids=["queue", "inbox"])
+def test_priorities_of_different_targets_never_interact(agents: Agents, elsewhere: str) -> None:
+    boss = agents("@boss")
+    boss.send(elsewhere, "work", "high elsewhere", priority="high")
+    low = boss.send("jobs", "work", "low here", priority="low")
+    assert claimed(agents("@worker"), "jobs").id == low.id
+
+
+# -- PRIO-002: by name or number ------------------------------------------------------------
+@pytest.mark.spec("PRIO-002")
+@pytest.mark.parametrize(("given", "level"), [
+    ("high", Priority.HIGH), ("HIGH", Priority.HIGH), (" Low ", Priority.LOW),
+    ("Normal", Priority.NORMAL), (2, Priority.HIGH), (0, Priority.LOW), ("0", Priority.LOW),
+    ("1", Priority.NORMAL), (Priority.LOW, Priority.LOW),
+])
+def test_a_priority_is_accepted_by_name_in_any_case_or_by_number(
+        hub: Hub, given: Any, level: Priority) -> None:
+    sent = hub.send("@tester", "work", {}, priority=given)
+    assert sent.priority == level
+    assert hub.get(sent.id).priority == level
+
+
+# -- PRIO-003: starvation is intended and visible --------------------------------------------
+def depths(hub: Hub) -> dict[str, dict[str, int]]:
+    """``stats().depths`` without its zero counts (an absent key means 0)."""
+    return {target: {k: n for k, n in counts.items() if n}
+            for target, counts in hub.stats().depths.items()
+            if any(counts.values())}
+
+
+@pytest.mark.spec("PRIO-003")
+def test_stats_counts_messages_per_target_status_and_pending_level(agents: Agents) -> None:
+    boss = agents("@boss")
+    for level in ("low", "high", "high", "normal"):
+        boss.send("jobs", "work", level, priority=level)
+    for i in range(2):
+        boss.send("@worker", "work", i)
+    boss.send("@away", "work", "waiting", expires_in=60)
+    worker = agents("@worker")
+    assert worker.claim("jobs") is not None
+    claim = claimed(worker)
+    worker.complete(claim.id, claim.token)
+    claim = claimed(worker)
+    worker.fail(claim.id, claim.token, "poison", retry=False)
+    assert depths(worker) == {
+        "jobs": {"pending": 3, "pending_high": 1, "pending_normal": 1, "pending_low": 1,
+                 "processing": 1},
+        "@worker": {"completed": 1, "dead": 1},
+        "@away": {"pending": 1, "pending_normal": 1},
+    }
+
+
+@pytest.mark.spec("PRIO-003", "PRIO-001")
+def test_low_work_starved_by_a_stream_of_high_work_stays_visible(agents: Agents) -> None:
+    boss, worker = agents("@boss"), agents("@worker")
+    starved = boss.send("jobs", "work", "low", priority="low")
+    for i in range(5):
+        boss.send("jobs", "work", i, priority="high")
+        claim = claimed(worker, "jobs")
+        assert claim.message.priority == Priority.HIGH
+        worker.complete(claim.id, claim.token)
+        assert depths(worker)["jobs"].get("pending_low") == 1
+    assert worker.get(starved.id).status is Status.PENDING
+
+
+@pytest.mark.spec("PRIO-003")
+def test_stats_counts_expired_messages(agents: Agents, elapse: Elapse) -> None:
+    agents("@boss").send("@worker", "work", {}, expires_in=0.5)
+    elapse(0.5)
+    assert agents().sweep() == 1
+    assert depths(agents()) == {"@worker": {"expired": 1}}
+
+
+# -- PRIO-004: lifetime counters ---------------------------------------------------------------
+@pytest.mark.spec("PRIO-004")
+def test_counters_count_what_happened(agents: Agents, elapse: Elapse) -> None:
+    boss = agents("@boss")
+    for i in range(4):
+        boss.send("@worker", "work", i, timeout_seconds=0.5)
+    boss.send("@worker", "work", "overdue", expires_in=0.5, priority="low")
+    boss.publish("news", {})
+    worker = agents("@worker")
+    claim = claimed(worker)
+    worker.complete(claim.id, claim.token)
+    claim = claimed(worker)
+    worker.fail(claim.id, claim.token, "retry")
+    claim = claimed(worker)
+    worker.fail(claim.id, claim.token, "poison", retry=False)
+    claimed(worker)
+    elapse(0.5)
+    assert worker.sweep() == 2  # one lapse retried, one message expired
+    assert counters(worker) == {"sent": 5, "completed": 1, "failed": 3, "retried": 2,
+                                "dead": 1, "expired": 1, "published": 1}
+
+
+@pytest.mark.spec("PRIO-004")
+@pytest.mark.capability("manual_clock")
+def test_counters_never_decrease_when_records_are_purged_or_pruned(
+        agents: Agents, elapse: Elapse) -> None:
+    boss = agents("@boss")
+    for i in range(2):
+        boss.send("@worker", "work", i)
+    boss.publish("news", {})
+    worker = agents("@worker")
+    claim = claimed(worker)
+    worker.complete(claim.id, claim.token)
+    claim = claimed(worker)
+    worker.fail(claim.id, claim.token, "poison", retry=False)
+    before = counters(worker)
+    assert worker.purge_dead() == 1
+    elapse(30 * 86_400)
+    worker.prune()
+    assert counters(worker) == before
+
+
+# -- ORD-001: priority, then send order ------------------------------------------------------
+@pytest.mark.spec("ORD-001")
+@pytest.mark.parametrize("level", list(Priority), ids=lambda p: p.name.lower())
+def test_claims_serve_the_first_sent_first_within_a_priority(agents: Agents,
+                                                            level: Priority) -> None:
+    boss = agents("@boss")
+    sent = [boss.send("jobs", "work", i, priority=level).id for i in range(5)]
+    worker = agents("@worker")
+    assert [claimed(worker, "jobs").id for _ in range(5)] == sent
+
+
+@pytest.mark.spec("ORD-001", "MSG-004")
+@pytest.mark.capability("batch")
+def test_messages_of_one_send_many_are_claimed_in_list_order(agents: Agents) -> None:
+    boss = agents("@boss")
+    sent = boss.send_many([Outgoing("jobs", "work", i, priority=p)
+                           for i, p in enumerate(["low", "normal", "normal", "low", "normal"])])
+    worker = agents("@worker")
+    order = [claimed(worker, "jobs").id for _ in sent]
+    assert order == [sent[i].id for i in (1, 2, 4, 0, 3)]
+
+
+@pytest.mark.spec("ORD-001", "RETRY-001")
+def test_a_retried_message_keeps_its_place_in_line(agents: Agents, elapse: Elapse) -> None:
+    boss = agents("@boss")
+    first = boss.send("jobs", "work", "first")
+    worker = agents("@worker")
+    claim = claimed(worker, "jobs")
+    worker.fail(claim.id, claim.token, "try again")
+    later = [boss.send("jobs", "work", i).id for i in range(2)]
+    elapse(1)
+    assert [claimed(worker, "jobs").id for _ in range(3)] == [first.id, *later]

@@ -1,0 +1,175 @@
+"""What ``--impl`` names: the implementation under test, behind one small interface.
+
+* a reference hub URL (``sqlite:///hub.db?backoff_base=0.1``): a template; every test
+  gets a fresh hub in its own directory, with the URL's options;
+* ``python:package.module:factory``: ``factory()`` returns an object with ``name``,
+  ``version``, ``kind``, ``capabilities``, ``new_hub(workdir) -> locator`` and
+  ``open(locator, agent, clock) -> hub``, the hub having ``agentcomm.Hub``'s methods;
+* ``driver:COMMAND``: any language, one process per agent, JSON lines (DRIVER.md).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shlex
+import subprocess
+import sys
+import time
+import urllib.parse
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, Protocol
+
+import agentcomm
+from agentcomm import Clock, Hub, ManualClock, connect
+from agentcomm.errors import ConfigurationError
+
+MANUAL_CLOCK = "manual_clock"
+
+
+class Target(Protocol):
+    """The implementation under test, as the suite drives it."""
+
+    name: str
+    version: str
+    kind: str
+    capabilities: frozenset[str]
+
+    def new_hub(self, workdir: Path) -> str:
+        """Make a fresh, empty hub; return the locator that ``open`` takes."""
+        ...
+
+    def open(self, hub: str, agent: str | None, clock: Clock | None) -> Hub:
+        """A handle on ``hub`` acting as ``agent``, on ``clock`` (None: the system's)."""
+        ...
+
+    def advance(self, handles: Collection[Hub], clock: ManualClock, seconds: float) -> None:
+        """Let ``seconds`` pass for every handle of one hub (manual_clock only)."""
+        ...
+
+    def race_claims(self, hub: str, queue: str, agents: list[str]) -> dict[str, list[str]]:
+        """Agents in separate OS processes claim and complete from ``queue`` until it is
+        empty, all at once; returns the ids each one completed."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def load_target(spec: str) -> Target:
+    """Parse ``--impl``."""
+    if spec.startswith("python:"):
+        return PythonTarget(spec)
+    if spec.startswith("driver:"):
+        from agentcomm_conformance.driver import DriverTarget
+
+        return DriverTarget(spec[len("driver:"):].strip(), spec)
+    if "://" in spec or spec.endswith(":"):
+        return ReferenceTarget(spec)
+    raise ConfigurationError(
+        f"--impl {spec!r} is not a hub URL (sqlite:///hub.db), python:module:factory "
+        "or driver:COMMAND")
+
+
+class InProcessTarget:
+    """Shared by the targets whose hubs are Python objects in this process."""
+
+    spec: str
+    capabilities: frozenset[str]
+
+    def advance(self, handles: Collection[Hub], clock: ManualClock, seconds: float) -> None:
+        clock.advance(seconds)  # every handle of the hub shares this one clock
+
+    def race_claims(self, hub: str, queue: str, agents: list[str]) -> dict[str, list[str]]:
+        racers = [subprocess.Popen(
+            [sys.executable, "-m", "agentcomm_conformance.racer", self.spec, hub, agent, queue],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for agent in agents]
+        try:
+            for racer in racers:  # each says "ready" once its hub is open
+                assert racer.stdout is not None
+                if racer.stdout.readline().strip() != "ready":
+                    raise ConfigurationError(f"a racer for {self.spec!r} failed to start")
+            for racer in racers:  # release every racer before waiting for any: they overlap
+                assert racer.stdin is not None
+                racer.stdin.write("go\n")
+                racer.stdin.flush()
+            results = [r.communicate(timeout=120)[0] for r in racers]
+        finally:
+            for racer in racers:
+                racer.kill() if racer.poll() is None else None
+        return {agent: json.loads(out) for agent, out in zip(agents, results, strict=True)}
+
+    def close(self) -> None:
+        pass
+
+
+class ReferenceTarget(InProcessTarget):
+    """This project's own hubs, by URL template."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.template = spec if "://" in spec else f"{spec}///hub.db"
+        parts = urllib.parse.urlsplit(self.template)
+        self.kind = parts.scheme
+        probe = self._hub_class()
+        self.name = "agentcomm-reference"
+        self.version = agentcomm.__version__
+        self.capabilities = frozenset(probe.capabilities)
+
+    def _hub_class(self) -> type[Hub]:
+        if self.kind == "sqlite":
+            from agentcomm.sqlite.hub import SqliteHub
+
+            return SqliteHub
+        raise ConfigurationError(f"no reference hub for URL scheme {self.kind!r}")
+
+    def new_hub(self, workdir: Path) -> str:
+        query = urllib.parse.urlsplit(self.template).query
+        path = urllib.parse.quote(str((workdir / "hub.db").absolute()))  # starts with '/'
+        url = f"{self.kind}:///{path}" + (f"?{query}" if query else "")
+        connect(url, create=True).close()
+        return url
+
+    def open(self, hub: str, agent: str | None, clock: Clock | None) -> Hub:
+        return connect(hub, agent=agent, clock=clock)
+
+
+class PythonTarget(InProcessTarget):
+    """A third party's implementation, imported in-process by ``python:module:factory``."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        module_name, _, attribute = spec[len("python:"):].partition(":")
+        if not module_name or not attribute:
+            raise ConfigurationError(f"--impl {spec!r}: expected python:package.module:factory")
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigurationError(f"--impl {spec!r}: cannot load it: {exc}") from exc
+        self.impl: Any = factory()
+        for field in ("name", "version", "kind", "capabilities", "new_hub", "open"):
+            if not hasattr(self.impl, field):
+                raise ConfigurationError(f"--impl {spec!r}: the factory's object has no {field!r}")
+        self.name, self.version = str(self.impl.name), str(self.impl.version)
+        self.kind = str(self.impl.kind)
+        self.capabilities = frozenset(self.impl.capabilities)
+
+    def new_hub(self, workdir: Path) -> str:
+        return str(self.impl.new_hub(str(workdir)))
+
+    def open(self, hub: str, agent: str | None, clock: Clock | None) -> Hub:
+        return self.impl.open(hub, agent, clock)  # type: ignore[no-any-return]
+
+
+def start_clock(target: Target) -> ManualClock | None:
+    """A manual clock for one hub when the target lets the suite drive time."""
+    return ManualClock(start=time.time()) if MANUAL_CLOCK in target.capabilities else None
+
+
+def describe(target: Target, spec: str) -> dict[str, Any]:
+    return {"impl": spec, "name": target.name, "version": target.version, "kind": target.kind,
+            "capabilities": sorted(target.capabilities)}
+
+
+def split_command(command: str) -> list[str]:
+    return shlex.split(command)

@@ -1,0 +1,44 @@
+"""``agentcomm conformance``: run the conformance suite against an implementation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from agentcomm.cli.common import Session, pass_session
+
+
+@click.command(context_settings={"ignore_unknown_options": True})
+@click.option("--impl", metavar="TARGET",
+              help="What to test: a hub URL (default: a fresh reference SQLite hub per test), "
+                   "python:module:factory, or driver:COMMAND.")
+@click.option("--strict", is_flag=True, help="Failing SHOULD statements fail the run too.")
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("conformance-report"), show_default=True,
+              help="Where report.md, report.json and junit.xml are written.")
+@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
+@pass_session
+def conformance(session: Session, impl: str | None, strict: bool, report_dir: Path,
+                pytest_args: tuple[str, ...]) -> None:
+    """Check an implementation against SPEC.md; print the verdict per statement.
+
+    Exit 0 when every MUST statement (and every declared MAY) passes, 1 when one fails;
+    SHOULD statements fail the run only with --strict.  Arguments after `--` go to pytest
+    (e.g. `-- -n auto` or `-- -k claims`).
+    """
+    import pytest
+
+    target = impl or session.url or "sqlite:"
+    args = ["-p", "agentcomm_conformance.plugin", "--pyargs", "agentcomm_conformance.suite",
+            "--impl", target, "--conformance-report", str(report_dir),
+            f"--junitxml={report_dir / 'junit.xml'}", "-p", "no:cacheprovider",
+            "-o", "addopts=", "-q", *(["--conformance-strict"] if strict else []), *pytest_args]
+    code = pytest.main(args)
+    report = report_dir / "report.md"
+    if report.exists():
+        click.echo(report.read_text(encoding="utf-8"))
+    raise click.exceptions.Exit(int(code))
+
+
+COMMANDS = (conformance,)

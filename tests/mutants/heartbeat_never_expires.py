@@ -1,0 +1,21 @@
+"""A heartbeat never goes stale: ``agents()`` reports every active agent alive, however
+old its last heartbeat (the design's SQLite health check has no age limit)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from agentcomm.models import AgentInfo
+from agentcomm.sqlite.hub import SqliteHub
+from mutants import Implementation
+
+CATCHES = ("REG-003",)
+
+
+class HeartbeatNeverExpires(SqliteHub):
+    def _agents(self) -> list[AgentInfo]:
+        return [dataclasses.replace(a, alive=a.status == "active") for a in super()._agents()]
+
+
+def implementation() -> Implementation:
+    return Implementation(HeartbeatNeverExpires, __name__)

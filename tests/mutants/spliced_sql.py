@@ -1,0 +1,45 @@
+"""SQL spliced together from strings: ``send`` writes its INSERT with values quoted as
+``'...'`` (the design's ``'$VAR'``), unescaped.  A payload with an apostrophe breaks the
+statement; ``''`` in a payload comes back as ``'``.  ``execute`` runs one statement only,
+so an injected ``DROP TABLE`` cannot reach past the test's own hub."""
+
+from __future__ import annotations
+
+from agentcomm.api import PreparedMessage
+from agentcomm.models import Message
+from agentcomm.sqlite.hub import SqliteHub, _insert_params, _sent_message
+from agentcomm.sqlite.rows import iso
+from mutants import Implementation
+
+CATCHES = ("MSG-003", "COMPAT-005")
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return f"'{value}'"  # the defect: no escaping, no binding
+
+
+class SplicedSql(SqliteHub):
+    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
+        created = iso(now)
+        with self.store.write() as conn:
+            ids = [conn.execute(_spliced(_insert_params(sender, m, created, now))).lastrowid
+                   for m in items]
+        return [_sent_message(str(i), sender, m, created, now)
+                for i, m in zip(ids, items, strict=True)]
+
+
+def _spliced(values: tuple[object, ...]) -> str:
+    (sender, to, kind, payload, priority, created, timeout, retries, cid, expires,
+     available) = (_literal(v) for v in values)
+    return ("INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,"
+            " priority, created_at, timeout_seconds, retry_count, max_retries, correlation_id,"
+            f" expires_at, available_at) VALUES ({sender}, {to}, {kind}, {payload}, 'pending',"
+            f" {priority}, {created}, {timeout}, 0, {retries}, {cid}, {expires}, {available})")
+
+
+def implementation() -> Implementation:
+    return Implementation(SplicedSql, __name__)

@@ -1,0 +1,78 @@
+"""The conformance suite run the ways users run it: through a driver, and as the main job.
+
+(The default test run already runs the suite in-process against the reference hub, and
+tests/test_mutants.py shows it fails broken hubs.)
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parent.parent
+DRIVER = f"{shlex.quote(sys.executable)} -m agentcomm.cli driver --url sqlite: --clock manual"
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+
+
+def report(directory: Path) -> dict[str, Any]:
+    return dict(json.loads((directory / "report.json").read_text()))
+
+
+def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: Path) -> None:
+    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+               "conformance/agentcomm_conformance/suite", f"--impl=driver:{DRIVER}",
+               f"--conformance-report={tmp_path}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    found = report(tmp_path)
+    assert found["passed"] and found["summary"]["fail"] == 0
+    assert found["implementation"]["impl"] == f"driver:{DRIVER}"
+    applicable = {"all", "sqlite"}
+    musts = [s for s in found["statements"]
+             if s["level"] == "MUST" and applicable & set(s["hubs"])]
+    assert [s["id"] for s in musts if s["verdict"] != "pass"] == []
+
+
+def test_the_main_job_prints_and_writes_the_report_anywhere(tmp_path: Path) -> None:
+    done = run("-m", "agentcomm.cli", "conformance", "--report-dir", "out", "--",
+               "-k", "claims", cwd=tmp_path)  # from outside the checkout, a slice of it
+    assert done.returncode == 0, done.stdout[-3000:]
+    out = tmp_path / "out"
+    assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "junit.xml"}
+    found = report(out)
+    assert found["implementation"]["name"] == "agentcomm-reference"
+    assert {"batch", "manual_clock"} <= set(found["implementation"]["capabilities"])
+    assert found["suite"]["name"] == "agentcomm-conformance"
+    verdicts = {s["id"]: s["verdict"] for s in found["statements"]}
+    assert verdicts["CLAIM-002"] == "pass" and verdicts["REG-001"] == "unknown"  # not run
+    assert "| CLAIM-002 | MUST | all | pass |" in done.stdout
+
+
+def test_a_failing_must_statement_fails_the_run_and_a_should_only_under_strict(
+        tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_levels.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.spec('CLAIM-007')\n"  # a SHOULD
+        "def test_should(hub): assert False\n")
+    lenient = run("-m", "pytest", "-q", "-p", "agentcomm_conformance.plugin", "--impl", "sqlite:",
+                  "-p", "no:cacheprovider", str(suite), cwd=tmp_path)
+    strict = run("-m", "pytest", "-q", "-p", "agentcomm_conformance.plugin", "--impl", "sqlite:",
+                 "-p", "no:cacheprovider", "--conformance-strict", str(suite), cwd=tmp_path)
+    (suite / "test_levels.py").write_text(
+        "import pytest\n@pytest.mark.spec('CLAIM-003')\ndef test_must(hub): assert False\n")
+    must = run("-m", "pytest", "-q", "-p", "agentcomm_conformance.plugin", "--impl", "sqlite:",
+               "-p", "no:cacheprovider", str(suite), cwd=tmp_path)
+    assert (lenient.returncode, strict.returncode, must.returncode) == (0, 1, 1)
+    assert "FAIL CLAIM-007 (SHOULD)" in lenient.stdout

@@ -1,0 +1,148 @@
+"""The conformance suite has teeth (STYLE.md section 6).
+
+Each mutant in ``tests/mutants`` is the reference SQLite hub with one deliberate defect;
+the whole suite runs against it, as a user would run it (``--impl python:...`` in a
+subprocess), and every statement the mutant names in ``CATCHES`` must come out ``fail``.
+The same run against the reference hub must pass, so a failure here is the mutant's.
+
+The runs are independent subprocesses: outside xdist they all start together, a few at a
+time, when the first of these tests asks for its result.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcomm_conformance.spec import statements
+from agentcomm_conformance.target import load_target
+from mutants import catalogue
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITE = "conformance/agentcomm_conformance/suite"
+REFERENCE = "sqlite:"
+MUTANTS = catalogue()
+JOBS = max(2, os.cpu_count() or 2)
+RUN_TIMEOUT = 900.0
+"""Seconds for one whole suite run; a test hung by a mutant is cut at 60 s (pytest-timeout)."""
+
+
+def impl_of(mutant: str) -> str:
+    return f"python:mutants.{mutant}:implementation"
+
+
+@dataclasses.dataclass
+class SuiteRun:
+    impl: str
+    returncode: int
+    output: str
+    report: dict[str, Any] | None
+    seconds: float
+
+    def verdicts(self) -> dict[str, str]:
+        assert self.report is not None, f"no report.json from {self.impl}:\n{self.tail()}"
+        return {s["id"]: s["verdict"] for s in self.report["statements"]}
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+def run_suite(impl: str, workdir: Path) -> SuiteRun:
+    """``python -m pytest SUITE --impl IMPL`` from the checkout, with ``tests/`` importable
+    (the suite's racer processes import the mutant too)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("PYTEST_", "COV_CORE_"))}  # this run's own options only
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])])
+    command = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:randomly",
+               "-p", "no:cacheprovider", "-o", "timeout=60", f"--impl={impl}",
+               f"--conformance-report={workdir / 'report'}", f"--basetemp={workdir / 'tmp'}"]
+    start = time.monotonic()
+    try:
+        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT, check=False)
+        returncode, output = done.returncode, done.stdout + done.stderr
+    except subprocess.TimeoutExpired as exc:
+        returncode, output = -1, f"{exc}\n{exc.stdout or ''}"
+    report_file = workdir / "report" / "report.json"
+    report = json.loads(report_file.read_text("utf-8")) if report_file.exists() else None
+    return SuiteRun(impl, returncode, output, report, time.monotonic() - start)
+
+
+class SuiteRuns:
+    """Suite runs by ``--impl``, started in a pool; each starts at most once per session."""
+
+    def __init__(self, tmp: pytest.TempPathFactory) -> None:
+        self.tmp = tmp
+        self.pool = ThreadPoolExecutor(JOBS)
+        self.started: dict[str, Future[SuiteRun]] = {}
+
+    def start(self, impl: str) -> Future[SuiteRun]:
+        if impl not in self.started:
+            workdir = self.tmp.mktemp(impl.split(":")[1].rpartition(".")[2] or "reference")
+            self.started[impl] = self.pool.submit(run_suite, impl, workdir)
+        return self.started[impl]
+
+    def result(self, impl: str) -> SuiteRun:
+        return self.start(impl).result()
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+@pytest.fixture(scope="session")
+def suite_runs(request: pytest.FixtureRequest,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRuns]:
+    runs = SuiteRuns(tmp_path_factory)
+    if not hasattr(request.config, "workerinput"):  # under xdist each test asks for its own
+        for item in request.session.items:
+            if "suite_runs" in getattr(item, "fixturenames", ()):
+                callspec = getattr(item, "callspec", None)
+                runs.start(impl_of(callspec.params["mutant"]) if callspec else REFERENCE)
+    yield runs
+    runs.close()
+
+
+def test_every_mutant_names_statements_that_apply_to_it() -> None:
+    known = statements()
+    assert len(MUTANTS) >= 9
+    for mutant, catches in MUTANTS.items():
+        target = load_target(impl_of(mutant))
+        assert target.kind == "sqlite" and target.capabilities >= {"batch", "manual_clock"}
+        for statement in catches:
+            assert statement in known, f"{mutant}: no statement {statement} in SPEC.md"
+            assert known[statement].applies_to(target.kind), f"{mutant}: {statement} not sqlite's"
+
+
+@pytest.mark.slow
+def test_the_suite_passes_the_reference_hub(suite_runs: SuiteRuns,
+                                            record_property: Any) -> None:
+    run = suite_runs.result(REFERENCE)
+    record_property("seconds", round(run.seconds, 1))
+    failing = sorted(i for i, verdict in run.verdicts().items() if verdict == "fail")
+    assert not failing, f"the reference fails {failing}:\n{run.tail()}"
+    assert run.returncode == 0, f"exit {run.returncode}:\n{run.tail()}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mutant", sorted(MUTANTS))
+def test_the_suite_catches_the_mutant(mutant: str, suite_runs: SuiteRuns,
+                                      record_property: Any) -> None:
+    run = suite_runs.result(impl_of(mutant))
+    record_property("seconds", round(run.seconds, 1))
+    verdicts = run.verdicts()
+    assert run.report is not None and run.report["implementation"]["impl"] == run.impl
+    missed = {i: verdicts.get(i) for i in MUTANTS[mutant] if verdicts.get(i) != "fail"}
+    assert not missed, (f"the suite does not catch {mutant}: these statements should fail "
+                        f"but are {missed}\n{run.tail()}")
+    assert run.returncode == 1, f"exit {run.returncode}, not 1 (tests failed):\n{run.tail()}"
