@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentcomm import Hub, ManualClock, connect
-from support import HubFactory, opening
+from support import HubFactory, opening, reap_all
 
 BACKENDS = [pytest.param("sqlite", id="sqlite")]
 
@@ -61,3 +61,10 @@ def live_url(tmp_path: Path) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite hub URL in the test's own directory, created on first connect."""
     return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+@pytest.fixture(autouse=True)
+def no_process_outlives_its_test() -> Iterator[None]:
+    """A failed assertion must not leave agent processes polling the machine."""
+    yield
+    reap_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,3 +36,22 @@ def until(condition: Callable[[], Any], deadline: float = DEADLINE) -> Any:
         assert time.monotonic() < end, "condition not reached before the deadline"
         time.sleep(0.02)
     return found
+
+
+_STARTED: list[subprocess.Popen[Any]] = []
+
+
+def spawn(argv: list[str], **options: Any) -> subprocess.Popen[Any]:
+    """Start a process that ``reap_all`` kills if the test leaves it running."""
+    proc = subprocess.Popen(argv, **options)
+    _STARTED.append(proc)
+    return proc
+
+
+def reap_all() -> None:
+    """Kill and reap every process ``spawn`` started that is still running."""
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()

@@ -23,7 +23,7 @@ import pytest
 
 from agentcomm import ConfigurationError, Hub, InvalidInput, Status
 from agentcomm.agent import AgentConfig, AgentRunner, StopFlag, parse_handler
-from support import opening, until
+from support import opening, spawn, until
 
 DEADLINE = 10.0
 
@@ -101,7 +101,7 @@ def start_agent(url: str, agent: str, tmp_path: Path, *options: str) -> subproce
                *options]
     log = open(tmp_path / f"{agent[1:]}.log", "w")  # noqa: SIM115 - the child keeps it
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
-    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
+    return spawn(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
 
 
 def alive(hub: Hub, agent: str) -> bool:

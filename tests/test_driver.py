@@ -193,6 +193,8 @@ def test_a_value_json_cannot_carry_skips_the_check_instead_of_failing_it(
         hub.send("jobs", "task", {"x": float("nan")})
     with pytest.raises(pytest.skip.Exception):
         hub.send("jobs", "task", "lone \ud800 surrogate")
+    with pytest.raises(pytest.skip.Exception, match="keys are strings, not 1"):
+        hub.send_many([Outgoing("jobs", "task", {"ok": [{1: "a"}]})])
     assert hub.stats().counters["sent"] == 0  # nothing was sent, and the driver goes on
 
 
@@ -304,6 +306,28 @@ def test_a_driver_that_speaks_protocol_2_gets_a_verdict_naming_both_versions(
     command = fake_driver(tmp_path, f"next(requests())\n{reply}\nsys.stdin.readline()\n")
     message = str(verdict(command))
     assert "protocol 2" in message and "protocol 1" in message
+
+
+@pytest.mark.parametrize(("line", "said"), [
+    ("[0, true]", "wrote a JSON array where a response object was due"),
+    ('{"id": 0}', "answered without 'ok' true or false"),
+    ('{"id": 0, "ok": true}', "answered ok=true without 'result'"),
+    ('{"id": 0, "ok": false, "error": "no"}', "an 'error' that is not an object"),
+    ('{"id": 0, "ok": true, "result": null, "log": "hi"}', "fields ['log']"),
+], ids=["array", "no-ok", "no-result", "bad-error", "extra-field"])
+def test_a_json_line_that_is_not_a_response_is_explained(
+        tmp_path: Path, line: str, said: str) -> None:
+    command = fake_driver(tmp_path, f"sys.stdin.readline()\nprint({line!r}, flush=True)\n"
+                                    "sys.stdin.readline()\n")
+    assert said in str(verdict(command))
+
+
+def test_a_driver_that_exits_mid_line_shows_what_it_had_written(tmp_path: Path) -> None:
+    command = fake_driver(tmp_path, "sys.stdin.readline()\n"
+                                    "sys.stdout.write('{\"id\": 0, \"ok\"')\n")
+    message = str(verdict(command))
+    assert "exited with code 0 before answering 'hello' (request 0), after an unfinished " \
+           "line '{\"id\": 0, \"ok\"'" in message
 
 
 def test_a_driver_whose_hello_lacks_a_field_is_told_which(tmp_path: Path) -> None:

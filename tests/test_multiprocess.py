@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from agentcomm import DEFAULT_QUEUE, Hub, Outgoing, Priority, Status, connect
-from support import until
+from support import spawn, until
 
 PROCS = str(Path(__file__).with_name("procs.py"))
 pytestmark = pytest.mark.slow
 
 
 def start(role: str, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, PROCS, role, *args], stdout=subprocess.PIPE,
-                            text=True, encoding="utf-8")
+    return spawn([sys.executable, PROCS, role, *args], stdout=subprocess.PIPE, text=True,
+                 encoding="utf-8")
 
 
 def run(role: str, *args: str) -> Any:

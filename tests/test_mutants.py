@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SUITE = "conformance/agentcomm_conformance/suite"
 REFERENCE = "sqlite:"
 MUTANTS = catalogue()
-JOBS = max(2, os.cpu_count() or 2)
+JOBS = (os.cpu_count() or 2) + 1  # a run waits on its subprocesses part of the time
 RUN_TIMEOUT = 900.0
 """Seconds for one whole suite run; a test hung by a mutant is cut at 60 s (pytest-timeout)."""
 
@@ -72,8 +72,9 @@ def run_suite(impl: str, workdir: Path) -> SuiteRun:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
                               timeout=RUN_TIMEOUT, check=False)
         returncode, output = done.returncode, done.stdout + done.stderr
-    except subprocess.TimeoutExpired as exc:
-        returncode, output = -1, f"{exc}\n{exc.stdout or ''}"
+    except subprocess.TimeoutExpired as exc:  # its partial output may be bytes even so
+        partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        returncode, output = -1, f"{exc}\n{partial}"
     report_file = workdir / "report" / "report.json"
     report = json.loads(report_file.read_text("utf-8")) if report_file.exists() else None
     return SuiteRun(impl, returncode, output, report, time.monotonic() - start)

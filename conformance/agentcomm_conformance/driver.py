@@ -112,7 +112,7 @@ class DriverProcess:
         self.timeout = timeout
         self.transcript = transcript
         self.failure: DriverFailure | None = None
-        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _reap
+        self._stderr: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - closed in _release
         self._proc = _spawn(argv, self._stderr, command, name)
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._in = self._proc.stdin.fileno()
@@ -153,7 +153,11 @@ class DriverProcess:
     def submit(self, op: str, /, **args: Any) -> int:
         """Send one request without waiting; ``collect`` its id later.  Lets several
         drivers work at once: submit to each, then collect from each."""
-        wire_args = {k: _jsonable(v) for k, v in args.items()}
+        try:
+            wire_args = {k: _jsonable(v) for k, v in args.items()}
+        except Inexpressible as exc:
+            raise Inexpressible(f"an argument of {op!r} cannot travel to a driver: {exc}"
+                                ) from None
         with self._lock:
             self._check_running(op)
             request_id = self._next_id
@@ -218,7 +222,7 @@ class DriverProcess:
         for field in ("protocol", "implementation", "kind", "capabilities"):
             if field not in result:
                 self._fail(f"answered 'hello' without {field!r}: {_quote(result)}", "hello")
-        if result["protocol"] != PROTOCOL:
+        if isinstance(result["protocol"], bool) or result["protocol"] != PROTOCOL:
             self._fail(f"speaks protocol {result['protocol']!r}; this suite speaks protocol "
                        f"{PROTOCOL}", "hello")
         impl, kind, caps = result["implementation"], result["kind"], result["capabilities"]
@@ -290,7 +294,9 @@ class DriverProcess:
                 self._fail(f"did not answer {waiting} within {budget:g} s; it was killed", op)
             chunk = os.read(self._out, 65536)
             if not chunk:
-                self._lost(f"before answering {waiting}", op)
+                rest = bytes(self._buffer).strip()
+                tail = f", after an unfinished line {_quote_bytes(rest)}" if rest else ""
+                self._lost(f"before answering {waiting}{tail}", op, "stdout")
             self._buffer += chunk
 
     def _result(self, op: str, result: Any) -> Any:
@@ -318,7 +324,7 @@ class DriverProcess:
             except BlockingIOError:
                 continue
             except BrokenPipeError:
-                self._lost(f"before reading request {op!r}", op)
+                self._lost(f"before reading request {op!r}", op, "stdin")
 
     # -- failures and cleanup ----------------------------------------------------------------------
     def _check_running(self, op: str) -> None:
@@ -329,11 +335,11 @@ class DriverProcess:
             raise DriverFailure(f"driver {self.name!r} is closed, so {op!r} cannot run",
                                 driver=self.name, op=op)
 
-    def _lost(self, when: str, op: str) -> NoReturn:
+    def _lost(self, when: str, op: str, pipe: str) -> NoReturn:
         """Its stdout or stdin closed: say how it exited (or kill it if it did not)."""
         code = self._wait_exit(EXIT_GRACE)
         if code is None:
-            self._fail(f"closed its stdout {when} but did not exit; it was killed", op)
+            self._fail(f"closed its {pipe} {when} but did not exit; it was killed", op)
         self._fail(f"exited with {_exit_status(code)} {when}", op)
 
     def _fail(self, what: str, op: str) -> NoReturn:
@@ -394,7 +400,9 @@ def _spawn(argv: list[str], stderr: IO[bytes], command: str, name: str) -> subpr
 def _envelope_problem(data: Any) -> str | None:
     """What is wrong with a response object, in plain words, or None."""
     if not isinstance(data, dict):
-        return f"wrote a JSON {type(data).__name__} where a response object was due"
+        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+            type(data), "number")
+        return f"wrote a JSON {kind} where a response object was due"
     if "id" not in data:
         return "answered without an 'id'"
     if isinstance(data["id"], bool) or not isinstance(data["id"], (int, type(None))):
@@ -455,8 +463,17 @@ def _no_constant(name: str) -> None:
 
 # -- sending arguments -------------------------------------------------------------------------
 def _jsonable(value: Any) -> Any:
-    """An argument in its JSON form: models via ``to_wire``; sets, tuples, generators as lists."""
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray, Mapping)):
+    """An argument in its JSON form: ``Outgoing`` as an object, enums by ``to_wire``; sets,
+    tuples and generators as lists.  A key that is not a string is ``Inexpressible``: JSON
+    would turn ``{1: "a"}`` into ``{"1": "a"}``, hiding it from the hub that must refuse it."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, Mapping):
+        keys = [k for k in value if not isinstance(k, str)]
+        if keys:
+            raise Inexpressible(f"JSON object keys are strings, not {keys[0]!r}")
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray)):
         return [_jsonable(v) for v in value]
     return to_wire(value)
 

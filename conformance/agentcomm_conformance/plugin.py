@@ -129,7 +129,7 @@ def conformance_target(pytestconfig: pytest.Config) -> Iterator[Target]:
     if not spec:
         pytest.fail("no implementation under test: pass --impl (a hub URL such as "
                     "sqlite:///hub.db, python:module:factory, or driver:COMMAND)", pytrace=False)
-    target = load_target(str(spec))
+    target = load_target(str(spec), driver_timeout=float(option(pytestconfig, "driver_timeout")))
     pytestconfig.stash[LEDGER].implementation = describe(target, str(spec))
     yield target
     target.close()

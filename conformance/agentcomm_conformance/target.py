@@ -56,14 +56,14 @@ class Target(Protocol):
     def close(self) -> None: ...
 
 
-def load_target(spec: str) -> Target:
-    """Parse ``--impl``."""
+def load_target(spec: str, *, driver_timeout: float = 10.0) -> Target:
+    """Parse ``--impl``; ``driver_timeout`` bounds each wait for a driver's answer."""
     if spec.startswith("python:"):
         return PythonTarget(spec)
     if spec.startswith("driver:"):
         from agentcomm_conformance.driver import DriverTarget
 
-        return DriverTarget(spec[len("driver:"):].strip(), spec)
+        return DriverTarget(spec[len("driver:"):].strip(), spec, timeout=driver_timeout)
     if "://" in spec or spec.endswith(":"):
         return ReferenceTarget(spec)
     raise ConfigurationError(

@@ -306,8 +306,8 @@ class Hub(abc.ABC):
     ) -> AgentInfo:
         """Enter (or re-enter) this agent in the registry as active, with a heartbeat now."""
         agent = self._require_agent()
-        if isinstance(capabilities, str):
-            raise InvalidInput(f"capabilities must be a list, not the string {capabilities!r}")
+        if isinstance(capabilities, str) or not isinstance(capabilities, Iterable):
+            raise InvalidInput(f"capabilities must be a list of names, not {capabilities!r}")
         caps = tuple(v.check_message_type(c) for c in capabilities)
         secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
         limit = _count("max_concurrent", max_concurrent)

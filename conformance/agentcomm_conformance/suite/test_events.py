@@ -151,7 +151,8 @@ def test_each_subscriber_gets_its_own_copy(agents: Agents) -> None:
 def test_handles_of_one_agent_reading_at_once_share_its_cursor(agents: Agents) -> None:
     readers = [agents("@reader") for _ in range(3)]
     readers[0].subscribe("deploy")
-    sent = [agents("@publisher").publish("deploy", i) for i in range(150)]
+    publisher = agents("@publisher")
+    sent = [publisher.publish("deploy", i) for i in range(150)]
     got: list[list[Event]] = [[] for _ in readers]
     start = threading.Barrier(len(readers))
 

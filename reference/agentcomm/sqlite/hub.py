@@ -23,6 +23,10 @@ from agentcomm.sqlite.store import Store
 
 RECHECK_SECONDS = 0.25
 """Waiters retry at least this often: leases and backoffs end without any commit."""
+EAGER_SECONDS = 0.05
+"""A wait polls at ``poll_interval`` this long, then at ``IDLE_FACTOR`` times it: a busy
+agent sees news within a poll, an idle one costs a quarter of the CPU (BENCHMARKS.md)."""
+IDLE_FACTOR = 4
 
 FINISHED = ("completed", "dead", "expired")
 
@@ -341,8 +345,10 @@ class SqliteHub(Hub):
         start = self.clock.now()
         until = start + min(timeout, RECHECK_SECONDS)
         version = self.store.data_version()
-        while self.clock.now() < until:
-            self.clock.sleep(min(self.settings.poll_interval, until - self.clock.now()))
+        while (now := self.clock.now()) < until:
+            eager = now - start < EAGER_SECONDS
+            poll = self.settings.poll_interval * (1 if eager else IDLE_FACTOR)
+            self.clock.sleep(min(poll, until - now))
             if self.store.data_version() != version:
                 return
 
