@@ -7,6 +7,8 @@ import contextlib
 import dataclasses
 from collections.abc import Iterator
 
+from agentcomm import Claim, Hub
+
 PARENTS = {"stale_lease": "conflict", "already_finished": "conflict",
            "corrupt_store": "backend_unavailable"}
 
@@ -40,3 +42,24 @@ def refused(code: str) -> Iterator[Refusal]:
                                  f"{type(exc).__name__} (code {got!r}): {exc}") from exc
         return
     raise AssertionError(f"expected an error with code {code!r}; nothing was raised")
+
+
+def claimed(worker: Hub, source: str | None = None) -> Claim:
+    """The next claim from ``source`` (the worker's inbox by default); fails if none."""
+    claim = worker.claim(source)
+    assert claim is not None, f"nothing claimable in {source or worker.agent_id}"
+    return claim
+
+
+def now_by_message(hub: Hub) -> float:
+    """The hub's time, read from a probe message's ``available_at`` (ENV-003).
+
+    For tests that assert on events: the probe adds a message to queue ``clock.probe``."""
+    return hub.send("clock.probe", "probe", None).available_at
+
+
+def now_by_event(hub: Hub) -> float:
+    """The hub's time, read from a probe event's ``published_at`` (EVT-001).
+
+    For tests that assert on messages: the probe adds a ``clock.read`` event."""
+    return hub.publish("clock.read", None).published_at

@@ -8,8 +8,9 @@ from collections.abc import Callable
 
 import pytest
 
-from agentcomm import DEFAULT_QUEUE, Claim, Hub, Status
-from agentcomm_conformance.expect import refused
+from agentcomm import DEFAULT_QUEUE, Hub, Status
+from agentcomm_conformance.expect import claimed, refused
+from agentcomm_conformance.expect import now_by_message as hub_now
 from agentcomm_conformance.holder import Holder
 from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.target import Target
@@ -19,15 +20,6 @@ Elapse = Callable[[float], None]
 Race = Callable[[str, list[str]], dict[str, list[str]]]
 
 
-def claimed(worker: Hub, source: str | None = None) -> Claim:
-    claim = worker.claim(source)
-    assert claim is not None, f"nothing claimable in {source or worker.agent_id}"
-    return claim
-
-
-def hub_now(hub: Hub) -> float:
-    """The hub's time: a message's ``available_at`` is its send time (ENV-003)."""
-    return hub.send("clock.probe", "probe", None).available_at
 
 
 @pytest.mark.spec("CLAIM-002")

@@ -6,22 +6,14 @@ from collections.abc import Callable
 
 import pytest
 
-from agentcomm import Claim, Hub, Message, Status
-from agentcomm_conformance.expect import refused
+from agentcomm import Hub, Message, Status
+from agentcomm_conformance.expect import claimed, refused
+from agentcomm_conformance.expect import now_by_message as hub_now
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]
 
 
-def claimed(worker: Hub) -> Claim:
-    claim = worker.claim()
-    assert claim is not None, "nothing claimable"
-    return claim
-
-
-def hub_now(hub: Hub) -> float:
-    """The hub's time: a message's ``available_at`` is its send time (ENV-003)."""
-    return hub.send("clock.probe", "probe", None).available_at
 
 
 def kill(worker: Hub, reason: str) -> Message:

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Status
-from agentcomm_conformance.expect import refused
+from agentcomm_conformance.expect import claimed, refused
+from agentcomm_conformance.expect import now_by_message as hub_now
 from agentcomm_conformance.holder import Holder
 from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.target import Target
@@ -30,15 +31,6 @@ FINISHING: dict[str, Action] = {
 each_action = pytest.mark.parametrize("action", FINISHING.values(), ids=FINISHING.keys())
 
 
-def claimed(worker: Hub, source: str | None = None) -> Claim:
-    claim = worker.claim(source)
-    assert claim is not None, f"nothing claimable in {source or worker.agent_id}"
-    return claim
-
-
-def hub_now(hub: Hub) -> float:
-    """The hub's time: a message's ``available_at`` is its send time (ENV-003)."""
-    return hub.send("clock.probe", "probe", None).available_at
 
 
 def unchanged(worker: Hub, claim: Claim, counters: dict[str, int]) -> None:

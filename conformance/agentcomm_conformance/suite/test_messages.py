@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Outgoing, Priority, Status
-from agentcomm_conformance.expect import refused
+from agentcomm_conformance.expect import claimed, refused
+from agentcomm_conformance.expect import now_by_event as hub_now
 from agentcomm_conformance.plugin import HubSession
 
 Agents = Callable[..., Hub]
@@ -44,15 +45,6 @@ def canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-def hub_now(hub: Hub) -> float:
-    """The hub's clock, read through the time it stamps on an event."""
-    return hub.publish("clock.read", None).published_at
-
-
-def claimed(worker: Hub, source: str | None = None) -> Claim:
-    claim = worker.claim(source)
-    assert claim is not None, f"nothing to claim from {source or 'the inbox'}"
-    return claim
 
 
 # -- ENV-001: identity ----------------------------------------------------------------------

@@ -13,22 +13,14 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Message, ReplyStatus, Status
-from agentcomm_conformance.expect import refused
+from agentcomm_conformance.expect import claimed, refused
+from agentcomm_conformance.expect import now_by_event as hub_now
 
 Agents = Callable[..., Hub]
 
 MS = 0.001  # times the design keeps as DATETIME text may be kept to the millisecond
 
 
-def hub_now(hub: Hub) -> float:
-    """The hub's clock, read through the time it stamps on an event."""
-    return hub.publish("clock.read", None).published_at
-
-
-def claimed(worker: Hub, source: str | None = None) -> Claim:
-    claim = worker.claim(source)
-    assert claim is not None, f"nothing to claim from {source or 'the inbox'}"
-    return claim
 
 
 def answered(worker: Hub, answer: Any, **options: Any) -> Claim:

@@ -10,7 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from agentcomm import Claim, Hub, Message, Status
+from agentcomm import Hub, Message, Status
+from agentcomm_conformance.expect import claimed
+from agentcomm_conformance.expect import now_by_message as hub_now
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]
@@ -19,15 +21,6 @@ LEASE = 0.5  # seconds; short, so hubs on real time lapse it quickly
 manual_clock = pytest.mark.capability("manual_clock")
 
 
-def claimed(worker: Hub) -> Claim:
-    claim = worker.claim()
-    assert claim is not None, "nothing claimable"
-    return claim
-
-
-def hub_now(hub: Hub) -> float:
-    """The hub's time: a message's ``available_at`` is its send time (ENV-003)."""
-    return hub.send("clock.probe", "probe", None).available_at
 
 
 def lapse(worker: Hub, elapse: Elapse) -> Message:
