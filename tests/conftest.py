@@ -8,15 +8,25 @@ advancing it, never by sleeping.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from agentcomm import Hub, ManualClock, connect
 from support import HubFactory, opening, reap_all
 
 BACKENDS = [pytest.param("sqlite", id="sqlite")]
+
+# Hypothesis profiles: "ci" (the default, bounded for a 2-core machine) and "deep"
+# (more examples, on demand: HYPOTHESIS_PROFILE=deep pytest).
+settings.register_profile("ci", max_examples=50, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deep", max_examples=1000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -29,9 +29,14 @@ def conformance(session: Session, impl: str | None, strict: bool, report_dir: Pa
     """
     import pytest
 
+    import agentcomm_conformance.suite as suite
+
     target = impl or session.url or "sqlite:"
-    args = ["-p", "agentcomm_conformance.plugin", "--pyargs", "agentcomm_conformance.suite",
-            "--impl", target, "--conformance-report", str(report_dir),
+    # The suite's directory, not --pyargs: pytest would then look for conftests along
+    # the checkout's own testpaths, which need the test extras.
+    where = str(Path(suite.__file__).parent)
+    args = ["-p", "agentcomm_conformance.plugin", where, "--impl", target,
+            "--conformance-report", str(report_dir),
             f"--junitxml={report_dir / 'junit.xml'}", "-p", "no:cacheprovider",
             "-o", "addopts=", "-q", *(["--conformance-strict"] if strict else []), *pytest_args]
     code = pytest.main(args)
