@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import urllib.parse
 from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 from agentcomm import Claim, Hub
 
@@ -63,3 +67,13 @@ def now_by_event(hub: Hub) -> float:
 
     For tests that assert on messages: the probe adds a ``clock.read`` event."""
     return hub.publish("clock.read", None).published_at
+
+
+def file_of(locator: str) -> Path:
+    """The file a ``sqlite:///`` locator names (``sqlite:////abs.db`` -> ``/abs.db``)."""
+    parts = urllib.parse.urlsplit(locator)
+    path = urllib.parse.unquote(parts.path)[1:]
+    if parts.scheme != "sqlite" or parts.netloc or not path:
+        pytest.skip(f"the hub's locator {locator!r} is not a sqlite:/// URL, so the suite "
+                    "cannot reach its file")
+    return Path(path).absolute()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from agentcomm import DEFAULT_QUEUE, Hub, Priority, Status
+from agentcomm_conformance.expect import file_of
 from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.target import Target
 
@@ -121,14 +122,6 @@ Sql = Callable[..., sqlite3.Connection]
 Opener = Callable[..., Hub]
 
 
-def file_of(locator: str) -> Path:
-    """The file a ``sqlite:///`` locator names (``sqlite:////abs.db`` -> ``/abs.db``)."""
-    parts = urllib.parse.urlsplit(locator)
-    path = urllib.parse.unquote(parts.path)[1:]
-    if parts.scheme != "sqlite" or parts.netloc or not path:
-        pytest.skip(f"the hub's locator {locator!r} is not a sqlite:/// URL, so the suite "
-                    "cannot reach its file")
-    return Path(path).absolute()
 
 
 def locator_for(locator: str, path: Path, *options: str) -> str:

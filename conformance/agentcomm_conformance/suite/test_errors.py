@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from agentcomm import Hub
-from agentcomm_conformance.expect import refused
+from agentcomm_conformance.expect import file_of, refused
 from agentcomm_conformance.plugin import HubSession
 
 Agents = Callable[..., Hub]
@@ -148,14 +148,6 @@ def test_an_error_never_shows_a_password_from_the_url(hub_session: HubSession) -
 
 
 # -- ERR-004 / ERR-005: the SQLite file --------------------------------------------------------
-def file_of(locator: str) -> Path:
-    """The file a ``sqlite:///`` locator names (``sqlite:////abs.db`` -> ``/abs.db``)."""
-    parts = urllib.parse.urlsplit(locator)
-    path = urllib.parse.unquote(parts.path)[1:]
-    if parts.scheme != "sqlite" or parts.netloc or not path:
-        pytest.skip(f"the hub's locator {locator!r} is not a sqlite:/// URL, so the suite "
-                    "cannot reach its file")
-    return Path(path).absolute()
 
 
 @pytest.fixture
