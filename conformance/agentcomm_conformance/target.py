@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import shlex
 import subprocess
 import sys
 import time
@@ -170,6 +169,3 @@ def describe(target: Target, spec: str) -> dict[str, Any]:
     return {"impl": spec, "name": target.name, "version": target.version, "kind": target.kind,
             "capabilities": sorted(target.capabilities)}
 
-
-def split_command(command: str) -> list[str]:
-    return shlex.split(command)
