@@ -14,6 +14,7 @@ import importlib
 import json
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Collection
@@ -23,6 +24,8 @@ from typing import Any, Protocol
 import agentcomm
 from agentcomm import Clock, Hub, ManualClock, connect
 from agentcomm.errors import ConfigurationError
+from agentcomm.urls import KINDS, fresh_url, hub_class
+from agentcomm_conformance.servers import FakeRedisServer, RedisServer
 
 MANUAL_CLOCK = "manual_clock"
 
@@ -63,7 +66,7 @@ def load_target(spec: str, *, driver_timeout: float = 10.0) -> Target:
         from agentcomm_conformance.driver import DriverTarget
 
         return DriverTarget(spec[len("driver:"):].strip(), spec, timeout=driver_timeout)
-    if "://" in spec or spec.endswith(":"):
+    if "://" in spec or spec.partition("?")[0].endswith(":"):
         return ReferenceTarget(spec)
     raise ConfigurationError(
         f"--impl {spec!r} is not a hub URL (sqlite:///hub.db), python:module:factory "
@@ -76,13 +79,19 @@ class InProcessTarget:
     spec: str
     capabilities: frozenset[str]
 
+    @property
+    def racer_spec(self) -> str:
+        """What a racer process passes to ``load_target`` to reach the same hubs."""
+        return self.spec
+
     def advance(self, handles: Collection[Hub], clock: ManualClock, seconds: float) -> None:
         clock.advance(seconds)  # every handle of the hub shares this one clock
 
     def race_claims(self, hub: str, queue: str, agents: list[str]) -> dict[str, list[str]]:
         racers = [subprocess.Popen(
-            [sys.executable, "-m", "agentcomm_conformance.racer", self.spec, hub, agent, queue],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for agent in agents]
+            [sys.executable, "-m", "agentcomm_conformance.racer", self.racer_spec, hub, agent,
+             queue], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            for agent in agents]
         try:
             for racer in racers:  # each says "ready" once its hub is open
                 assert racer.stdout is not None
@@ -103,34 +112,58 @@ class InProcessTarget:
 
 
 class ReferenceTarget(InProcessTarget):
-    """This project's own hubs, by URL template."""
+    """This project's own hubs, by URL template.
+
+    A template without a server (``redis:``, ``hybrid:``) gets a private ``redis-server``
+    for the run; ``fakeredis:`` gets an in-memory fake Redis served on a loopback port, so
+    that racer and driver processes reach it too.  Each hub is a fresh key prefix.
+    """
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
-        self.template = spec if "://" in spec else f"{spec}///hub.db"
-        parts = urllib.parse.urlsplit(self.template)
-        self.kind = parts.scheme
-        probe = self._hub_class()
+        self.server: RedisServer | FakeRedisServer | None = None
+        self.template = self._template(spec)
+        self.kind = KINDS.get(urllib.parse.urlsplit(self.template).scheme, "other")
+        probe = hub_class(urllib.parse.urlsplit(self.template).scheme)
         self.name = "agentcomm-reference"
         self.version = agentcomm.__version__
         self.capabilities = frozenset(probe.capabilities)
 
-    def _hub_class(self) -> type[Hub]:
-        if self.kind == "sqlite":
-            from agentcomm.sqlite.hub import SqliteHub
+    def _template(self, spec: str) -> str:
+        if "://" in spec:
+            return spec
+        head, mark, query = spec.partition("?")
+        scheme = head.rstrip(":")
+        if scheme == "sqlite":
+            return f"sqlite:///hub.db{mark}{query}"
+        if scheme == "fakeredis":
+            self.server = FakeRedisServer()
+            self.server.start()
+            return f"{self.server.url}?persistence=ignore" + (f"&{query}" if query else "")
+        if scheme in {"redis", "hybrid"}:
+            self.server = RedisServer(directory=Path(tempfile.mkdtemp(prefix="agentcomm-redis-")))
+            self.server.start()
+            url = self.server.url.replace("redis://", f"{scheme}://", 1)
+            return url + (f"?{query}" if query else "")
+        raise ConfigurationError(f"--impl {spec!r}: no reference hub for {scheme!r} "
+                                 "(sqlite:, redis:, fakeredis:, hybrid: or a hub URL)")
 
-            return SqliteHub
-        raise ConfigurationError(f"no reference hub for URL scheme {self.kind!r}")
+    @property
+    def racer_spec(self) -> str:
+        return self.template
 
     def new_hub(self, workdir: Path) -> str:
-        query = urllib.parse.urlsplit(self.template).query
-        path = urllib.parse.quote(str((workdir / "hub.db").absolute()))  # starts with '/'
-        url = f"{self.kind}:///{path}" + (f"?{query}" if query else "")
+        url = fresh_url(self.template, workdir)
         connect(url, create=True).close()
         return url
 
     def open(self, hub: str, agent: str | None, clock: Clock | None) -> Hub:
         return connect(hub, agent=agent, clock=clock)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
 
 
 class PythonTarget(InProcessTarget):

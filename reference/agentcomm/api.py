@@ -37,6 +37,7 @@ from agentcomm.settings import HubSettings
 __all__ = ["Hub", "PreparedMessage"]
 
 T = TypeVar("T")
+Topic = tuple[str, str]
 
 MAX_BATCH = 10_000
 
@@ -158,7 +159,7 @@ class Hub(abc.ABC):
         never satisfies this one.
         """
         wait = v.check_seconds("timeout", timeout, allow_zero=True)
-        reply = self._wait_for(lambda: self.get_reply(request_id), wait)
+        reply = self._wait_for(lambda: self.get_reply(request_id), wait, ("reply", request_id))
         if reply is None:
             # Indefinite: the request may still be handled after we stop waiting.
             raise DeadlineExceeded(f"no reply to request {request_id!r} within {wait:g}s",
@@ -196,7 +197,8 @@ class Hub(abc.ABC):
                                f"not from {target!r}'s inbox")
         self._check_batch(limit)
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait)
+        found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
+                               ("claim", target))
         return found or []
 
     def extend(self, message_id: str, token: str, seconds: float | None = None) -> Claim:
@@ -288,7 +290,8 @@ class Hub(abc.ABC):
         agent = self._require_agent()
         self._check_batch(limit)
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        return self._wait_for(lambda: self._read_events(agent, limit) or None, wait) or []
+        return self._wait_for(lambda: self._read_events(agent, limit) or None, wait,
+                              ("events", agent)) or []
 
     def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
         """Recent events of every type, for monitoring; reads no cursor and moves none."""
@@ -361,7 +364,7 @@ class Hub(abc.ABC):
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
             raise InvalidInput(f"batch size {size!r} must be between 1 and {MAX_BATCH}")
 
-    def _wait_for(self, attempt: Callable[[], T | None], wait: float) -> T | None:
+    def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
         deadline = self.clock.now() + wait
         while True:
@@ -369,10 +372,13 @@ class Hub(abc.ABC):
             remaining = deadline - self.clock.now()
             if result is not None or remaining <= 0:
                 return result
-            self._await_change(remaining)
+            self._await_change(remaining, topic)
 
-    def _await_change(self, timeout: float) -> None:
-        """Block until the store may have changed, or ``timeout``; backends do better."""
+    def _await_change(self, timeout: float, topic: Topic) -> None:
+        """Block until ``topic`` may have news, or ``timeout``; backends do better.
+
+        ``topic`` names what the caller waits for: ``("claim", target)``,
+        ``("reply", request_id)`` or ``("events", agent)``."""
         self.clock.sleep(min(timeout, self.settings.poll_interval))
 
     # -- backend primitives (arguments already validated) ----------------------------------

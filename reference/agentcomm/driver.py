@@ -21,7 +21,6 @@ import operator
 import sys
 import time
 import traceback
-import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, cast
@@ -31,7 +30,7 @@ from agentcomm.api import Hub
 from agentcomm.clock import ManualClock
 from agentcomm.errors import AgentCommError, ConfigurationError
 from agentcomm.models import Outgoing
-from agentcomm.urls import connect, parse
+from agentcomm.urls import KINDS, connect, fresh_url, hub_class, parse
 from agentcomm.wire import error_to_wire, to_wire
 
 __all__ = ["HUB_OPS", "KINDS", "PROTOCOL", "Driver", "serve"]
@@ -40,9 +39,6 @@ PROTOCOL = 1
 """The driver protocol version this module speaks."""
 
 IMPLEMENTATION = "agentcomm-reference"
-
-KINDS = {"sqlite": "sqlite", "redis": "redis", "rediss": "redis", "hybrid": "hybrid"}
-"""URL scheme -> the kind of hub the handshake declares; any other scheme is ``other``."""
 
 MANUAL_CLOCK = "manual_clock"
 
@@ -101,7 +97,7 @@ class Driver:
         if clock_mode not in {"system", "manual"}:
             raise ConfigurationError(f"clock {clock_mode!r} is not 'system' or 'manual'")
         self.template = full_template(url_template)
-        scheme, _, _ = parse(self.template)  # a bad template fails at start, not mid-session
+        scheme = parse(self.template).scheme  # a bad template fails at start, not later
         self.kind = KINDS.get(scheme, "other")
         self.capabilities = declared_capabilities(scheme, clock_mode == "manual")
         self.log = log
@@ -165,7 +161,7 @@ class Driver:
         if not directory.is_absolute():
             raise ProtocolViolation(f"workdir {workdir!r} is not an absolute path")
         directory.mkdir(parents=True, exist_ok=True)
-        url = hub_url(self.template, directory / "hub.db")
+        url = fresh_url(self.template, directory)
         connect(url, create=True).close()
         return {"hub": url}
 
@@ -313,26 +309,9 @@ def declared_capabilities(scheme: str, manual_clock: bool) -> frozenset[str]:
     return own if manual_clock else own - {MANUAL_CLOCK}
 
 
-def hub_class(scheme: str) -> type[Hub]:
-    if scheme == "sqlite":
-        from agentcomm.sqlite.hub import SqliteHub
-
-        return SqliteHub
-    raise ConfigurationError(f"the reference driver has no hub for URL scheme {scheme!r}")
-
-
 def full_template(template: str) -> str:
     """``sqlite:`` and ``sqlite:?backoff_base=0.1`` stand for ``sqlite:///hub.db...``."""
     if "://" in template:
         return template
     scheme, mark, query = template.partition("?")
     return f"{scheme}///hub.db{mark}{query}"
-
-
-def hub_url(template: str, file: Path) -> str:
-    """The template's URL with its path replaced by ``file``, its options kept."""
-    parts = urllib.parse.urlsplit(template)
-    if parts.scheme != "sqlite":
-        raise ConfigurationError(f"new_hub makes only SQLite hubs, not {parts.scheme!r} ones")
-    query = f"?{parts.query}" if parts.query else ""
-    return f"sqlite:///{urllib.parse.quote(str(file))}{query}"

@@ -36,6 +36,13 @@ class HubSettings:
     """How often a waiting caller looks for news (SQLite: ``PRAGMA data_version``)."""
     busy_timeout: float = 10.0
     """How long a write waits for the SQLite lock before failing definitely."""
+    connect_timeout: float = 2.0
+    """Redis: how long one attempt to reach the server may take."""
+    socket_timeout: float = 5.0
+    """Redis: how long a command may wait for its answer (blocking waits add their own)."""
+    reconnect_attempts: int = 4
+    """Redis: further attempts, with doubling pauses from 0.05 s, when the server cannot
+    be reached; a command already sent is never repeated (it may have taken effect)."""
 
     def __post_init__(self) -> None:
         for name, (low, high) in BOUNDS.items():
@@ -77,6 +84,9 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "retain_events": (0, 3650 * DAY),
     "poll_interval": (0.0001, 1.0),
     "busy_timeout": (0.001, 3600.0),
+    "connect_timeout": (0.001, 600.0),
+    "socket_timeout": (0.001, 3600.0),
+    "reconnect_attempts": (0, 100),
 }
 
 

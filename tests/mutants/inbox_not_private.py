@@ -18,7 +18,8 @@ class InboxNotPrivate(SqliteHub):
         target = agent if source is None else v.check_target(source)
         self._check_batch(limit)
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        return self._wait_for(lambda: self._claim(agent, target, limit) or None, wait) or []
+        return self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
+                              ("claim", target)) or []
 
 
 def implementation() -> Implementation:

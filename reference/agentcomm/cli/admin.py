@@ -7,7 +7,7 @@ import dataclasses
 import click
 
 from agentcomm.cli.common import Session, emit, pass_session
-from agentcomm.urls import parse, redact
+from agentcomm.urls import parse
 
 
 @click.command()
@@ -15,9 +15,10 @@ from agentcomm.urls import parse, redact
 def init(session: Session) -> None:
     """Create the hub at --url (or open, and upgrade, an existing one)."""
     hub = session.hub(create=True)
-    scheme, _, settings = parse(session.require_url())
-    emit({"url": redact(session.require_url()), "backend": scheme,
-          "capabilities": sorted(hub.capabilities), "settings": dataclasses.asdict(settings)})
+    where = parse(session.require_url())
+    emit({"url": where.redacted, "backend": where.scheme,
+          "capabilities": sorted(hub.capabilities),
+          "settings": dataclasses.asdict(where.settings)})
 
 
 @click.group("dead-letters")

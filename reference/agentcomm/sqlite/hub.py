@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 
 from agentcomm import validation as v
-from agentcomm.api import Hub, PreparedMessage
+from agentcomm.api import Hub, PreparedMessage, Topic
 from agentcomm.clock import Clock
 from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
@@ -341,7 +341,7 @@ class SqliteHub(Hub):
         known = self._agents()
         return Stats(found, counters, sum(a.alive for a in known), len(known))
 
-    def _await_change(self, timeout: float) -> None:
+    def _await_change(self, timeout: float, topic: Topic) -> None:
         start = self.clock.now()
         until = start + min(timeout, RECHECK_SECONDS)
         version = self.store.data_version()

@@ -1,0 +1,220 @@
+"""Reaching the Redis server: the client, the checks made at open, and errors mapped.
+
+One connection per hub handle (a handle belongs to one agent).  Commands are never
+retried by redis-py: a command that was sent and then lost its connection may have
+taken effect, so only this module decides.  It retries, with doubling pauses, only
+when nothing was sent (the server could not be reached) or the command only reads;
+otherwise it raises ``BackendUnavailable`` with ``definite=False``.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from agentcomm.clock import Clock
+from agentcomm.errors import (
+    AgentCommError,
+    AlreadyFinished,
+    BackendUnavailable,
+    ConfigurationError,
+    Conflict,
+    NotFound,
+    StaleLease,
+)
+from agentcomm.urls import HubURL
+
+T = TypeVar("T")
+
+MIN_VERSION = (6, 2)
+"""BLMOVE, exclusive XRANGE bounds and ZRANGEBYSCORE ... LIMIT need Redis 6.2."""
+
+FIRST_PAUSE, LONGEST_PAUSE = 0.05, 1.0
+
+REFUSALS: dict[str, type[AgentCommError]] = {
+    "not_found": NotFound,
+    "stale_lease": StaleLease,
+    "already_finished": AlreadyFinished,
+    "conflict": Conflict,
+}
+"""Error codes the scripts return (``redis.error_reply('<code> <message>')``)."""
+
+PERSISTENCE_CHOICES = ("warn", "require", "ignore")
+
+_FAKE_SERVERS: dict[str, Any] = {}
+_FAKE_LOCK = threading.Lock()
+
+
+class DurabilityWarning(UserWarning):
+    """The Redis server may lose acknowledged messages (no append-only file, eviction)."""
+
+
+class Connection:
+    """The handle's client, with the retry policy and the error mapping."""
+
+    def __init__(self, where: HubURL, clock: Clock) -> None:
+        self.where = where
+        self.clock = clock
+        self.fake = where.scheme == "fakeredis"
+        self.client = _fake_client(where) if self.fake else _real_client(where)
+
+    def close(self) -> None:
+        self.client.close()
+
+    @property
+    def link(self) -> redis.connection.AbstractConnection:
+        """The one connection of this handle's client."""
+        assert self.client.connection is not None  # single_connection_client
+        return self.client.connection
+
+    def call(self, command: Callable[[], T], *, reads_only: bool = False) -> T:
+        """Run ``command``; retry while the server cannot be reached; map every error."""
+        attempt = 0
+        while True:
+            sent = False
+            try:
+                self._ready()
+                sent = True
+                return command()
+            except redis.AuthenticationError as exc:  # a ConnectionError: never retried
+                raise ConfigurationError(f"the Redis server at {self.where.redacted} refused "
+                                         f"the credentials: {exc}") from exc
+            except redis.ResponseError as exc:
+                raise self.refusal(exc) from exc
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self.link.disconnect()
+                if (sent and not reads_only) or attempt >= self.where.settings.reconnect_attempts:
+                    raise self.lost(exc, sent, attempt) from exc
+            self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
+            attempt += 1
+
+    def _ready(self) -> None:
+        """Connect, or reconnect when the server closed the idle connection meanwhile, so
+        that a command is only sent on a live connection (and a failure to reach the
+        server is known to have had no effect)."""
+        conn = self.link
+        if self.fake:
+            return
+        try:
+            if conn.can_read(timeout=0):  # EOF or stray bytes on an idle connection
+                conn.disconnect()
+        except (redis.ConnectionError, redis.TimeoutError, OSError):
+            conn.disconnect()
+        conn.connect()
+
+    def refusal(self, exc: redis.ResponseError) -> AgentCommError:
+        """A script's refusal as the contract's error; anything else as the server's."""
+        code, _, message = str(exc).partition(" ")
+        if code in REFUSALS:
+            return REFUSALS[code](message)
+        if code in {"WRONGPASS", "NOAUTH"}:
+            return ConfigurationError(f"the Redis server at {self.where.redacted} refused the "
+                                      f"credentials: {exc}")
+        if isinstance(exc, redis.exceptions.NoPermissionError) or code == "NOPERM":
+            return ConfigurationError(f"the Redis user of {self.where.redacted} may not do "
+                                      f"this: {exc} (see the ACL recipe in the README)")
+        return BackendUnavailable(f"the Redis server at {self.where.redacted} refused a "
+                                  f"command: {exc}", definite=False)
+
+    def lost(self, exc: Exception, sent: bool, attempt: int) -> BackendUnavailable:
+        if sent:
+            return BackendUnavailable(
+                f"lost the connection to the Redis server at {self.where.redacted} during a "
+                f"command, which may have taken effect: {exc}", definite=False)
+        return BackendUnavailable(
+            f"cannot reach the Redis server at {self.where.redacted} "
+            f"({attempt + 1} attempts): {exc}", definite=True)
+
+    # -- checks at open ---------------------------------------------------------------------
+    def check_server(self) -> None:
+        """A server too old for the hub's commands is a configuration error, and one that
+        may lose acknowledged data is reported as ``persistence`` says."""
+        server, version = self.call(self._hello, reads_only=True)
+        if server == "redis" and version < MIN_VERSION:
+            raise ConfigurationError(
+                f"the Redis server at {self.where.redacted} is version "
+                f"{'.'.join(map(str, version))}; agentcomm needs "
+                f"{'.'.join(map(str, MIN_VERSION))} or later (BLMOVE, exclusive XRANGE)")
+        choice = self.where.options.get("persistence", "warn")
+        if choice not in PERSISTENCE_CHOICES:
+            raise ConfigurationError(f"hub option persistence={choice!r} is not one of "
+                                     f"{', '.join(PERSISTENCE_CHOICES)}")
+        if choice != "ignore" and server == "redis":
+            self._report(self.call(self._durability_risks, reads_only=True), choice)
+
+    def _hello(self) -> tuple[str, tuple[int, ...]]:
+        """The server's name and version; ``("unknown", ())`` when it will not say."""
+        try:
+            info = self.client.info("server")
+        except redis.exceptions.NoPermissionError:
+            return "unknown", ()
+        except redis.ResponseError as exc:  # fakeredis knows no INFO
+            if "unknown command" in str(exc).lower():
+                return "fake", ()
+            raise
+        digits = str(info.get("redis_version", "0")).split(".")
+        return "redis", tuple(int(d) for d in digits if d.isdigit())
+
+    def _durability_risks(self) -> list[str]:
+        try:
+            info = self.client.info("persistence") | self.client.info("memory")
+        except redis.exceptions.NoPermissionError:
+            return ["its persistence cannot be checked (the user may not run INFO)"]
+        risks = []
+        if not int(info.get("aof_enabled", 0)):
+            risks.append("it keeps no append-only file (appendonly no): a restart loses "
+                         "acknowledged messages")
+        policy = str(info.get("maxmemory_policy", "noeviction"))
+        if policy != "noeviction":
+            risks.append(f"its maxmemory-policy is {policy}: it may evict messages")
+        return risks
+
+    def _report(self, risks: list[str], choice: str) -> None:
+        if not risks:
+            return
+        text = (f"the Redis server at {self.where.redacted}: " + "; ".join(risks) +
+                " (hub option persistence=ignore silences this)")
+        if choice == "require":
+            raise ConfigurationError(text.replace("ignore silences this", "require refuses it"))
+        warnings.warn(text, DurabilityWarning, stacklevel=4)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _real_client(where: HubURL) -> redis.Redis:
+    settings = where.settings
+    scheme = "redis" if where.scheme == "hybrid" else where.scheme
+    path = where.url.partition("://")[2].partition("?")[0]
+    tls = {k: v for k, v in where.options.items() if k.startswith("ssl_")}
+    if tls and scheme != "rediss":
+        raise ConfigurationError(f"TLS options {sorted(tls)} need a rediss:// URL, not "
+                                 f"{where.redacted!r}")
+    try:
+        return redis.Redis.from_url(
+            f"{scheme}://{path}", single_connection_client=True,
+            socket_timeout=settings.socket_timeout,
+            socket_connect_timeout=settings.connect_timeout,
+            retry=Retry(NoBackoff(), 0), decode_responses=True, protocol=2,
+            **tls)
+    except (ValueError, redis.RedisError) as exc:
+        raise ConfigurationError(f"hub URL {where.redacted!r}: {exc}") from None
+
+
+def _fake_client(where: HubURL) -> redis.Redis:
+    try:
+        import fakeredis
+    except ImportError:
+        raise ConfigurationError("fakeredis:// URLs need the fakeredis package: "
+                                 "pip install 'agentcomm[redis]'") from None
+    with _FAKE_LOCK:  # one server per name, shared by every handle of this process
+        server = _FAKE_SERVERS.setdefault(where.location, fakeredis.FakeServer())
+    return fakeredis.FakeRedis(server=server, single_connection_client=True,
+                              decode_responses=True, protocol=2)

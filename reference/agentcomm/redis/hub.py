@@ -1,0 +1,354 @@
+"""The Redis hub: the design document's keys, made durable, every change one Lua script.
+
+Where the design loses data, this hub does not: a claimed message stays in its hash and
+in the ``processing`` set with its lease until it is finished, so a worker killed with
+SIGKILL loses nothing; replies wait in a list per request until read; events are
+streams read through a cursor per subscriber.  Waiters block on the server (BLPOP on a
+wake list, BLMOVE on the reply list, XREAD on the streams) instead of polling.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+from collections.abc import Sequence
+from typing import Any
+
+from agentcomm import validation as v
+from agentcomm.api import Hub, PreparedMessage, Topic
+from agentcomm.clock import Clock, SystemClock
+from agentcomm.errors import ConfigurationError, NotFound
+from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
+from agentcomm.redis import records
+from agentcomm.redis.connection import Connection
+from agentcomm.redis.keys import Keys, check_prefix
+from agentcomm.redis.scripts import register
+from agentcomm.urls import HubURL
+
+SCHEMA = "1"
+"""The layout version kept in the ``meta`` hash."""
+RECHECK_SECONDS = 0.25
+"""Waiters look again at least this often: leases and backoffs end without any write."""
+BACKSTOP_SECONDS = 3600.0
+"""Finished records expire this long after retention, in case nobody ever prunes."""
+COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "published")
+
+
+class RedisHub(Hub):
+    """A hub in one Redis database, under a key prefix, shared by agents on any machine."""
+
+    capabilities = frozenset({"batch", "manual_clock", "live_publish"})
+    audited = False
+    """The hybrid hub turns this on: scripts then note what they touch in ``audit``."""
+
+    def __init__(self, where: HubURL, *, agent: str | None = None, clock: Clock | None = None,
+                 create: bool = False) -> None:
+        super().__init__(agent=agent, settings=where.settings, clock=clock)
+        self.where = where
+        self.keys = Keys(check_prefix(where.options.get("prefix", "")))
+        self.conn = Connection(where, self.clock)
+        self.client = self.conn.client
+        try:
+            self.conn.check_server()
+            self._open_layout(create)
+            self.scripts = register(self.client)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.where.redacted!r}, agent={self.agent_id!r})"
+
+    def _open_layout(self, create: bool) -> None:
+        meta = self.keys.meta
+        found = self.conn.call(lambda: self.client.hget(meta, "schema"), reads_only=True)
+        if found is None and create:
+            self.conn.call(lambda: self.client.hsetnx(meta, "schema", SCHEMA), reads_only=True)
+            found = SCHEMA
+        if found is None:
+            raise NotFound(f"no agentcomm hub at {self.where.redacted} under key prefix "
+                           f"{self.keys.prefix!r}: create it with `agentcomm init`")
+        if found != SCHEMA:
+            raise ConfigurationError(f"the hub at {self.where.redacted} (prefix "
+                                     f"{self.keys.prefix!r}) has layout {found!r}; this "
+                                     f"agentcomm reads layout {SCHEMA!r}")
+
+    # -- running scripts ---------------------------------------------------------------------
+    def _run(self, name: str, *args: Any, now: float | None = None,
+             reads_only: bool = False) -> Any:
+        settings = self.settings
+        header: list[Any] = [self.keys.prefix, stamp(self.clock.now() if now is None else now),
+                  settings.backoff_base, settings.backoff_max,
+                  int((settings.retain_finished + BACKSTOP_SECONDS) * 1000),
+                  "1" if self.audited else "0"]
+        script = self.scripts[name]
+        return self.conn.call(lambda: script(args=[*header, *args]), reads_only=reads_only)
+
+    def _read(self, command: Any) -> Any:
+        return self.conn.call(command, reads_only=True)
+
+    # -- messages ------------------------------------------------------------------------------
+    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
+        fields: list[object] = [sender, len(items)]
+        for m in items:
+            fields += [m.to, m.type, m.payload_json, int(m.priority), m.timeout_seconds,
+                       m.max_retries, m.correlation_id or "",
+                       "" if m.expires_at is None else stamp(m.expires_at),
+                       self.keys.pending(m.to, m.priority)]
+        ids = self._run("send", *fields, now=now)
+        sent_at = float(stamp(now))
+        return [_sent(str(i), sender, m, sent_at) for i, m in zip(ids, items, strict=True)]
+
+    def _get(self, message_id: str) -> Message:
+        key = self.keys.key("message", id=_message_id(message_id))
+        found = self._read(lambda: self.client.hgetall(key))
+        if not found:
+            raise NotFound(f"unknown message id {message_id!r}")
+        return records.message(message_id, found)
+
+    def _get_reply(self, request_id: str) -> Reply | None:
+        flat = self._run("get_reply", _message_id(request_id), reads_only=True)
+        return records.reply(records.as_dict(flat)) if flat else None
+
+    # -- claiming ------------------------------------------------------------------------------
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+        token = secrets.token_hex(16)
+        found = self._run("claim", agent, token, limit, *self.keys.pending_lists(target))
+        return [_claim(message_id, records.as_dict(flat), token) for message_id, flat in found]
+
+    def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
+        flat = self._run("extend", _message_id(message_id), token,
+                         "" if seconds is None else seconds)
+        return _claim(message_id, records.as_dict(flat), token)
+
+    def _complete(self, pairs: list[tuple[str, str]]) -> None:
+        flat = [part for m, t in pairs for part in (_message_id(m), t)]
+        self._run("complete", len(pairs), *flat)
+
+    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
+               status: ReplyStatus) -> Reply:
+        now = self.clock.now()
+        reply_id, requester, cid = self._run("reply", _message_id(message_id), token, sender,
+                                             payload_json, status.value, now=now)
+        return Reply(reply_id, message_id, sender, requester, v.decode_payload(payload_json),
+                     status, float(stamp(now)), cid or None)
+
+    def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message:
+        flat = self._run("fail", _message_id(message_id), token, reason, "1" if retry else "0")
+        return records.message(message_id, records.as_dict(flat))
+
+    def _release(self, message_id: str, token: str) -> Message:
+        flat = self._run("release", _message_id(message_id), token)
+        return records.message(message_id, records.as_dict(flat))
+
+    # -- dead letters --------------------------------------------------------------------------
+    def _dead_letters(self, limit: int) -> list[Message]:
+        ids = self._read(lambda: self.client.lrange(self.keys.dead, 0, limit - 1))
+        return [m for m in self._messages(ids) if m.status is Status.DEAD]
+
+    def _replay(self, message_id: str) -> Message:
+        flat = self._run("replay", _message_id(message_id))
+        return records.message(message_id, records.as_dict(flat))
+
+    def _purge_dead(self, message_ids: list[str] | None) -> int:
+        if message_ids is None:
+            return int(self._run("purge_dead", "1"))
+        ours = [m for m in message_ids if _is_message_id(m)]
+        return int(self._run("purge_dead", "0", *ours)) if ours else 0
+
+    def _messages(self, ids: Sequence[str]) -> list[Message]:
+        def read() -> list[dict[str, str]]:
+            pipe = self.client.pipeline(transaction=False)
+            for message_id in ids:
+                pipe.hgetall(self.keys.key("message", id=message_id))
+            return pipe.execute()
+
+        found = self._read(read) if ids else []
+        return [records.message(i, h) for i, h in zip(ids, found, strict=True) if h]
+
+    # -- events --------------------------------------------------------------------------------
+    def _publish(self, publisher: str, event_type: str, payload_json: str,
+                 ttl: float | None) -> Event:
+        now = self.clock.now()
+        published = float(stamp(now))
+        expires = None if ttl is None else float(stamp(now + ttl))
+        wire = _event_json_after_id(event_type, publisher, payload_json, published, expires)
+        event_id = self._run("publish", publisher, event_type, payload_json,
+                             "" if expires is None else stamp(expires), wire, now=now)
+        return Event(str(event_id), event_type, publisher, v.decode_payload(payload_json),
+                     published, expires)
+
+    def _subscribe(self, agent: str, event_type: str) -> None:
+        self._run("subscribe", agent, event_type)
+
+    def _unsubscribe(self, agent: str, event_type: str) -> None:
+        self._run("unsubscribe", agent, event_type)
+
+    def _subscriptions(self, agent: str) -> list[str]:
+        key = self.keys.key("subscriptions", agent=agent)
+        return sorted(self._read(lambda: self.client.hkeys(key)))
+
+    def _read_events(self, agent: str, limit: int) -> list[Event]:
+        return [records.event(row) for row in self._run("read_events", agent, limit)]
+
+    def _tail_events(self, after: str | None, limit: int) -> list[Event]:
+        if after is not None and not _is_message_id(after):
+            raise NotFound(f"unknown event id {after!r}")
+        kinds = sorted(self._read(lambda: self.client.smembers(self.keys.event_types)))
+
+        def read() -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for kind in kinds:
+                stream = self.keys.key("stream", type=kind)
+                if after is None:
+                    pipe.xrevrange(stream, "+", "-", count=limit)
+                else:
+                    pipe.xrange(stream, f"({after}-0", "+", count=limit)
+            return pipe.execute()
+
+        found = [records.stream_event(kind, entry_id, h)
+                 for kind, entries in zip(kinds, self._read(read) if kinds else [], strict=True)
+                 for entry_id, h in entries]
+        found.sort(key=lambda e: int(e.id))
+        return found[-limit:] if after is None else found[:limit]
+
+    # -- registry ------------------------------------------------------------------------------
+    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
+                  max_concurrent: int, ttl: float) -> AgentInfo:
+        now = self.clock.now()
+        flat = self._run("register", agent, json.dumps(list(capabilities)),
+                         "" if process_id is None else process_id, max_concurrent, ttl, now=now)
+        return records.agent(agent, records.as_dict(flat), now)
+
+    def _heartbeat(self, agent: str, load: int | None) -> AgentInfo:
+        now = self.clock.now()
+        flat = self._run("heartbeat", agent, "" if load is None else load, now=now)
+        return records.agent(agent, records.as_dict(flat), now)
+
+    def _deregister(self, agent: str) -> None:
+        self._run("deregister", agent)
+
+    def _agents(self) -> list[AgentInfo]:
+        now = self.clock.now()
+        known = sorted(self._read(lambda: self.client.smembers(self.keys.agents)))
+
+        def read() -> list[dict[str, str]]:
+            pipe = self.client.pipeline(transaction=False)
+            for agent in known:
+                pipe.hgetall(self.keys.key("registry", agent=agent))
+            return pipe.execute()
+
+        entries = self._read(read) if known else []
+        return [records.agent(a, h, now) for a, h in zip(known, entries, strict=True) if h]
+
+    # -- maintenance ---------------------------------------------------------------------------
+    def _sweep(self) -> int:
+        return int(self._run("sweep"))
+
+    def _prune(self) -> dict[str, int]:
+        now = self.clock.now()
+        counts = self._run("prune", stamp(now - self.settings.retain_finished),
+                           stamp(now - self.settings.retain_events), now=now)
+        return dict(zip(("messages", "replies", "events", "agents"), map(int, counts),
+                        strict=True))
+
+    def _stats(self) -> Stats:
+        def read() -> list[dict[str, str]]:
+            pipe = self.client.pipeline(transaction=True)  # one snapshot of both
+            pipe.hgetall(self.keys.depths)
+            pipe.hgetall(self.keys.counters)
+            return pipe.execute()
+
+        depth_fields, counter_fields = self._read(read)
+        counters = {name: int(counter_fields.get(name, 0)) for name in COUNTERS}
+        known = self._agents()
+        return Stats(_depths(depth_fields), counters, sum(a.alive for a in known), len(known))
+
+    # -- waiting -------------------------------------------------------------------------------
+    def _await_change(self, timeout: float, topic: Topic) -> None:
+        if not isinstance(self.clock, SystemClock):
+            super()._await_change(timeout, topic)  # a manual clock moves only by its sleep
+            return
+        block = max(0.001, min(timeout, RECHECK_SECONDS, self.settings.socket_timeout / 2))
+        kind, subject = topic
+        if kind == "claim":
+            wake = self.keys.key("wake", target=subject)
+            self._read(lambda: self.client.blpop([wake], timeout=block))
+        elif kind == "reply":
+            self._await_reply(subject, block)
+        else:
+            self._await_events(subject, block)
+
+    def _await_reply(self, request_id: str, block: float) -> None:
+        message = self.keys.key("message", id=_message_id(request_id))
+        requester = self._read(lambda: self.client.hget(message, "from_agent"))
+        if requester is None:
+            raise NotFound(f"unknown message id {request_id!r}")
+        key = self.keys.key("response", agent=requester, id=request_id)
+        # Rotating the one-element list onto itself blocks until the reply is there,
+        # and leaves it there for get_reply.
+        self._read(lambda: self.client.execute_command("BLMOVE", key, key, "RIGHT", "LEFT", block))
+
+    def _await_events(self, agent: str, block: float) -> None:
+        key = self.keys.key("subscriptions", agent=agent)
+        cursors = self._read(lambda: self.client.hgetall(key))
+        if not cursors:
+            self.clock.sleep(block)
+            return
+        streams = [self.keys.key("stream", type=kind) for kind in cursors]
+        after = [f"{cursor}-0" for cursor in cursors.values()]
+        wait_ms = max(1, int(block * 1000))
+        self._read(lambda: self.client.execute_command(
+            "XREAD", "COUNT", 1, "BLOCK", wait_ms, "STREAMS", *streams, *after))
+
+
+def stamp(t: float) -> str:
+    """A time as the text the hub stores: microseconds, never rounded up."""
+    return f"{math.floor(t * 1e6) / 1e6:.6f}"
+
+
+def _message_id(message_id: str) -> str:
+    if not _is_message_id(message_id):
+        raise NotFound(f"unknown message id {message_id!r}")
+    return message_id
+
+
+def _is_message_id(message_id: str) -> bool:
+    # isdigit() alone accepts '²' and other scripts' digits.
+    return message_id.isascii() and message_id.isdigit() and len(message_id) < 19
+
+
+def _claim(message_id: str, h: dict[str, str], token: str) -> Claim:
+    return Claim(records.message(message_id, h), token, float(h["lease_expires_at"]))
+
+
+def _sent(message_id: str, sender: str, m: PreparedMessage, sent_at: float) -> Message:
+    return Message(
+        id=message_id, from_agent=sender, to_agent=m.to, type=m.type,
+        payload=v.decode_payload(m.payload_json), status=Status.PENDING, priority=m.priority,
+        created_at=sent_at, timeout_seconds=m.timeout_seconds, retry_count=0,
+        max_retries=m.max_retries, correlation_id=m.correlation_id,
+        expires_at=None if m.expires_at is None else float(stamp(m.expires_at)),
+        available_at=sent_at,
+    )
+
+
+def _event_json_after_id(kind: str, publisher: str, payload_json: str, published: float,
+                         expires: float | None) -> str:
+    """The event's JSON form (ENV-005) after ``{"id":"<n>",``, which the script adds."""
+    return (f'"event_type":{json.dumps(kind)},"publisher":{json.dumps(publisher)},'
+            f'"payload":{payload_json},"published_at":{published!r},'
+            f'"expires_at":{json.dumps(expires)}}}')
+
+
+def _depths(fields: dict[str, str]) -> dict[str, dict[str, int]]:
+    found: dict[str, dict[str, int]] = {}
+    for field, value in fields.items():
+        target, _, status = field.partition(":")
+        if int(value) > 0:
+            found.setdefault(target, {})[status] = int(value)
+    return found

@@ -1,0 +1,14 @@
+-- replay: a dead letter back to pending with a fresh retry budget (SPEC DLQ-002).
+-- arg(1) id.  Returns the message, flat.
+local m = load(arg(1))
+if not m then return redis.error_reply("not_found unknown message id '" .. arg(1) .. "'") end
+if m.status ~= 'dead' then
+  return redis.error_reply("conflict message '" .. m.id .. "' is " .. m.status ..
+    ", not dead: nothing to replay")
+end
+redis.call('LREM', K.dead, 1, m.id)
+move(m, 'pending')
+clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by')
+set(m, 'status', 'pending', 'retry_count', 0, 'available_at', NOW_TEXT)
+requeue(m)
+return flat(m.id)
