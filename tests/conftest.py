@@ -9,6 +9,7 @@ advancing it, never by sleeping.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,9 +17,19 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from agentcomm import Hub, ManualClock, connect
+from agentcomm.urls import fresh_url
+from agentcomm_conformance.servers import RedisServer, require_redis_server
 from support import HubFactory, opening, reap_all
 
-BACKENDS = [pytest.param("sqlite", id="sqlite")]
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("fakeredis", id="fakeredis"),  # in this process: fast, and everywhere
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),  # a real private server
+]
+LIVE_BACKENDS = [  # hubs that other processes can reach
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
 
 # Hypothesis profiles: "ci" (the default, bounded for a 2-core machine) and "deep"
 # (more examples, on demand: HYPOTHESIS_PROFILE=deep pytest).
@@ -39,10 +50,30 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One private redis-server per test process (xdist worker), on a free port, with an
+    append-only file; each test gets its own key prefix on it."""
+    require_redis_server()
+    with RedisServer(directory=tmp_path_factory.mktemp("redis"), appendfsync="everysec") as server:
+        yield server
+
+
+def backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
+                options: str) -> str:
+    """A URL for a fresh, empty hub of ``backend`` with the given query options."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'hub.db'}?{options}"
+    if backend == "fakeredis":
+        return f"fakeredis://{uuid.uuid4().hex}?{options}"
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return fresh_url(f"{server.url}?{options}", tmp_path)
+
+
 @pytest.fixture
-def hub_url(backend: str, tmp_path: Path) -> str:
+def hub_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A URL for a fresh, empty hub of ``backend`` (fast retries for tests)."""
-    return f"sqlite:///{tmp_path / 'hub.db'}?backoff_base=1&backoff_max=8"
+    return backend_url(backend, tmp_path, request, "backoff_base=1&backoff_max=8")
 
 
 @pytest.fixture
@@ -63,6 +94,15 @@ def live_url(tmp_path: Path) -> str:
 
     Retries back off 0.05 s, at most 0.2 s, so retry paths finish quickly."""
     url = f"sqlite:///{tmp_path / 'hub.db'}?backoff_base=0.05&backoff_max=0.2"
+    connect(url, create=True).close()
+    return url
+
+
+@pytest.fixture(params=LIVE_BACKENDS)
+def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Like ``live_url``, for each backend that other processes can reach."""
+    url = backend_url(str(request.param), tmp_path, request,
+                      "backoff_base=0.05&backoff_max=0.2")
     connect(url, create=True).close()
     return url
 

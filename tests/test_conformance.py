@@ -10,10 +10,13 @@ import json
 import shlex
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from agentcomm_conformance.servers import FakeRedisServer, RedisServer, require_redis_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,6 +46,63 @@ def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: P
              if s["level"] == "MUST" and applicable & set(s["hubs"])]
     # LIMIT-003's cases (NaN, lone surrogates, bytes) have no JSON form to send a driver.
     assert [s["id"] for s in musts if s["verdict"] != "pass"] == ["LIMIT-003"]
+
+
+def driver_for(url: str) -> str:
+    command = f"{shlex.quote(sys.executable)} -m agentcomm.cli driver --url {url} --clock manual"
+    return f"driver:{command}"
+
+
+@pytest.fixture(params=["fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+def redis_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A Redis server for the suite's hubs: fakeredis served on a port, or a real one."""
+    if request.param == "fakeredis":
+        with FakeRedisServer() as fake:
+            yield f"{fake.url}?persistence=ignore"
+    else:
+        require_redis_server()
+        with RedisServer(directory=tmp_path / "redis", appendfsync="everysec") as real:
+            yield real.url
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("route", ["in-process", "driver"])
+def test_the_whole_suite_passes_the_redis_hub_in_process_and_through_its_driver(
+        tmp_path: Path, redis_url: str, route: str) -> None:
+    impl = redis_url if route == "in-process" else driver_for(redis_url)
+    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+               "conformance/agentcomm_conformance/suite", f"--impl={impl}",
+               f"--conformance-report={tmp_path}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    found = report(tmp_path)
+    assert found["passed"] and found["summary"]["fail"] == 0
+    assert found["implementation"]["kind"] == "redis"
+    # Every MUST, and the SHOULDs of the Redis layout (CLAIM-007's timing is left out: it
+    # is judged on a machine this test shares with three other suite runs).
+    verdicts = {s["id"]: s["verdict"] for s in found["statements"]
+                if {"all", "redis"} & set(s["hubs"])
+                and (s["level"] == "MUST" or "redis" in s["hubs"])}
+    unknown = {"LIMIT-003"} if route == "driver" else set()  # no JSON form (see above)
+    if "persistence=ignore" in redis_url:
+        unknown.add("COMPAT-008")  # fakeredis has no MONITOR to watch the commands with
+    assert {i for i, v in verdicts.items() if v != "pass"} == unknown
+    assert {"EVT-006", "COMPAT-006", "COMPAT-007"} <= verdicts.keys()
+
+
+@pytest.mark.redis
+@pytest.mark.timeout(900)
+def test_the_whole_suite_passes_the_hybrid_hub_with_its_audit_trail(tmp_path: Path) -> None:
+    require_redis_server()
+    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
+               "conformance/agentcomm_conformance/suite", "--impl=hybrid:",
+               f"--conformance-report={tmp_path}")
+    assert done.returncode == 0, done.stdout[-3000:]
+    found = report(tmp_path)
+    assert found["implementation"]["kind"] == "hybrid"
+    musts = {s["id"]: s["verdict"] for s in found["statements"]
+             if s["level"] == "MUST" and {"all", "hybrid"} & set(s["hubs"])}
+    assert {i for i, v in musts.items() if v != "pass"} == set()
+    assert musts["COMPAT-009"] == musts["COMPAT-010"] == "pass"
 
 
 def test_the_main_job_prints_and_writes_the_report_anywhere(tmp_path: Path) -> None:

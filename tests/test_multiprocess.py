@@ -35,8 +35,8 @@ def run(role: str, *args: str) -> Any:
 
 
 @pytest.fixture
-def url(live_url: str) -> str:
-    return live_url
+def url(shared_url: str) -> str:
+    return shared_url
 
 
 @pytest.fixture

@@ -82,7 +82,15 @@ def test_a_url_that_is_not_a_string_raises_configuration_error() -> None:
 
 def test_an_unknown_option_error_lists_the_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="backoff_base"):
+        connect(f"sqlite:///{tmp_path / 'hub.db'}?colour=blue", create=True)
+
+
+def test_another_backends_option_is_refused_naming_the_backends_it_is_for(
+        tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"'prefix' is for .*redis.* not sqlite://"):
         connect(f"sqlite:///{tmp_path / 'hub.db'}?prefix=x", create=True)
+    with pytest.raises(ConfigurationError, match="'audit' is for hybrid URLs, not redis://"):
+        connect("redis://127.0.0.1:1/0?audit=/tmp/a.db")
 
 
 @pytest.mark.parametrize("url", [

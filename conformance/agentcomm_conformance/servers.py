@@ -22,6 +22,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -304,7 +305,7 @@ class RedisServer:
             self._process = subprocess.Popen(
                 [binary, *self._arguments()],
                 stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                cwd=self.directory,
+                cwd=self.directory, preexec_fn=_die_with_parent,
             )
 
     def _arguments(self) -> list[str]:
@@ -558,6 +559,7 @@ class FakeRedisServer:
         # Lazily, and by name: neither this module nor its type check may need fakeredis.
         fakeredis = importlib.import_module("fakeredis")
         self._server = fakeredis.TcpFakeServer((LOOPBACK, 0), server_type="redis")
+        self._server.RequestHandlerClass = _keep_open_handler(self._server.RequestHandlerClass)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         kwargs={"poll_interval": 0.05},
                                         name=f"fakeredis:{self.port}", daemon=True)
@@ -600,3 +602,35 @@ __all__ = [
     "require_redis_server",
 ]
 
+
+
+def _keep_open_handler(base: Any) -> Any:
+    """fakeredis 2.40's TCP handler closes the connection after any error reply (its
+    fake connection raises the error, and the handler's loop ends on exceptions).  A real
+    server answers ``-ERR`` and goes on; so does this handler, which hands the error back
+    to be written as a reply instead."""
+
+    class KeepOpenHandler(base):  # type: ignore[misc]
+        def setup(self) -> None:
+            super().setup()
+            read = self.current_client.read_response
+
+            def read_keeping_errors(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return read(*args, **kwargs)
+                except importlib.import_module("redis").ResponseError as exc:
+                    return exc
+
+            self.current_client.read_response = read_keeping_errors
+
+    return KeepOpenHandler
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec (Linux): a server outlives no test run, even one killed
+    with SIGKILL, which runs no cleanup.  Elsewhere the server is stopped as usual."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)

@@ -80,4 +80,16 @@ def purge(session: Session) -> None:
     emit(session.hub().prune())
 
 
-COMMANDS = (init, dead_letters, stats, sweep, purge)
+@click.command()
+@pass_session
+def reconcile(session: Session) -> None:
+    """Hybrid hubs: record in the audit file whatever a crashed agent left unrecorded."""
+    from agentcomm.hybrid.hub import HybridHub
+
+    hub = session.hub()
+    if not isinstance(hub, HybridHub):
+        raise click.UsageError("only a hybrid:// hub keeps an audit trail to reconcile")
+    emit({"recorded": hub.reconcile()})
+
+
+COMMANDS = (init, dead_letters, stats, sweep, purge, reconcile)

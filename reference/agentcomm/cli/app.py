@@ -7,7 +7,17 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
-from agentcomm.cli import admin, bench, conformance, driver, events, messages, registry, runtime
+from agentcomm.cli import (
+    acl,
+    admin,
+    bench,
+    conformance,
+    driver,
+    events,
+    messages,
+    registry,
+    runtime,
+)
 from agentcomm.cli.common import Session, report_error
 from agentcomm.cli.exits import code_for, table
 from agentcomm.errors import AgentCommError
@@ -43,7 +53,8 @@ def cli(ctx: click.Context, url: str | None, agent: str | None) -> None:
     ctx.obj = Session(url=url, agent=agent, agent_given=given)
 
 
-for module in (admin, messages, events, registry, runtime, bench, conformance, driver):
+for module in (admin, messages, events, registry, runtime, bench, conformance, driver,
+               acl):
     for command in module.COMMANDS:
         cli.add_command(command)
 

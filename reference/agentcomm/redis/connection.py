@@ -63,8 +63,10 @@ class Connection:
         self.clock = clock
         self.fake = where.scheme == "fakeredis"
         self.client = _fake_client(where) if self.fake else _real_client(where)
+        self.closed = False
 
     def close(self) -> None:
+        self.closed = True
         self.client.close()
 
     @property
@@ -79,6 +81,8 @@ class Connection:
         while True:
             sent = False
             try:
+                if self.closed:
+                    raise redis.ConnectionError("closed by this process")
                 self._ready()
                 sent = True
                 return command()
@@ -88,6 +92,9 @@ class Connection:
             except redis.ResponseError as exc:
                 raise self.refusal(exc) from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if self.closed:
+                    raise BackendUnavailable(f"the hub handle on {self.where.redacted} is "
+                                             "closed") from exc
                 self.link.disconnect()
                 if (sent and not reads_only) or attempt >= self.where.settings.reconnect_attempts:
                     raise self.lost(exc, sent, attempt) from exc

@@ -65,17 +65,21 @@ class RedisHub(Hub):
 
     def _open_layout(self, create: bool) -> None:
         meta = self.keys.meta
-        found = self.conn.call(lambda: self.client.hget(meta, "schema"), reads_only=True)
-        if found is None and create:
-            self.conn.call(lambda: self.client.hsetnx(meta, "schema", SCHEMA), reads_only=True)
-            found = SCHEMA
-        if found is None:
-            raise NotFound(f"no agentcomm hub at {self.where.redacted} under key prefix "
-                           f"{self.keys.prefix!r}: create it with `agentcomm init`")
-        if found != SCHEMA:
-            raise ConfigurationError(f"the hub at {self.where.redacted} (prefix "
-                                     f"{self.keys.prefix!r}) has layout {found!r}; this "
+        if create:  # HSETNX: repeating it is harmless, so it counts as a read for retries
+            self._read(lambda: self.client.hsetnx(meta, "schema", SCHEMA))
+        if self.audited:  # from now on, plain Redis handles would leave the audit behind
+            self._read(lambda: self.client.hset(meta, "audited", "1"))
+        schema, audited = self._read(lambda: self.client.hmget(meta, ["schema", "audited"]))
+        where = f"{self.where.redacted} (key prefix {self.keys.prefix!r})"
+        if schema is None:
+            raise NotFound(f"no agentcomm hub at {where}: create it with `agentcomm init`")
+        if schema != SCHEMA:
+            raise ConfigurationError(f"the hub at {where} has layout {schema!r}; this "
                                      f"agentcomm reads layout {SCHEMA!r}")
+        if audited and not self.audited:
+            raise ConfigurationError(f"the hub at {where} keeps a SQLite audit trail: open "
+                                     "it with its hybrid:// URL, so that nothing escapes the "
+                                     "audit")
 
     # -- running scripts ---------------------------------------------------------------------
     def _run(self, name: str, *args: Any, now: float | None = None,
@@ -117,7 +121,7 @@ class RedisHub(Hub):
     # -- claiming ------------------------------------------------------------------------------
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         token = secrets.token_hex(16)
-        found = self._run("claim", agent, token, limit, *self.keys.pending_lists(target))
+        found = self._run("claim", agent, token, limit, *self.keys.pending_lists(target), target)
         return [_claim(message_id, records.as_dict(flat), token) for message_id, flat in found]
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
@@ -271,7 +275,9 @@ class RedisHub(Hub):
     # -- waiting -------------------------------------------------------------------------------
     def _await_change(self, timeout: float, topic: Topic) -> None:
         if not isinstance(self.clock, SystemClock):
-            super()._await_change(timeout, topic)  # a manual clock moves only by its sleep
+            # A manual clock moves only by its sleep, and nothing in the real world can
+            # end a lease early: step time in checks-worth, not in polls-worth.
+            self.clock.sleep(min(timeout, RECHECK_SECONDS))
             return
         block = max(0.001, min(timeout, RECHECK_SECONDS, self.settings.socket_timeout / 2))
         kind, subject = topic

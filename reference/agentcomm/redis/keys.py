@@ -21,8 +21,7 @@ FIXED = {
     "seq_message": "seq:message",      # counters that issue ids; never reset, so ids are
     "seq_reply": "seq:reply",          # never reused (ENV-004)
     "seq_event": "seq:event",
-    "processing": "processing",        # zset: leased message id -> lease deadline
-    "delayed": "delayed",              # zset: retried message id -> when it is due again
+    "targets": "targets",              # set: every target ever sent to (sweep visits each)
     "expiring": "expiring",            # zset: message id with a deadline -> its expires_at
     "finished": "finished",            # zset: completed/expired id -> finished_at (prune)
     "dead": "dead_letter_queue",       # list: dead message ids, in the order they died
@@ -43,6 +42,10 @@ PATTERNS = {
     "subscriptions": "agent:{agent}:subscriptions",  # hash: event type -> last event id read
     "stream": "event:{type}",                     # stream: the events of one type
     "wake": "wake:{target}",                      # list: tokens that wake one blocked claimer
+    # Per target, so that claiming touches only the claimed target's keys (the ACL recipe
+    # confines an agent to its own inbox):
+    "processing": "processing:{target}",          # zset: leased message id -> lease deadline
+    "delayed": "delayed:{target}",                # zset: retried message id -> when it is due
 }
 
 LEVEL_NAMES = {Priority.HIGH: "high", Priority.NORMAL: "normal", Priority.LOW: "low"}

@@ -1,9 +1,10 @@
 -- claim: lease up to `limit` messages of one target, best first (SPEC CLAIM-001..005).
--- arg(1) agent, arg(2) token, arg(3) limit, arg(4..6) the target's lists high, normal, low.
+-- arg(1) agent, arg(2) token, arg(3) limit, arg(4..6) the target's lists high, normal, low,
+-- arg(7) the target.
 -- Returns {id, flat HGETALL} per claimed message, in claim order.
-local agent, token, limit = arg(1), arg(2), tonumber(arg(3))
-settle_leases()
-promote_due()
+local agent, token, limit, target = arg(1), arg(2), tonumber(arg(3)), arg(7)
+settle_leases(target)
+promote_due(target)
 local out = {}
 for l = 4, 6 do
   local list = arg(l)
@@ -21,7 +22,7 @@ for l = 4, 6 do
         move(m, 'processing')
         set(m, 'status', 'processing', 'claimed_by', agent, 'lease_token', token,
             'lease_expires_at', time_text(deadline), 'processed_at', NOW_TEXT)
-        redis.call('ZADD', K.processing, deadline, id)
+        redis.call('ZADD', K.processing(target), deadline, id)
         out[#out + 1] = {id, flat(id)}
       end
     end

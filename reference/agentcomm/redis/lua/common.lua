@@ -122,7 +122,7 @@ end
 local function finish(m, status)
   move(m, status)
   set(m, 'status', status, 'finished_at', NOW_TEXT)
-  redis.call('ZREM', K.processing, m.id)
+  redis.call('ZREM', K.processing(m.to_agent), m.id)
   redis.call('ZREM', K.expiring, m.id)
   redis.call('ZADD', K.finished, NOW, m.id)
   redis.call('PEXPIRE', K.message(m.id), BACKSTOP_MS)
@@ -135,45 +135,49 @@ end
 local function retry_or_bury(m, reason, retry, by_holder)
   local retries = tonumber(m.retry_count or '0')
   tally('failed')
-  redis.call('ZREM', K.processing, m.id)
+  redis.call('ZREM', K.processing(m.to_agent), m.id)
   if retry and retries < tonumber(m.max_retries or '3') then
     local due = NOW + math.min(BACKOFF_BASE * 2 ^ math.min(retries, 40), BACKOFF_MAX)
     move(m, 'pending')
     clear(m, 'lease_token', 'lease_expires_at', 'claimed_by')
     set(m, 'status', 'pending', 'retry_count', retries + 1, 'available_at', time_text(due),
         'last_error', reason)
-    redis.call('ZADD', K.delayed, due, m.id)
+    redis.call('ZADD', K.delayed(m.to_agent), due, m.id)
     tally('retried')
     return
   end
   move(m, 'dead')
   clear(m, 'lease_expires_at')
   if not by_holder then clear(m, 'lease_token') end
-  set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT)
+  -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
+  local order = redis.call('HINCRBY', K.counters, 'dead', 1)
+  set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
   redis.call('ZREM', K.expiring, m.id)
   redis.call('RPUSH', K.dead, m.id)
-  tally('dead')
 end
 
--- SPEC CLAIM-005: lapsed leases are settled (retried or buried).  Returns how many.
-local function settle_leases()
-  local lapsed = redis.call('ZRANGEBYSCORE', K.processing, '-inf', NOW, 'LIMIT', 0, 1000)
+-- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried).
+-- Returns how many.
+local function settle_leases(target)
+  local processing = K.processing(target)
+  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW, 'LIMIT', 0, 1000)
   for _, id in ipairs(lapsed) do
     local m = load(id)
     if m and m.status == 'processing' then
       retry_or_bury(m, 'lease expired', true, false)
     else
-      redis.call('ZREM', K.processing, id)
+      redis.call('ZREM', processing, id)
     end
   end
   return #lapsed
 end
 
--- Retried messages whose backoff has ended go back to their lists.
-local function promote_due()
-  local due = redis.call('ZRANGEBYSCORE', K.delayed, '-inf', NOW, 'LIMIT', 0, 1000)
+-- A target's retried messages whose backoff has ended go back to their lists.
+local function promote_due(target)
+  local delayed = K.delayed(target)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW, 'LIMIT', 0, 1000)
   for _, id in ipairs(due) do
-    redis.call('ZREM', K.delayed, id)
+    redis.call('ZREM', delayed, id)
     local m = load(id)
     if m and m.status == 'pending' then requeue(m) end
   end

@@ -5,5 +5,5 @@ if not m then return redis.error_reply(refusal) end
 local seconds = arg(3) ~= '' and tonumber(arg(3)) or tonumber(m.timeout_seconds)
 local deadline = NOW + seconds
 set(m, 'lease_expires_at', time_text(deadline))
-redis.call('ZADD', K.processing, deadline, m.id)
+redis.call('ZADD', K.processing(m.to_agent), deadline, m.id)
 return flat(m.id)

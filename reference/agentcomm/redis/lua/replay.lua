@@ -8,7 +8,8 @@ if m.status ~= 'dead' then
 end
 redis.call('LREM', K.dead, 1, m.id)
 move(m, 'pending')
-clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by')
+clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by',
+  'dead_order')
 set(m, 'status', 'pending', 'retry_count', 0, 'available_at', NOW_TEXT)
 requeue(m)
 return flat(m.id)

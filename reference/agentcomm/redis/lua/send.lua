@@ -25,6 +25,9 @@ for i = 0, n - 1 do
   woken[to] = (woken[to] or 0) + 1
   ids[#ids + 1] = id
 end
-for target, many in pairs(woken) do wake(target, many) end
+for target, many in pairs(woken) do
+  redis.call('SADD', K.targets, target)
+  wake(target, many)
+end
 tally('sent', n)
 return ids

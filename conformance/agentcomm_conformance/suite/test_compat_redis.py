@@ -1,0 +1,195 @@
+"""The Redis key layout of the design document, made durable (SPEC COMPAT-006..008).
+
+The suite reaches the server through the hub's locator, a ``redis://`` URL whose
+``prefix`` option is the hub's key prefix, and reads the keys with redis-py as the
+design's ``redis-cli`` monitoring does.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from agentcomm import DEFAULT_QUEUE, Hub
+from agentcomm_conformance.plugin import HubSession
+
+Agents = Callable[..., Hub]
+
+# Commands a hub may send outside a script: reads, blocking waits, and the script calls.
+NOT_A_STATE_CHANGE = {
+    "evalsha", "eval", "script", "ping", "info", "hello", "auth", "select", "client",
+    "get", "hget", "hgetall", "hkeys", "hmget", "lrange", "lindex", "llen", "smembers",
+    "scard", "zrange", "zrangebyscore", "zscore", "xrange", "xrevrange", "xread", "xlen",
+    "exists", "type", "blpop", "blmove", "brpoplpush", "multi", "exec", "pttl", "ttl",
+}
+
+
+@pytest.fixture
+def server(hub_session: HubSession) -> Iterator[Any]:
+    """A redis-py client on the hub's server (the locator's URL without its options)."""
+    redis = pytest.importorskip("redis", reason="redis-py reads the hub's keys")
+    parts = urllib.parse.urlsplit(hub_session.locator)
+    if parts.scheme not in {"redis", "rediss"}:
+        pytest.skip(f"the hub's locator {hub_session.locator!r} is not a redis:// URL")
+    with redis.Redis.from_url(urllib.parse.urlunsplit(parts._replace(query="")),
+                              decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def key(hub_session: HubSession) -> Callable[[str], str]:
+    """A design key name under the hub's prefix."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(hub_session.locator).query)
+    prefix = query.get("prefix", [""])[0]
+    return lambda name: prefix + name
+
+
+# -- COMPAT-006: per-agent keys ----------------------------------------------------------------
+@pytest.mark.spec("COMPAT-006")
+def test_an_inbox_is_the_designs_list_and_llen_counts_what_waits_in_it(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    sender, bob = agents("@backend.nodejs"), agents("@service.auth")
+    for n in range(3):
+        sender.send("@service.auth", "validate_token", {"n": n})
+    assert server.llen(key("agent:@service.auth:inbox")) == 3
+    claim = bob.claim()
+    assert claim is not None
+    assert server.llen(key("agent:@service.auth:inbox")) == 2
+
+
+@pytest.mark.spec("COMPAT-006")
+def test_a_heartbeat_is_the_designs_ttl_key_and_the_registry_outlives_it(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    worker = agents("@backend.nodejs")
+    worker.register(capabilities=["api", "auth"], process_id=1234, ttl=60)
+    beat = key("agent:@backend.nodejs:heartbeat")
+    entry = json.loads(server.get(beat))
+    assert (entry["status"], entry["pid"], entry["capabilities"]) == ("active", 1234,
+                                                                        ["api", "auth"])
+    assert 0 < server.pttl(beat) <= 60_000
+    worker.deregister()
+    assert server.get(beat) is None
+    assert [a.agent_id for a in worker.agents()] == ["@backend.nodejs"]
+
+
+# -- COMPAT-007: replies, queues, events, dead letters, processing ---------------------------------
+@pytest.mark.spec("COMPAT-007")
+def test_the_default_queue_uses_the_designs_three_priority_lists(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    producer = agents("@producer")
+    for level in ("high", "normal", "low", "high"):
+        producer.send(DEFAULT_QUEUE, "process_batch", {}, priority=level)
+    lengths = [server.llen(key(f"tasks:{level}_priority"))
+               for level in ("high", "normal", "low")]
+    assert lengths == [2, 1, 1]
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_a_reply_is_kept_under_the_designs_response_key_with_a_ttl(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    asker, worker = agents("@backend.nodejs"), agents("@service.auth")
+    request = asker.send("@service.auth", "validate_token", {"token": "jwt123"})
+    claim = worker.claim()
+    assert claim is not None
+    worker.reply(claim.id, claim.token, {"valid": True})
+    response = key(f"response:@backend.nodejs:{request.id}")
+    assert server.exists(response) and server.pttl(response) > 0
+    assert asker.wait_reply(request.id, timeout=1).payload == {"valid": True}
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_each_event_type_is_a_durable_stream_under_the_designs_channel_name(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    publisher = agents("@service.auth")
+    publisher.publish("user_login", {"user_id": "123"})
+    publisher.publish("user_login", {"user_id": "456"})
+    entries = server.xrange(key("event:user_login"))
+    assert len(entries) == 2
+    assert [json.loads(fields["payload"]) for _, fields in entries] == [
+        {"user_id": "123"}, {"user_id": "456"}]
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_dead_letters_are_listed_in_the_designs_dead_letter_queue(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    producer, worker = agents("@producer"), agents("@worker")
+    sent = producer.send(DEFAULT_QUEUE, "poison", {})
+    claim = worker.claim(DEFAULT_QUEUE)
+    assert claim is not None
+    worker.fail(claim.id, claim.token, "cannot parse", retry=False)
+    assert sent.id in server.lrange(key("dead_letter_queue"), 0, -1)
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_a_claimed_message_is_held_in_a_processing_structure_with_its_lease(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    producer, worker = agents("@producer"), agents("@worker")
+    sent = producer.send(DEFAULT_QUEUE, "process_batch", {}, timeout_seconds=120)
+    claim = worker.claim(DEFAULT_QUEUE)
+    assert claim is not None
+    holders = [k for k in server.scan_iter(match=key("*"), count=1000)
+               if server.type(k) == "zset" and server.zscore(k, sent.id) is not None]
+    assert holders, "no sorted set under the prefix holds the claimed message"
+    assert server.zscore(holders[0], sent.id) == pytest.approx(claim.lease_expires_at, abs=1e-3)
+
+
+# -- COMPAT-008: one script per multi-key change ---------------------------------------------
+@pytest.mark.spec("COMPAT-008")
+def test_every_state_change_reaches_the_server_as_one_script(
+        agents: Agents, server: Any) -> None:
+    asker, worker = agents("@backend.nodejs"), agents("@service.auth")
+    worker.register()
+    with monitored(server) as seen:
+        request = asker.send("@service.auth", "validate_token", {})
+        claim = worker.claim()
+        assert claim is not None
+        worker.extend(claim.id, claim.token)
+        worker.reply(claim.id, claim.token, {"valid": True})
+        asker.publish("user_login", {})
+        worker.heartbeat(load=1)
+        assert asker.get_reply(request.id) is not None
+    plain = sorted({c for c in seen if c not in NOT_A_STATE_CHANGE})
+    assert "evalsha" in seen or "eval" in seen
+    assert plain == [], f"state changed by commands outside a script: {plain}"
+
+
+class monitored:
+    """Top-level commands the server runs meanwhile (MONITOR), without those run by scripts.
+
+    The block ends with an ECHO of a mark, and the listener stops when it sees the mark,
+    so every command of the block has been read by then."""
+
+    MARK = "agentcomm-monitor-end"
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.seen: list[str] = []
+        self.done = threading.Event()
+
+    def __enter__(self) -> list[str]:
+        try:
+            self.monitor = self.server.monitor().__enter__()
+        except Exception as exc:  # a server without MONITOR cannot be observed
+            pytest.skip(f"the server does not allow MONITOR: {exc}")
+        threading.Thread(target=self.listen, daemon=True).start()
+        return self.seen
+
+    def listen(self) -> None:
+        for command in self.monitor.listen():
+            text = str(command["command"])
+            if self.MARK in text:
+                break
+            if command.get("client_type") != "lua":
+                self.seen.append(text.split(" ")[0].lower())
+        self.done.set()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.server.echo(self.MARK)
+        finished = self.done.wait(timeout=10)
+        self.monitor.connection.disconnect()
+        assert finished, "MONITOR never showed the end mark"

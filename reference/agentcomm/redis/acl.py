@@ -1,0 +1,184 @@
+"""Redis ACL users that confine each agent's credentials to its own part of a hub.
+
+``agent_acl("@alice", prefix)`` returns the arguments of ``ACL SETUSER`` (the user name
+first, ``agent.alice``; ``acl_file_line`` turns them into a line of an ACL file) for a
+user that can do everything an agent handle of this hub does, and no more.  Redis checks
+ACLs on every command a Lua script runs too, so the confinement holds inside the hub's
+scripts.  It needs Redis 7.0 or later (key permissions ``%R~``/``%W~`` and selectors).
+
+What the agent's user may do, all under the hub's key prefix ``P``:
+
+* everything on its own keys: ``P agent:@alice:*`` (inbox lists, registry entry,
+  heartbeat, event cursors), ``processing:@alice``, ``delayed:@alice``,
+  ``wake:@alice``, ``response:@alice:*`` (the replies to its requests);
+* on other agents' inboxes (``agent:*:inbox``, ``:urgent``, ``:inbox:low``) and wake
+  lists, only ``LPUSH`` and ``LLEN`` with write-only key permission (a selector): it can
+  send to them, not read, pop, trim or delete them;
+* on other agents' reply lists ``response:*``, only ``RPUSH`` and ``PEXPIRE``,
+  write-only: it can answer their requests, not read the answers they get;
+* read-only the other agents' registry entries, so that ``agents()`` and ``stats()``
+  work;
+* read and write the hub's shared keys: message and reply records (``message:*``,
+  ``reply:*``), the id counters ``seq:*``, the queues' lists ``tasks:*`` and their
+  ``processing:``/``delayed:``/``wake:`` keys (queue names never start with ``@``, hence
+  the globs ``[^@]*``), the event streams ``event:*`` and the fixed keys (``meta``,
+  ``counters``, ``depths``, ``targets``, ``expiring``, ``finished``,
+  ``dead_letter_queue``, ``agents``, ``event_types``, ``unadopted``, ``audit``);
+* publish on the event channels ``P event:*``;
+* run only the commands the hub sends: the ones its agent-side scripts call (read from
+  the scripts themselves), ``EVALSHA`` and ``SCRIPT LOAD``, its reads and blocking
+  waits, ``MULTI``/``EXEC``, ``SELECT`` for a ``/db`` URL and ``INFO`` for the checks
+  made at open.  Nothing else of ``@admin`` or ``@dangerous``: no ``CONFIG``, ``KEYS``,
+  ``FLUSHALL``, ``SCRIPT FLUSH``, ``SHUTDOWN``...
+
+So an agent with these credentials cannot claim from, read or empty another agent's
+inbox, forge its heartbeat or registry entry, move its event cursors, or read the reply
+list of another agent's request.  What it does not cover, because the layout shares
+these keys between all agents:
+
+* message and reply records are shared: any agent of the hub can read every message's
+  and reply's contents (and its lease token) and could rewrite them;
+* the sender is stamped by the handle, not by Redis: an agent holding hub credentials can
+  open a handle under another agent's id and send (or publish) in its name;
+* the shared counters, queues and dead-letter list can be altered by any agent;
+* ``sweep`` and ``prune`` visit every agent's keys: they are for the operator's user
+  (``operator_acl``), which may touch every key under the prefix;
+* patterns match by prefix, so keep hub prefixes on one server from extending each
+  other (``acme:`` and ``acme:agent:@x:`` would overlap);
+* the rules are generated for this agentcomm's scripts: regenerate them after upgrading.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+
+from agentcomm.errors import InvalidInput
+from agentcomm.redis import scripts
+from agentcomm.redis.keys import FIXED, INBOX_LISTS, PATTERNS, check_prefix
+from agentcomm.validation import check_agent_id
+
+__all__ = [
+    "AGENT_SCRIPTS",
+    "OPERATOR_USER",
+    "acl_file_line",
+    "agent_acl",
+    "agent_user",
+    "hub_commands",
+    "operator_acl",
+]
+
+AGENT_SCRIPTS = (
+    "send", "claim", "extend", "complete", "reply", "fail", "release", "publish",
+    "subscribe", "unsubscribe", "read_events", "register", "heartbeat", "deregister",
+    "get_reply",
+)
+"""The scripts an agent handle runs; sweep, prune, replay and purge_dead are the operator's."""
+
+CLIENT_COMMANDS = (
+    "info",  # the version and persistence checks at open
+    "evalsha", "script|load",  # every script; SCRIPT LOAD again after a server restart
+    "hget", "hgetall", "hkeys", "lrange", "smembers", "xrange", "xrevrange",  # reads
+    "blpop", "blmove", "xread",  # blocking waits for claims, replies and events
+    "multi", "exec", "discard",  # the one snapshot of stats
+    "select",  # a /db in the URL
+)
+"""What the hub's Python side sends, besides what its scripts call."""
+
+OPERATOR_COMMANDS = ("hsetnx",)
+"""Creating the hub (``agentcomm init``) writes its layout version."""
+
+OPERATOR_USER = "agentcomm.operator"
+AGENT_USER_PREFIX = "agent."
+PASSWORD_PLACEHOLDER = "#<sha256-of-the-password>"  # noqa: S105 (a placeholder)
+"""Where a password goes; Redis refuses it as it stands, so it cannot be left in by mistake."""
+
+_USER = re.compile(r"[A-Za-z0-9_.-]{1,128}")
+_CALL = re.compile(r"redis\.call\(\s*'([A-Za-z]+)'")
+
+
+def agent_user(agent_id: str) -> str:
+    """The Redis user name of an agent: ``agent.alice`` for ``@alice``."""
+    return AGENT_USER_PREFIX + check_agent_id(agent_id)[1:]
+
+
+def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
+              user: str | None = None) -> list[str]:
+    """The ``ACL SETUSER`` arguments of the user confining ``agent_id`` on the hub under
+    ``prefix``: its name (``agent_user`` unless ``user`` is given), then the rules.
+
+    The password is stored as its SHA-256 (``#<hex>``), never in clear.  Without one, the
+    user exists but cannot log in until a password is added.
+    """
+    me = check_agent_id(agent_id)
+    p = check_prefix(prefix)
+    own = [f"agent:{me}:*", _fill("response", agent=me), _fill("processing", target=me),
+           _fill("delayed", target=me), _fill("wake", target=me)]
+    shared = [*FIXED.values(), _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
+              *(_fill(name, target="[^@]*") for name in ("processing", "delayed", "wake"))]
+    sending = [f"%W~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()]
+    return [
+        _user(user if user is not None else agent_user(me)), "reset", "on",
+        *_password(password),
+        *(f"~{p}{pattern}" for pattern in [*own, *shared]),
+        f"%R~{p}{_fill('registry')}",
+        f"&{p}{_fill('stream')}",
+        *(f"+{command}" for command in hub_commands(AGENT_SCRIPTS)),
+        _selector([*sending, f"%W~{p}{_fill('wake', target='@*')}"], ["lpush", "llen"]),
+        _selector([f"%W~{p}{_fill('response')}"], ["rpush", "pexpire"]),
+    ]
+
+
+def operator_acl(prefix: str = "", password: str | None = None, *,
+                 user: str = OPERATOR_USER) -> list[str]:
+    """The ``ACL SETUSER`` arguments of the hub's maintenance user: every key and event
+    channel under ``prefix``, the commands of every script (sweep, prune, stats, dead-letter
+    replay and purge, creating the hub), and still nothing else of ``@admin``."""
+    p = check_prefix(prefix)
+    commands = sorted({*hub_commands(scripts.NAMES), *OPERATOR_COMMANDS})
+    return [_user(user), "reset", "on", *_password(password), f"~{p}*",
+            f"&{p}{_fill('stream')}", *(f"+{command}" for command in commands)]
+
+
+def acl_file_line(tokens: list[str]) -> str:
+    """One line of a Redis ACL file (``aclfile``) from ``agent_acl``/``operator_acl``."""
+    return "user " + " ".join(tokens)
+
+
+@functools.cache
+def hub_commands(script_names: tuple[str, ...]) -> tuple[str, ...]:
+    """The commands the hub sends when it runs these scripts, sorted, lower case."""
+    called = {name.lower() for script in script_names
+              for name in _CALL.findall(scripts.source(script))}
+    return tuple(sorted(called | set(CLIENT_COMMANDS)))
+
+
+def _fill(pattern: str, **parts: str) -> str:
+    """A ``keys.PATTERNS`` key as a glob: the parts given, ``*`` for the others."""
+    return re.sub(r"{(\w+)}", lambda m: parts.get(m.group(1), "*"), PATTERNS[pattern])
+
+
+def _fill_list(template: str) -> str:
+    """Every agent's pending list of one priority, as a glob."""
+    return template.format(target="*")
+
+
+def _selector(keys: list[str], commands: list[str]) -> str:
+    """A selector: these commands on these keys only (one argument of ACL SETUSER)."""
+    return "(" + " ".join([*keys, *(f"+{command}" for command in commands)]) + ")"
+
+
+def _user(name: str) -> str:
+    if not _USER.fullmatch(name):
+        raise InvalidInput(f"Redis user name {name!r} is not valid: expected 1 to 128 of "
+                           "[A-Za-z0-9_.-]")
+    return name
+
+
+def _password(password: str | None) -> list[str]:
+    if password is None:
+        return []
+    if not isinstance(password, str) or not password:
+        raise InvalidInput("the password must be a non-empty string")
+    return ["#" + hashlib.sha256(password.encode("utf-8")).hexdigest()]
