@@ -197,7 +197,8 @@ def test_every_send_acknowledged_before_the_server_was_killed_survives_its_resta
 def test_a_write_to_a_server_that_stopped_answering_fails_within_the_timeout_as_maybe_done(
         start: Callable[..., RedisServer], opened: list[Hub]) -> None:
     server = start()
-    hub = open_hub(opened, hub_url(server, "socket_timeout=0.3&reconnect_attempts=2"), "@alice")
+    url = hub_url(server, "socket_timeout=0.3&reconnect_attempts=2")
+    hub = open_hub(opened, url, "@alice")
     hub.send("@alice", "before", {})
     server.pause()  # SIGSTOP: connections are accepted, nothing is answered
     began = time.monotonic()
@@ -205,6 +206,7 @@ def test_a_write_to_a_server_that_stopped_answering_fails_within_the_timeout_as_
         hub.send("@alice", "during", {})
     assert time.monotonic() - began < 3.0
     assert cut.value.definite is False  # sent, so it may have taken effect
+    assert redact(url) in str(cut.value)
     server.resume()
     after = hub.send("@alice", "after", {})
     assert hub.get(after.id).status is Status.PENDING

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from redis.exceptions import NoPermissionError, ResponseError
 
 from agentcomm import (
+    DEFAULT_QUEUE,
     BackendUnavailable,
     ConfigurationError,
     DeadlineExceeded,
@@ -97,6 +98,18 @@ def admin_client(server: RedisServer) -> redis.Redis:
 def as_alice(server: RedisServer) -> redis.Redis:
     """A raw redis-py client logged in with alice's confined credentials."""
     return redis.Redis.from_url(server.url_for(agent_user("@alice"), PASSWORDS["@alice"]))
+
+
+def refusals(server: RedisServer) -> list[str]:
+    """What the server's ACL log recorded as refused, as ``user: command or key``.
+
+    Left out: ``CLIENT SETINFO``, which redis-py sends on connecting and whose refusal it
+    ignores; the recipe cannot allow it, since Redis before 7.2 rejects its name in a rule.
+    """
+    with admin_client(server) as admin:
+        entries = admin.execute_command("ACL", "LOG")
+    return [f"{e['username']}: {e['object']}" for e in entries
+            if e["object"] != "client|setinfo"]
 
 
 def round_trip(hub: Hub) -> None:
@@ -179,8 +192,22 @@ def test_agents_confined_by_the_recipe_still_send_claim_reply_and_wait(
     assert alice.wait_reply(request.id, timeout=5.0).payload == {"valid": True}
     queued = bob.claim("reports", wait=1.0)
     assert queued is not None and queued.id == task.id
-    bob.fail(queued.id, queued.token, "try later")  # back to the queue after a backoff
+    assert bob.fail(queued.id, queued.token, "try later").status is Status.PENDING  # retried
     assert bob.claim(wait=0.1) is None  # a blocking wait on his own inbox
+    assert refusals(recipe) == []
+
+
+@pytest.mark.redis
+def test_agents_confined_by_the_recipe_send_to_inboxes_and_queues_at_every_priority(
+        recipe: RedisServer, opened: list[Hub]) -> None:
+    alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
+    bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
+    for target in ("@bob", DEFAULT_QUEUE):
+        sent = [alice.send(target, "work", {}, priority=p).id for p in ("low", "normal", "high")]
+        source = None if target == "@bob" else target
+        claimed = [claim.id for claim in bob.claim_many(source, limit=3)]
+        assert claimed == sent[::-1]  # strictly highest priority first
+    assert refusals(recipe) == []
 
 
 @pytest.mark.redis
@@ -203,6 +230,7 @@ def test_agents_confined_by_the_recipe_still_register_heartbeat_and_share_events
     bob.unsubscribe("deploy")
     bob.deregister()
     assert [a.agent_id for a in alice.agents(alive_only=True)] == ["@alice"]
+    assert refusals(recipe) == []
 
 
 def bury(hub: Hub) -> None:
@@ -231,6 +259,7 @@ def test_the_operator_user_sweeps_purges_reports_and_handles_dead_letters(
     assert operator.get(held.id).last_error == "lease expired"
     assert operator.prune() == {"messages": 0, "replies": 0, "events": 0, "agents": 0}
     assert operator.stats().counters["dead"] == 2
+    assert refusals(recipe) == []
 
 
 BOBS_PRIVATE_KEYS = [

@@ -40,11 +40,15 @@ def redis_acl(session: Session, agent_id: str | None, operator: bool, prefix: st
               user: str | None, password_env: str | None, form: str) -> None:
     """The Redis ACL user for agent @ID on the hub's key prefix.
 
-    It may use its own inbox, reply lists and registry entry, send to others' inboxes and
-    answer their requests, and use the shared keys; never read another agent's inbox or
-    replies, nor run admin commands.  Pipe it into redis-cli:
+    It may use its own inbox, reply lists and registry entry, send to other agents'
+    inboxes and answer their requests, and use the shared keys (message and reply
+    records among them); it may not read, claim from or empty another agent's inbox or
+    reply lists, nor run admin commands.  Needs Redis 7.0 or later.  Pipe it into
+    redis-cli:
 
-      agentcomm redis-acl @alice --prefix acme: --password-env PW | redis-cli --user admin ...
+    \b
+      PW=... agentcomm redis-acl @alice --prefix acme: --password-env PW \\
+        | redis-cli --user admin --askpass
     """
     if operator == (agent_id is not None):
         raise click.UsageError("name an agent (@ID) or pass --operator (not both)")

@@ -6,9 +6,9 @@ user that can do everything an agent handle of this hub does, and no more.  Redi
 ACLs on every command a Lua script runs too, so the confinement holds inside the hub's
 scripts.  It needs Redis 7.0 or later (key permissions ``%R~``/``%W~`` and selectors).
 
-What the agent's user may do, all under the hub's key prefix ``P``:
+What the agent's user may do (each key named here sits under the hub's prefix):
 
-* everything on its own keys: ``P agent:@alice:*`` (inbox lists, registry entry,
+* everything on its own keys: ``agent:@alice:*`` (inbox lists, registry entry,
   heartbeat, event cursors), ``processing:@alice``, ``delayed:@alice``,
   ``wake:@alice``, ``response:@alice:*`` (the replies to its requests);
 * on other agents' inboxes (``agent:*:inbox``, ``:urgent``, ``:inbox:low``) and wake
@@ -24,12 +24,13 @@ What the agent's user may do, all under the hub's key prefix ``P``:
   the globs ``[^@]*``), the event streams ``event:*`` and the fixed keys (``meta``,
   ``counters``, ``depths``, ``targets``, ``expiring``, ``finished``,
   ``dead_letter_queue``, ``agents``, ``event_types``, ``unadopted``, ``audit``);
-* publish on the event channels ``P event:*``;
+* publish on the event channels ``event:*``;
 * run only the commands the hub sends: the ones its agent-side scripts call (read from
   the scripts themselves), ``EVALSHA`` and ``SCRIPT LOAD``, its reads and blocking
   waits, ``MULTI``/``EXEC``, ``SELECT`` for a ``/db`` URL and ``INFO`` for the checks
   made at open.  Nothing else of ``@admin`` or ``@dangerous``: no ``CONFIG``, ``KEYS``,
-  ``FLUSHALL``, ``SCRIPT FLUSH``, ``SHUTDOWN``...
+  ``FLUSHALL``, ``SCRIPT FLUSH``, ``SHUTDOWN``...  (redis-py's ``CLIENT SETINFO`` on
+  connecting is refused too, which redis-py ignores: Redis 7.0 rejects its name in a rule.)
 
 So an agent with these credentials cannot claim from, read or empty another agent's
 inbox, forge its heartbeat or registry entry, move its event cursors, or read the reply
@@ -41,6 +42,8 @@ these keys between all agents:
 * the sender is stamped by the handle, not by Redis: an agent holding hub credentials can
   open a handle under another agent's id and send (or publish) in its name;
 * the shared counters, queues and dead-letter list can be altered by any agent;
+* ``LPUSH`` onto another agent's inbox is how sending works, and Redis cannot tell a
+  real send from a pushed id of some other message;
 * ``sweep`` and ``prune`` visit every agent's keys: they are for the operator's user
   (``operator_acl``), which may touch every key under the prefix;
 * patterns match by prefix, so keep hub prefixes on one server from extending each

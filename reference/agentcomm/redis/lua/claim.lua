@@ -28,4 +28,4 @@ for l = 4, 6 do
     end
   end
 end
-return out
+return done(out)

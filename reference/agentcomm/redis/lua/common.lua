@@ -27,14 +27,27 @@ local function audit(ref)
   if AUDITED then redis.call('XADD', K.audit, '*', 'ref', ref) end
 end
 
-local function tally(name, n) redis.call('HINCRBY', K.counters, name, n or 1) end
+-- Counters are summed while a script runs and written once, by done(), at its end: a
+-- batch of a thousand messages costs a few HINCRBYs, not thousands.
+local DELTAS, TALLIES = {}, {}
+
+local function add(sums, name, n) sums[name] = (sums[name] or 0) + n end
+
+local function tally(name, n) add(TALLIES, name, n or 1) end
 
 -- Depths for stats: '<target>:<status>', and '<target>:pending_<level>' for pending.
 local function count(m, status, delta)
-  redis.call('HINCRBY', K.depths, m.to_agent .. ':' .. status, delta)
-  if status == 'pending' then
-    redis.call('HINCRBY', K.depths, m.to_agent .. ':pending_' .. LEVEL[m.priority], delta)
+  add(DELTAS, m.to_agent .. ':' .. status, delta)
+  if status == 'pending' then add(DELTAS, m.to_agent .. ':pending_' .. LEVEL[m.priority], delta) end
+end
+
+-- Every script that writes returns through done(), which writes the sums.
+local function done(result)
+  for field, delta in pairs(DELTAS) do
+    if delta ~= 0 then redis.call('HINCRBY', K.depths, field, delta) end
   end
+  for name, n in pairs(TALLIES) do redis.call('HINCRBY', K.counters, name, n) end
+  return result
 end
 
 local function move(m, to)
@@ -43,20 +56,29 @@ local function move(m, to)
   m.status = to
 end
 
--- The message as a table of its hash fields, or nil.
+-- The fields of a message that decide what a script does (not its payload, which can
+-- be large and is only read by those who receive the message).
+local STATE = {'status', 'to_agent', 'from_agent', 'priority', 'lease_token',
+  'lease_expires_at', 'retry_count', 'max_retries', 'timeout_seconds', 'expires_at',
+  'list', 'rev', 'correlation_id', 'response_id'}
+
+-- The message's state as a table, or nil when there is no such message.
 local function load(id)
-  local flat = redis.call('HGETALL', K.message(id))
-  if #flat == 0 then return nil end
+  local values = redis.call('HMGET', K.message(id), unpack(STATE))
+  if not values[1] then return nil end
   local m = {id = id}
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  for i, field in ipairs(STATE) do
+    if values[i] then m[field] = values[i] end
+  end
   return m
 end
 
 local function flat(id) return redis.call('HGETALL', K.message(id)) end
 
+-- Every change bumps the message's revision (the hybrid audit keeps the newest).
 local function set(m, ...)
-  redis.call('HSET', K.message(m.id), ...)
-  redis.call('HINCRBY', K.message(m.id), 'rev', 1)
+  m.rev = tonumber(m.rev or '0') + 1
+  redis.call('HSET', K.message(m.id), 'rev', m.rev, ...)
   audit('m:' .. m.id)
 end
 
@@ -123,7 +145,7 @@ local function finish(m, status)
   move(m, status)
   set(m, 'status', status, 'finished_at', NOW_TEXT)
   redis.call('ZREM', K.processing(m.to_agent), m.id)
-  redis.call('ZREM', K.expiring, m.id)
+  if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
   redis.call('ZADD', K.finished, NOW, m.id)
   redis.call('PEXPIRE', K.message(m.id), BACKSTOP_MS)
   tally(status)

@@ -3,4 +3,4 @@
 local m, refusal = leased(arg(1), arg(2))
 if not m then return redis.error_reply(refusal) end
 retry_or_bury(m, arg(3), arg(4) == '1', true)
-return flat(m.id)
+return done(flat(m.id))

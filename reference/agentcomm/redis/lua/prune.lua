@@ -35,4 +35,4 @@ for _, agent in ipairs(redis.call('SMEMBERS', K.agents)) do
     agents = agents + 1
   end
 end
-return {messages, replies, events, agents}
+return done({messages, replies, events, agents})

@@ -14,4 +14,4 @@ redis.call('SADD', K.event_types, arg(2))
 redis.call('PUBLISH', K.stream(arg(2)), '{"id":"' .. id .. '",' .. arg(5))
 audit('e:' .. arg(2) .. ':' .. id)
 tally('published')
-return id
+return done(id)

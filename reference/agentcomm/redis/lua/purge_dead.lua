@@ -17,4 +17,4 @@ for _, id in ipairs(ids) do
     purged = purged + 1
   end
 end
-return purged
+return done(purged)

@@ -12,4 +12,4 @@ clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claime
   'dead_order')
 set(m, 'status', 'pending', 'retry_count', 0, 'available_at', NOW_TEXT)
 requeue(m)
-return flat(m.id)
+return done(flat(m.id))

@@ -15,4 +15,4 @@ redis.call('PEXPIRE', response, BACKSTOP_MS)
 audit('r:' .. rid)
 set(m, 'response_id', rid)
 finish(m, 'completed')
-return {rid, m.from_agent, m.correlation_id or ''}
+return done({rid, m.from_agent, m.correlation_id or ''})

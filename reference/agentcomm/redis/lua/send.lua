@@ -30,4 +30,4 @@ for target, many in pairs(woken) do
   wake(target, many)
 end
 tally('sent', n)
-return ids
+return done(ids)

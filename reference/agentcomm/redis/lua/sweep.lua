@@ -17,4 +17,4 @@ for _, id in ipairs(overdue) do
     changed = changed + 1
   end
 end
-return changed
+return done(changed)
