@@ -283,9 +283,6 @@ def test_a_wrong_password_is_a_configuration_error_naming_the_url_but_no_passwor
     assert PASSWORDS["server"] not in message
 
 
-@pytest.mark.xfail(raises=ConfigurationError, strict=True, reason=(
-    "hub bug: redis-py connects inside from_url (single_connection_client=True), and "
-    "connection._real_client maps that ConnectionError to ConfigurationError"))
 def test_a_port_where_no_server_listens_is_backend_unavailable_naming_the_url() -> None:
     url = f"{redis_url(free_port())}?reconnect_attempts=1&connect_timeout=1"
     with pytest.raises(BackendUnavailable) as unreachable:

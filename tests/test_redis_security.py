@@ -147,9 +147,6 @@ def test_a_rediss_url_trusting_the_servers_ca_sends_claims_and_completes(
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(raises=ConfigurationError, strict=True, reason=(
-    "hub bug: redis-py connects inside from_url (single_connection_client=True), and "
-    "connection._real_client maps that ConnectionError to ConfigurationError"))
 def test_a_plain_redis_url_to_a_tls_port_is_backend_unavailable_naming_the_url(
         tls_server: RedisServer) -> None:
     url = tls_server.url.replace("rediss://", "redis://", 1) + "?reconnect_attempts=1"
@@ -294,10 +291,6 @@ def test_alices_credentials_run_no_admin_or_dangerous_command(
 
 
 @pytest.mark.redis
-@pytest.mark.xfail(raises=BackendUnavailable, strict=True, reason=(
-    "hub bug: Redis 7.0 reports an ACL refusal inside a script as 'ERR The user executing "
-    "the script can't ...' (7.2: 'ERR ACL failure in script: ...'), which "
-    "connection.refusal does not recognise as NOPERM"))
 def test_a_handle_opened_as_bob_with_alices_credentials_is_refused_and_changes_nothing(
         recipe: RedisServer, opened: list[Hub]) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")

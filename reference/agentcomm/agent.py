@@ -170,6 +170,9 @@ class Every:
         self.period = period
         self.next = time.monotonic() + period
 
+    def stop(self) -> None:
+        self.next = float("inf")
+
     def due(self) -> bool:
         now = time.monotonic()
         if now < self.next:
@@ -315,9 +318,18 @@ class AgentRunner:
         if self._heartbeat.due():
             self._beat()
         if self._sweep.due():
-            self.hub.sweep()
+            self._maintain(self._sweep, "sweep", self.hub.sweep)
         if self._prune.due():
-            self.hub.prune()
+            self._maintain(self._prune, "prune", self.hub.prune)
+
+    def _maintain(self, every: Every, chore: str, run: Callable[[], object]) -> None:
+        """Sweeping and pruning touch every agent's keys; credentials confined to this
+        agent's own (the Redis ACL recipe) may not, and then the operator's cron does it."""
+        try:
+            run()
+        except ConfigurationError as exc:
+            self._note(f"{chore}_not_allowed", error=str(exc))
+            every.stop()  # once is enough to say so
 
     def _beat(self) -> None:
         try:

@@ -45,6 +45,11 @@ REFUSALS: dict[str, type[AgentCommError]] = {
 }
 """Error codes the scripts return (``redis.error_reply('<code> <message>')``)."""
 
+IN_SCRIPT_ACL_REFUSALS = (
+    "The user executing the script can't",  # Redis 7.0
+    "ACL failure in script",  # Redis 7.2 and later
+)
+
 PERSISTENCE_CHOICES = ("warn", "require", "ignore")
 
 _FAKE_SERVERS: dict[str, Any] = {}
@@ -62,8 +67,8 @@ class Connection:
         self.where = where
         self.clock = clock
         self.fake = where.scheme == "fakeredis"
-        self.client = _fake_client(where) if self.fake else _real_client(where)
         self.closed = False
+        self.client = _fake_client(where) if self.fake else self._open_client()
 
     def close(self) -> None:
         self.closed = True
@@ -101,6 +106,22 @@ class Connection:
             self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
             attempt += 1
 
+    def _open_client(self) -> redis.Redis:
+        """The client, connected (redis-py connects a single-connection client at once),
+        with the same retries as ``call``."""
+        attempt = 0
+        while True:
+            try:
+                return _real_client(self.where)
+            except redis.AuthenticationError as exc:
+                raise ConfigurationError(f"the Redis server at {self.where.redacted} refused "
+                                         f"the credentials: {exc}") from exc
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                if attempt >= self.where.settings.reconnect_attempts:
+                    raise self.lost(exc, False, attempt) from exc
+            self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
+            attempt += 1
+
     def _ready(self) -> None:
         """Connect, or reconnect when the server closed the idle connection meanwhile, so
         that a command is only sent on a live connection (and a failure to reach the
@@ -126,6 +147,11 @@ class Connection:
         if isinstance(exc, redis.exceptions.NoPermissionError) or code == "NOPERM":
             return ConfigurationError(f"the Redis user of {self.where.redacted} may not do "
                                       f"this: {exc} (see the ACL recipe in the README)")
+        if any(words in str(exc) for words in IN_SCRIPT_ACL_REFUSALS):
+            # Refused part-way through a script: what it wrote before stays written.
+            return ConfigurationError(f"the Redis user of {self.where.redacted} may not do "
+                                      f"this: {exc} (see the ACL recipe in the README)",
+                                      definite=False)
         return BackendUnavailable(f"the Redis server at {self.where.redacted} refused a "
                                   f"command: {exc}", definite=False)
 
@@ -134,9 +160,12 @@ class Connection:
             return BackendUnavailable(
                 f"lost the connection to the Redis server at {self.where.redacted} during a "
                 f"command, which may have taken effect: {exc}", definite=False)
+        hint = ""
+        if self.where.scheme != "rediss" and "reset" in str(exc).lower():
+            hint = " (does that port speak TLS? then use a rediss:// URL)"
         return BackendUnavailable(
             f"cannot reach the Redis server at {self.where.redacted} "
-            f"({attempt + 1} attempts): {exc}", definite=True)
+            f"({attempt + 1} attempts): {exc}{hint}", definite=True)
 
     # -- checks at open ---------------------------------------------------------------------
     def check_server(self) -> None:
@@ -211,7 +240,7 @@ def _real_client(where: HubURL) -> redis.Redis:
             socket_connect_timeout=settings.connect_timeout,
             retry=Retry(NoBackoff(), 0), decode_responses=True, protocol=2,
             **tls)
-    except (ValueError, redis.RedisError) as exc:
+    except ValueError as exc:
         raise ConfigurationError(f"hub URL {where.redacted!r}: {exc}") from None
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import functools
 from importlib import resources
-
-import redis
-from redis.commands.core import Script
+from typing import TYPE_CHECKING
 
 from agentcomm.redis.keys import lua_key_table
+
+if TYPE_CHECKING:  # redis-py is imported by the hub, not by the command line at start
+    import redis
+    from redis.commands.core import Script
 
 NAMES = (
     "send", "claim", "extend", "complete", "reply", "fail", "release", "replay",

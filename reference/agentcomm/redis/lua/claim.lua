@@ -14,7 +14,7 @@ for l = 4, 6 do
     local m = load(id)
     if not m then
       if not tonumber(id) then redis.call('RPUSH', K.unadopted, id) end  -- not ours: keep it
-    elseif m.status == 'pending' then
+    elseif m.status == 'pending' and m.to_agent == target then  -- else pushed here wrongly
       if m.expires_at and tonumber(m.expires_at) <= NOW then
         finish(m, 'expired')  -- SPEC EXP-001: never handed out
       else
