@@ -8,6 +8,8 @@ binary they skip, except under CI (``CI=true``), where they fail.
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import urllib.parse
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +30,7 @@ from agentcomm import (
     Status,
     connect,
 )
+from agentcomm.agent import AgentConfig, AgentRunner, StopFlag
 from agentcomm.cli import cli
 from agentcomm.redis.acl import (
     OPERATOR_USER,
@@ -382,3 +385,19 @@ def test_rules_are_refused_for_a_value_that_could_widen_or_break_them(
         make: Callable[[], list[str]], error: type[Exception]) -> None:
     with pytest.raises(error):
         make()
+
+
+@pytest.mark.redis
+def test_an_agent_run_with_confined_credentials_leaves_sweeping_to_the_operator(
+        recipe: RedisServer, opened: list[Hub]) -> None:
+    bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
+    bob.send("@alice", "ping", {})
+    bob.send("@bob", "note", {})  # a target alice's credentials may not sweep
+    alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
+    log = io.StringIO()
+    config = AgentConfig(sweep_every=0.01, idle_exit=0.5)
+    summary = AgentRunner(alice, config, StopFlag(), log=log).run()
+    notes = [json.loads(line)["log"] for line in log.getvalue().splitlines()]
+    assert notes.count("sweep_not_allowed") == 1
+    assert summary.failed == 1  # the ping was answered (an unknown type: an error reply)
+    assert bob.stats().depths["@alice"] == {"completed": 1}

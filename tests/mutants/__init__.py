@@ -58,11 +58,12 @@ class Implementation:
 
     def open(self, locator: str, agent: str | None, clock: Clock | None, *,
              create: bool = False) -> SqliteHub:
-        scheme, path, settings = parse(locator)
-        if scheme != "sqlite":  # as agentcomm.connect says it
+        where = parse(locator)
+        if where.scheme != "sqlite":  # as agentcomm.connect says it
             raise ConfigurationError(
-                f"unsupported hub URL scheme {scheme!r} in {redact(locator)!r}")
-        return self.hub_class(path, agent=agent, settings=settings, clock=clock, create=create)
+                f"unsupported hub URL scheme {where.scheme!r} in {redact(locator)!r}")
+        return self.hub_class(where.location, agent=agent, settings=where.settings, clock=clock,
+                              create=create)
 
 
 class ClaimHook(SqliteHub):
