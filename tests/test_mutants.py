@@ -147,3 +147,8 @@ def test_the_suite_catches_the_mutant(mutant: str, suite_runs: SuiteRuns,
     assert not missed, (f"the suite does not catch {mutant}: these statements should fail "
                         f"but are {missed}\n{run.tail()}")
     assert run.returncode == 1, f"exit {run.returncode}, not 1 (tests failed):\n{run.tail()}"
+    # A mutant that cannot even run fails everything, its CATCHES too: that is not caught.
+    passed = sum(v == "pass" for v in verdicts.values())
+    reference = sum(v == "pass" for v in suite_runs.result(REFERENCE).verdicts().values())
+    assert passed >= reference // 2, (f"{mutant} passes only {passed} statements (the "
+                                      f"reference {reference}): it is broken beyond its defect")

@@ -10,7 +10,6 @@ wake list, BLMOVE on the reply list, XREAD on the streams) instead of polling.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -313,8 +312,9 @@ class RedisHub(Hub):
 
 
 def stamp(t: float) -> str:
-    """A time as the text the hub stores: microseconds, never rounded up."""
-    return f"{math.floor(t * 1e6) / 1e6:.6f}"
+    """A time as the text the hub stores: the shortest text that reads back as exactly
+    the same float, so a time read back equals the clock's (never a rounded neighbour)."""
+    return repr(float(t))
 
 
 def _message_id(message_id: str) -> str:

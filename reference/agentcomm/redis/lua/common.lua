@@ -21,7 +21,8 @@ local function arg(i) return ARGV[6 + i] end
 local LEVEL = {['0'] = 'low', ['1'] = 'normal', ['2'] = 'high'}
 local WAKE_TOKENS = 64  -- at most this many claimers woken per target at once
 
-local function time_text(t) return string.format('%.6f', t) end
+-- 17 significant digits read back as exactly the same double.
+local function time_text(t) return string.format('%.17g', t) end
 
 local function audit(ref)
   if AUDITED then redis.call('XADD', K.audit, '*', 'ref', ref) end
