@@ -1,0 +1,119 @@
+"""Scenario files as pytest items: each case file is one test, run against ``--impl``.
+
+A case (``scenarios/README.md`` is the format; ``scenarios/schema.json`` its schema) starts
+real agent processes on a fresh hub of the target, then plays its steps through hub
+handles of this process: sends, requests, publishes, kills, restarts, and expectations
+that are checked at once (``expect``) or polled for, boundedly (``wait_until``).  A
+failure names the file and the step::
+
+    scenarios/cases/poison.yaml step 3 (expect): message 'job' is pending, expected dead
+
+Agents run as ``agentcomm agent run`` on reference hub URLs; on other targets as the same
+runner on the target's own hub (``python -m agentcomm_conformance.behave host``).  Their
+handlers are ``python -m agentcomm_conformance.behave handle``.
+
+This module is the pytest side only: ``scenario_format`` reads and checks case files,
+``scenario_play`` runs one (hub, agent processes, steps), ``scenario_checks`` judges its
+expectations.
+
+Options: ``--scenarios DIR`` (ini ``conformance_scenarios``) names the directory whose
+``*.yaml`` files are cases; the default is ``scenarios/cases`` of this checkout.  Giving
+``--scenarios`` on the command line also adds DIR to what pytest collects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agentcomm_conformance.scenario_format import Case, ScenarioError, load_case
+from agentcomm_conformance.scenario_play import Play, ScenarioFailure
+from agentcomm_conformance.target import Target
+
+CHECKOUT_CASES = Path(__file__).resolve().parents[2] / "scenarios" / "cases"
+SUFFIXES = (".yaml", ".yml")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("agentcomm conformance")
+    group.addoption("--scenarios", metavar="DIR",
+                    help="directory of scenario case files, also collected when given "
+                         "[ini conformance_scenarios; default: the checkout's scenarios/cases]")
+    parser.addini("conformance_scenarios", "directory of scenario case files")
+
+
+def scenarios_dir(config: pytest.Config) -> Path:
+    given = config.getoption("scenarios") or config.getini("conformance_scenarios")
+    if not given:
+        return CHECKOUT_CASES
+    path = Path(str(given))
+    return (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    given = config.getoption("scenarios")
+    if not given:
+        return
+    directory = scenarios_dir(config)
+    if not directory.is_dir():
+        raise pytest.UsageError(f"--scenarios {given}: no such directory")
+    if not any(_covers(arg, directory, config) for arg in config.args):
+        config.args.append(str(directory))
+
+
+def _covers(arg: str, directory: Path, config: pytest.Config) -> bool:
+    path = Path(arg.split("::")[0])
+    path = (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
+    return directory == path or path in directory.parents
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in SUFFIXES:
+        return None
+    directory = scenarios_dir(parent.config)
+    if directory not in file_path.resolve().parents:
+        return None
+    return ScenarioFile.from_parent(parent, path=file_path)
+
+
+class ScenarioFile(pytest.File):
+    """One case file; it yields one item, named by the case's id."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            case = load_case(self.path, self.label)
+        except ScenarioError as exc:
+            raise self.CollectError(str(exc)) from None
+        item = ScenarioItem.from_parent(self, name=case.id, callobj=_test_function(case))
+        item.add_marker(pytest.mark.spec(*case.requirements))
+        yield item
+
+    @property
+    def label(self) -> str:
+        root = self.config.rootpath
+        path = self.path.resolve()
+        return str(path.relative_to(root)) if root in path.parents else str(path)
+
+
+class ScenarioItem(pytest.Function):
+    """A scenario run as a test function, so that it gets the suite's fixtures."""
+
+    # pytest.Function narrows Node.repr_failure so; this keeps Function's signature.
+    def repr_failure(  # type: ignore[override]
+            self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        if isinstance(excinfo.value, ScenarioFailure):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"scenario {self.name}"
+
+
+def _test_function(case: Case) -> Callable[..., None]:
+    def scenario(conformance_target: Target, tmp_path: Path) -> None:
+        Play(case, conformance_target, tmp_path).run()
+
+    return scenario
