@@ -138,11 +138,19 @@ class ReferenceTarget(InProcessTarget):
             return f"sqlite:///hub.db{mark}{query}"
         if scheme == "fakeredis":
             self.server = FakeRedisServer()
-            self.server.start()
+            try:
+                self.server.start()
+            except (ImportError, RuntimeError) as exc:
+                raise ConfigurationError(f"--impl fakeredis: needs fakeredis with Lua ({exc}):"
+                                         " pip install 'agentcomm[redis]'") from None
             return f"{self.server.url}?persistence=ignore" + (f"&{query}" if query else "")
         if scheme in {"redis", "hybrid"}:
             self.server = RedisServer(directory=Path(tempfile.mkdtemp(prefix="agentcomm-redis-")))
-            self.server.start()
+            try:
+                self.server.start()
+            except RuntimeError as exc:  # no binary, or it would not start
+                raise ConfigurationError(f"--impl {scheme}: cannot start a private "
+                                         f"redis-server: {exc}") from None
             url = self.server.url.replace("redis://", f"{scheme}://", 1)
             return url + (f"?{query}" if query else "")
         raise ConfigurationError(f"--impl {spec!r}: no reference hub for {scheme!r} "

@@ -77,18 +77,16 @@ def connect(
     error, so a mistyped path or prefix never turns into a silently empty hub.
     """
     where = parse(url)
+    opened = hub_class(where.scheme)  # a clear error when the backend's library is missing
     if where.scheme == "sqlite":
         from agentcomm.sqlite.hub import SqliteHub
 
         return SqliteHub(where.location, agent=agent, settings=where.settings, clock=clock,
                          create=create)
-    if where.scheme == "hybrid":
-        from agentcomm.hybrid.hub import HybridHub
-
-        return HybridHub(where, agent=agent, clock=clock, create=create)
     from agentcomm.redis.hub import RedisHub
 
-    return RedisHub(where, agent=agent, clock=clock, create=create)
+    assert issubclass(opened, RedisHub)  # the Redis hub, or the hybrid hub built on it
+    return opened(where, agent=agent, clock=clock, create=create)
 
 
 def hub_class(scheme: str) -> type[Hub]:
@@ -97,15 +95,19 @@ def hub_class(scheme: str) -> type[Hub]:
         from agentcomm.sqlite.hub import SqliteHub
 
         return SqliteHub
-    if scheme == "hybrid":
-        from agentcomm.hybrid.hub import HybridHub
+    if scheme not in KINDS:
+        raise ConfigurationError(f"unsupported hub URL scheme {scheme!r}")
+    try:
+        if scheme == "hybrid":
+            from agentcomm.hybrid.hub import HybridHub
 
-        return HybridHub
-    if scheme in KINDS:
+            return HybridHub
         from agentcomm.redis.hub import RedisHub
 
         return RedisHub
-    raise ConfigurationError(f"unsupported hub URL scheme {scheme!r}")
+    except ImportError as exc:
+        raise ConfigurationError(f"{scheme}:// hubs need redis-py ({exc}): "
+                                 "pip install 'agentcomm[redis]'") from None
 
 
 def parse(url: str) -> HubURL:
