@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -111,6 +112,34 @@ def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def sqlite_url(tmp_path: Path) -> str:
     """A SQLite hub URL in the test's own directory, created on first connect."""
     return f"sqlite:///{tmp_path / 'hub.db'}"
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
+    """``start(**options)`` starts a private redis-server (``RedisServer`` options) in its own
+    subdirectory of the test's; all of them are stopped when the test ends."""
+    binary = require_redis_server()
+    started: list[RedisServer] = []
+
+    def start_one(**options: Any) -> RedisServer:
+        server = RedisServer(directory=tmp_path / f"redis{len(started)}", binary=binary,
+                             **options)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start_one
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def opened() -> Iterator[list[Hub]]:
+    """Hub handles to close when the test ends."""
+    handles: list[Hub] = []
+    yield handles
+    for hub in handles:
+        hub.close()
 
 
 @pytest.fixture(autouse=True)

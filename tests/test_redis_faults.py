@@ -30,7 +30,6 @@ from agentcomm_conformance.servers import (
     RedisServer,
     free_port,
     redis_url,
-    require_redis_server,
 )
 from support import spawn, until
 
@@ -57,33 +56,6 @@ while True:
     n += 1
 """
 """Sends until the server goes away, printing the id and number of every acknowledged send."""
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """Start private servers in this test's directory; stop them all afterwards."""
-    binary = require_redis_server()
-    started: list[RedisServer] = []
-
-    def start_one(**options: Any) -> RedisServer:
-        server = RedisServer(directory=tmp_path / f"redis{len(started)}", binary=binary,
-                             **options)
-        started.append(server)
-        server.start()
-        return server
-
-    yield start_one
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def opened() -> Iterator[list[Hub]]:
-    """Hub handles to close when the test ends."""
-    handles: list[Hub] = []
-    yield handles
-    for hub in handles:
-        hub.close()
 
 
 def hub_url(server: RedisServer, options: str = "") -> str:

@@ -11,9 +11,7 @@ import hashlib
 import io
 import json
 import urllib.parse
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -40,39 +38,12 @@ from agentcomm.redis.acl import (
     operator_acl,
 )
 from agentcomm.urls import redact
-from agentcomm_conformance.servers import RedisServer, require_openssl, require_redis_server
+from agentcomm_conformance.servers import RedisServer, require_openssl
 from support import until
 
 PREFIX = "acme/{prod}:"  # every kind of character a prefix may hold
 PASSWORDS = {"@alice": "alice-secret", "@bob": "bob-secret", "operator": "operator-secret",
              "admin": "admin-secret", "carol": "c@rol/pw:1%"}  # carol's is URL-unfriendly
-
-
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """Start private servers in this test's directory; stop them all afterwards."""
-    binary = require_redis_server()
-    started: list[RedisServer] = []
-
-    def start_one(**options: Any) -> RedisServer:
-        server = RedisServer(directory=tmp_path / f"redis{len(started)}", binary=binary,
-                             **options)
-        started.append(server)
-        server.start()
-        return server
-
-    yield start_one
-    for server in started:
-        server.stop()
-
-
-@pytest.fixture
-def opened() -> Iterator[list[Hub]]:
-    """Hub handles to close when the test ends."""
-    handles: list[Hub] = []
-    yield handles
-    for hub in handles:
-        hub.close()
 
 
 def hub_url(server: RedisServer, user: str | None = None, password: str | None = None) -> str:

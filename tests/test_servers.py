@@ -10,7 +10,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +42,6 @@ def redis_binary() -> str:
 def openssl() -> str:
     return servers.require_openssl()
 
-
-@pytest.fixture
-def start(redis_binary: str, tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
-    """Start servers in this test's directory, each in its own subdirectory; stop them all."""
-    started: list[RedisServer] = []
-
-    def start_one(**options: Any) -> RedisServer:
-        server = RedisServer(directory=tmp_path / f"redis{len(started)}", binary=redis_binary,
-                             **options)
-        started.append(server)
-        server.start()
-        return server
-
-    yield start_one
-    for server in started:
-        server.stop()
 
 
 def client(url: str, **options: Any) -> redis.Redis:
