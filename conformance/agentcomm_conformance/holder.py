@@ -48,7 +48,7 @@ class Holder:
                  rounds: int = 1) -> None:
         assert isinstance(target, InProcessTarget), "see Holder.supports"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agentcomm_conformance.holder", target.spec, hub, agent,
+            [sys.executable, "-m", "agentcomm_conformance.holder", target.racer_spec, hub, agent,
              queue_name, str(rounds)], stdout=subprocess.PIPE, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)

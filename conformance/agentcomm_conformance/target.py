@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -171,6 +172,8 @@ class ReferenceTarget(InProcessTarget):
     def close(self) -> None:
         if self.server is not None:
             self.server.stop()
+            if isinstance(self.server, RedisServer):  # its directory is ours: leave nothing
+                shutil.rmtree(self.server.directory, ignore_errors=True)
             self.server = None
 
 
