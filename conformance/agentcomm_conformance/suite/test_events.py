@@ -237,6 +237,22 @@ def test_an_expired_event_does_not_hold_back_later_ones(agents: Agents, elapse: 
     assert payloads(reader.events()) == ["lasting"]
 
 
+@pytest.mark.spec("EVT-003", "EVT-004", "ORD-003")
+def test_expired_events_neither_use_up_the_limit_nor_reorder_the_types(
+        agents: Agents, elapse: Elapse) -> None:
+    """A hub that looks at only ``limit`` unread events per type returns too few here, or
+    hands out ``later`` before the older ``kept``."""
+    reader, publisher = agents("@reader"), agents("@publisher")
+    reader.subscribe("flash")
+    reader.subscribe("notice")
+    for i in range(3):
+        publisher.publish("flash", f"brief {i}", ttl=0.2)
+    publisher.publish("flash", "kept")
+    publisher.publish("notice", "later")
+    elapse(0.3)
+    assert [payloads(reader.events(limit=1)) for _ in range(3)] == [["kept"], ["later"], []]
+
+
 @pytest.mark.spec("EVT-004")
 @pytest.mark.capability("manual_clock")
 def test_an_event_pruned_after_retention_is_never_delivered(agents: Agents,

@@ -232,3 +232,16 @@ def test_prune_forgets_agents_long_inactive_but_never_active_ones(agents: Agents
     assert [a.agent_id for a in silent.agents()] == ["@recent", "@silent"]
     with refused("not_found"):
         gone.heartbeat()
+
+
+@pytest.mark.spec("EXP-002")
+def test_sweep_counts_a_message_settled_and_expired_at_once_as_one_change(
+        agents: Agents, elapse: Elapse) -> None:
+    sent = agents("@boss").send("@worker", "ask", {}, timeout_seconds=0.5, expires_in=0.5)
+    worker = agents("@worker")
+    assert worker.claim() is not None
+    elapse(0.5)  # the lease lapses as the deadline passes: settled, then expired
+    assert worker.sweep() == 1
+    back = worker.get(sent.id)
+    assert (back.status, back.retry_count) == (Status.EXPIRED, 1)
+    assert worker.sweep() == 0

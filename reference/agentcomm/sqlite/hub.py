@@ -321,12 +321,13 @@ class SqliteHub(Hub):
         now = self.clock.now()
         with self.store.write() as conn:
             settled = self._settle_leases(conn, now)
-            expired = conn.execute(
+            expired = {row[0] for row in conn.execute(
                 "UPDATE agent_messages SET status = 'expired', finished_at = ?"
-                " WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?",
-                (now, now)).rowcount
-            _count(conn, "expired", expired)
-        return settled + int(expired)
+                " WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?"
+                " RETURNING id", (now, now))}
+            _count(conn, "expired", len(expired))
+        # A lease that lapsed past the deadline is settled, then expired: one message.
+        return len(settled | expired)
 
     def _prune(self) -> dict[str, int]:
         from agentcomm.sqlite.retention import prune
@@ -382,14 +383,15 @@ class SqliteHub(Hub):
                              f"{now - float(row['lease_expires_at'] or now):.3f}s ago")
         return row
 
-    def _settle_leases(self, conn: sqlite3.Connection, now: float) -> int:
-        """Expired leases: back to pending after a backoff, or dead at ``max_retries``."""
+    def _settle_leases(self, conn: sqlite3.Connection, now: float) -> set[int]:
+        """Expired leases: back to pending after a backoff, or dead at ``max_retries``.
+        Returns the ids settled."""
         expired = conn.execute(
             "SELECT id, retry_count, max_retries FROM agent_messages"
             " WHERE status = 'processing' AND lease_expires_at <= ?", (now,)).fetchall()
         for row in expired:
             self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
-        return len(expired)
+        return {int(row["id"]) for row in expired}
 
     def _retry_or_bury(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str,
                        now: float, *, retry: bool, by_holder: bool) -> None:

@@ -181,13 +181,17 @@ end
 
 -- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried).
 -- Returns how many.
-local function settle_leases(target)
+-- Marks each id it settles in ``settled`` (when given); returns how many entries it
+-- looked at, so a caller can tell whether a batch of SETTLE_BATCH was the last.
+local SETTLE_BATCH = 1000
+local function settle_leases(target, settled)
   local processing = K.processing(target)
-  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW, 'LIMIT', 0, 1000)
+  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW, 'LIMIT', 0, SETTLE_BATCH)
   for _, id in ipairs(lapsed) do
     local m = load(id)
     if m and m.status == 'processing' then
       retry_or_bury(m, 'lease expired', true, false)
+      if settled then settled[id] = true end
     else
       redis.call('ZREM', processing, id)
     end

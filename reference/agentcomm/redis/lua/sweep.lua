@@ -1,8 +1,9 @@
 -- sweep: settle lapsed leases and expire overdue pending messages (SPEC EXP-002).
--- Returns how many messages changed.
-local changed = 0
+-- Returns how many messages changed: a lease that lapsed past the message's deadline is
+-- settled and then expired, and counts once.
+local changed = {}
 for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
-  changed = changed + settle_leases(target)
+  while settle_leases(target, changed) == SETTLE_BATCH do end  -- every lapsed lease
   promote_due(target)
 end
 local overdue = redis.call('ZRANGEBYSCORE', K.expiring, '-inf', NOW)
@@ -14,7 +15,9 @@ for _, id in ipairs(overdue) do
     redis.call('LREM', m.list, 1, id)
     redis.call('ZREM', K.delayed(m.to_agent), id)
     finish(m, 'expired')
-    changed = changed + 1
+    changed[id] = true
   end
 end
-return done(changed)
+local count = 0
+for _ in pairs(changed) do count = count + 1 end
+return done(count)
