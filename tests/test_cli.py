@@ -91,7 +91,7 @@ def test_help_lists_every_exit_code_as_the_docstring_does(run: Run) -> None:
     for row in exits.table().splitlines():
         assert " ".join(row.split()) in " ".join(result.stdout.split())
     codes = [int(row.split()[0]) for row in exits.table().splitlines()]
-    assert codes == list(range(10))
+    assert codes == list(range(11))
 
 
 @pytest.mark.parametrize(("error", "code"), [

@@ -610,6 +610,10 @@ class DriverTarget:
         self.name, self.version, self.kind = hello.name, hello.version, hello.kind
         self.capabilities = hello.capabilities
 
+    @property
+    def racer_spec(self) -> str:
+        return self.spec
+
     def new_hub(self, workdir: Path) -> str:
         return str(self.factory.call("new_hub", workdir=str(workdir.absolute()))["hub"])
 

@@ -124,8 +124,6 @@ def skip_reason(case: Case, target: Target) -> str | None:
     if not isinstance(target, InProcessTarget) and MANUAL_CLOCK in target.capabilities:
         return ("scenarios run on the real clock; this target declares manual_clock, so its "
                 "handles run on clocks only the suite moves (start the driver without it)")
-    if _spec_for_agents(target) is None:
-        return "no --impl text that agent processes could load to reach this target's hubs"
     return None
 
 
@@ -142,11 +140,6 @@ def with_hub_options(locator: str, options: dict[str, float]) -> str:
     return f"{base}?{urllib.parse.urlencode(merged, safe=':/')}"
 
 
-def _spec_for_agents(target: Target) -> str | None:
-    spec = getattr(target, "racer_spec", None) or getattr(target, "spec", None)
-    return spec if isinstance(spec, str) else None
-
-
 def agent_command(target: Target, locator: str) -> Callable[[AgentSpec, Path], list[str]]:
     """How to start an agent: ``agentcomm agent run`` on a reference hub URL, else the same
     runner on a hub opened through ``--impl`` in the agent's own process."""
@@ -154,7 +147,7 @@ def agent_command(target: Target, locator: str) -> Callable[[AgentSpec, Path], l
         head = [sys.executable, "-m", "agentcomm.cli", "--url", locator, "agent", "run"]
     else:
         head = [sys.executable, "-m", "agentcomm_conformance.behave", "host",
-                str(_spec_for_agents(target)), locator]
+                target.racer_spec, locator]
 
     def command(agent: AgentSpec, runs: Path) -> list[str]:
         handler = shlex.join([sys.executable, "-m", "agentcomm_conformance.behave", "handle",

@@ -39,6 +39,11 @@ class Target(Protocol):
     kind: str
     capabilities: frozenset[str]
 
+    @property
+    def racer_spec(self) -> str:
+        """What another process passes to ``load_target`` to reach the same hubs."""
+        ...
+
     def new_hub(self, workdir: Path) -> str:
         """Make a fresh, empty hub; return the locator that ``open`` takes."""
         ...

@@ -10,6 +10,7 @@
     7  backend unavailable or corrupt store
     8  invalid input: payload, id, name or number breaks the spec's rules
     9  configuration error: no --url/AGENTCOMM_URL, bad URL, no --agent/AGENTCOMM_AGENT
+   10  bench --gate: a throughput or latency target was missed
 
 Errors print ``{"error": code, "message": ..., "definite": bool}`` on stderr: ``definite``
 true means the command certainly had no effect, so retrying it is safe.
@@ -39,6 +40,7 @@ DEADLINE = 6
 BACKEND = 7
 INVALID = 8
 CONFIGURATION = 9
+TARGET_MISSED = 10
 
 BY_ERROR: tuple[tuple[type[AgentCommError], int], ...] = (
     (NotFound, NOT_FOUND),
@@ -58,8 +60,9 @@ def code_for(exc: AgentCommError) -> int:
 def table() -> str:
     """The table of the module docstring, for ``--help``."""
     doc = __doc__ or ""
-    rows = [line.strip() for line in doc.splitlines() if line[:6].strip().isdigit()]
-    return "\n".join(rows)
+    rows = [line.strip().split(maxsplit=1) for line in doc.splitlines()
+            if line[:6].strip().isdigit()]
+    return "\n".join(f"{code:>2}  {meaning}" for code, meaning in rows)
 
 
 class NothingThere(click.exceptions.Exit):
@@ -67,3 +70,10 @@ class NothingThere(click.exceptions.Exit):
 
     def __init__(self) -> None:
         super().__init__(NOTHING)
+
+
+class TargetMissed(click.exceptions.Exit):
+    """Exit 10 after the result was printed: a benchmark missed a target under --gate."""
+
+    def __init__(self) -> None:
+        super().__init__(TARGET_MISSED)
