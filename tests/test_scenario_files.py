@@ -107,7 +107,7 @@ BROKEN = {
                                                "payload": 1, "name": "m", "prority": "high"}}),
     "an unknown expectation": ("steps", 1, {"expect": [{"mesage": "m", "status": "dead"}]}),
 }
-VALID = {"id": "valid", "title": "t", "requirements": ["RETRY-003"],
+VALID: dict[str, Any] = {"id": "valid", "title": "t", "requirements": ["RETRY-003"],
          "agents": [{"id": "@w", "behaviour": "poison", "queues": ["q"], "handles": ["t"]}],
          "steps": [{"send": {"as": "@a", "to": "q", "type": "t", "payload": 1, "name": "m"}},
                    {"expect": [{"message": "m", "status": "pending"}]}]}

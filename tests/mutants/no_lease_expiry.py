@@ -12,8 +12,8 @@ CATCHES = ("CLAIM-005", "LEASE-006", "LEASE-007", "RETRY-001", "EXP-002")
 
 
 class NoLeaseExpiry(SqliteHub):
-    def _settle_leases(self, conn: sqlite3.Connection, now: float) -> int:
-        return 0
+    def _settle_leases(self, conn: sqlite3.Connection, now: float) -> set[int]:
+        return set()
 
 
 def implementation() -> Implementation:
