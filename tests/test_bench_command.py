@@ -154,6 +154,15 @@ def test_the_bench_refuses_a_hub_whose_bench_queue_is_not_empty(tmp_path: Path) 
     assert done.returncode == exits.CONFIGURATION and "not empty" in done.stderr
 
 
+def test_the_bench_leaves_the_hub_named_by_agentcomm_url_alone(tmp_path: Path) -> None:
+    """AGENTCOMM_URL is where the agents run: only an explicit --url is measured."""
+    live = tmp_path / "live.db"
+    printed = result(run(tmp_path, "--only", "throughput", "--messages", "10",
+                         env={"AGENTCOMM_URL": f"sqlite:///{live}"}))
+    assert printed["meta"]["target"]["impl"] == "sqlite:"
+    assert not live.exists()
+
+
 def test_without_matplotlib_the_bench_runs_and_says_what_to_install(tmp_path: Path) -> None:
     hidden = tmp_path / "hide" / "matplotlib"
     hidden.mkdir(parents=True)

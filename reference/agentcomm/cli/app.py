@@ -49,8 +49,10 @@ def cli(ctx: click.Context, url: str | None, agent: str | None) -> None:
 
     Payloads are JSON text: an argument, or stdin when it is '-' or left out.
     """
-    given = ctx.get_parameter_source("agent") is ParameterSource.COMMANDLINE
-    ctx.obj = Session(url=url, agent=agent, agent_given=given)
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
+
+    ctx.obj = Session(url=url, agent=agent, agent_given=given("agent"), url_given=given("url"))
 
 
 for module in (admin, messages, events, registry, runtime, bench, conformance, driver,

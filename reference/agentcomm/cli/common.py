@@ -29,6 +29,7 @@ class Session:
     url: str | None
     agent: str | None
     agent_given: bool = False  # --agent on the command line, not just AGENTCOMM_AGENT
+    url_given: bool = False  # --url on the command line, not just AGENTCOMM_URL
 
     def hub(self, *, agent: str | None = None, create: bool = False) -> Hub:
         """Open the hub for the running command; it is closed when the command ends.
