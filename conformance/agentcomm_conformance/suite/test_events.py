@@ -253,6 +253,21 @@ def test_expired_events_neither_use_up_the_limit_nor_reorder_the_types(
     assert [payloads(reader.events(limit=1)) for _ in range(3)] == [["kept"], ["later"], []]
 
 
+@pytest.mark.spec("EVT-003", "EVT-004")
+def test_a_read_passing_expired_events_still_fills_its_limit_from_every_type(
+        agents: Agents, elapse: Elapse) -> None:
+    """A hub that drops what it read of one type while passing over another type's expired
+    events returns ``["kept"]`` here."""
+    reader, publisher = agents("@reader"), agents("@publisher")
+    reader.subscribe("flash")
+    reader.subscribe("notice")
+    publisher.publish("flash", "brief", ttl=0.2)
+    publisher.publish("flash", "kept")
+    publisher.publish("notice", "later")
+    elapse(0.3)
+    assert payloads(reader.events(limit=2)) == ["kept", "later"]
+
+
 @pytest.mark.spec("EVT-004")
 @pytest.mark.capability("manual_clock")
 def test_an_event_pruned_after_retention_is_never_delivered(agents: Agents,

@@ -4,15 +4,15 @@
 -- expires_at or ''} per event.
 --
 -- A k-way merge of the subscribed streams, read `limit` entries at a time: an entry is
--- taken only when no stream with more entries could still hold an older one, so expired
--- events neither use up the limit nor let a later event of one type overtake an older
--- event of another.
+-- taken only when no stream that filled its batch could still hold an older one, and a
+-- stream leaves the merge only when it has nothing unread, so expired events neither use
+-- up the limit nor let a later event of one type overtake an older event of another.
 local agent, limit = arg(1), tonumber(arg(2))
 local cursors = redis.call('HGETALL', K.subscriptions(agent))
-local after, open = {}, {}
+local after, live = {}, {}  -- live: the types that may still hold unread entries
 for i = 1, #cursors, 2 do
   after[cursors[i]] = cursors[i + 1]
-  open[cursors[i]] = true
+  live[cursors[i]] = true
 end
 
 local function fetch(kind, found)
@@ -24,16 +24,19 @@ local function fetch(kind, found)
     for j = 1, #entry[2], 2 do e[entry[2][j]] = entry[2][j + 1] end
     found[#found + 1] = e
   end
-  if #entries < limit then return nil end  -- this stream has nothing more
-  return found[#found].id
+  return #entries, #entries > 0 and found[#found].id or nil
 end
 
 local out, moved = {}, {}
-while #out < limit and next(open) do
+while #out < limit and next(live) do
   local found, horizon = {}, math.huge
-  for kind in pairs(open) do
-    local last = fetch(kind, found)
-    if last then horizon = math.min(horizon, last) else open[kind] = nil end
+  for kind in pairs(live) do
+    local n, last = fetch(kind, found)
+    if n == 0 then
+      live[kind] = nil
+    elseif n == limit then  -- a full batch: the stream may hold more, older than others
+      horizon = math.min(horizon, last)
+    end
   end
   table.sort(found, function(a, b) return a.id < b.id end)
   for _, e in ipairs(found) do
