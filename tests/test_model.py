@@ -4,7 +4,7 @@ Every rule does one thing to the hub and the same thing to ``spec_model.SpecMode
 (written from SPEC.md, not from the reference code), and after every rule the whole hub
 must agree with the model: each message's record, the dead letters in order, the
 depths and counters of ``stats``, each agent's subscriptions.  Time is a
-``ManualClock`` that only the ``advance`` rule moves, so leases, backoff and expiry are
+``ManualClock`` that only the rules that let time pass move, so leases, backoff and expiry are
 exercised at exact boundaries without sleeping.
 
 What this shows, by the statements it asserts on every step:
@@ -17,6 +17,9 @@ What this shows, by the statements it asserts on every step:
 * claims come by priority, then send order, among claimable messages (ORD-001);
 * ``stats`` depths and counters match the model (PRIO-003/004).
 
+``test_the_model_catches_a_broken_hub`` shows the model failing eight of the mutant
+hubs in ``tests/mutants``, each on the statement it breaks.
+
 State machines cannot take fixtures (Hypothesis #1364), so a per-backend subclass is
 built inside an ordinary parametrized test that can.  Each example gets a fresh hub.
 Steps per example: 50 in the ``ci`` profile, 100 in ``deep``.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import itertools
 import os
 import uuid
@@ -34,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from hypothesis import event, settings
+from hypothesis import Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -208,13 +212,15 @@ class HubMachine(RuleBasedStateMachine):
     """One hub, two agents, an anonymous monitor, one clock; the model alongside."""
 
     hub_url: Callable[[], str]
+    open_hub: Callable[[str, str | None, ManualClock], Hub] = staticmethod(
+        lambda url, agent, clock: connect(url, agent=agent, create=True, clock=clock))
 
     def __init__(self) -> None:
         super().__init__()
         url = self.hub_url()
         self.clock = ManualClock()
-        self.hubs = {a: connect(url, agent=a, create=True, clock=self.clock) for a in AGENTS}
-        self.monitor = connect(url, clock=self.clock)
+        self.hubs = {a: self.open_hub(url, a, self.clock) for a in AGENTS}
+        self.monitor = self.open_hub(url, None, self.clock)
         self.model = SpecModel(POLICY)
         self.pairs: list[tuple[str, str]] = []  # every (message id, token) ever granted
 
@@ -230,6 +236,14 @@ class HubMachine(RuleBasedStateMachine):
     @initialize(sender=agents, items=st.lists(outgoing, min_size=1, max_size=6))
     def start_with_some_messages(self, sender: str, items: list[Outgoing]) -> None:
         self.send(sender, items)
+
+    @initialize(subscribers=st.sets(agents, min_size=1))
+    def start_with_some_subscribers(self, subscribers: set[str]) -> None:
+        """Events are a small share of the rules: without readers from the start, few
+        examples would publish and then read several events."""
+        for agent in sorted(subscribers):
+            self.hubs[agent].subscribe(EVENT_TYPES[0])
+            self.model.subscribe(agent, EVENT_TYPES[0])
 
     @rule(sender=agents, items=st.lists(outgoing, min_size=1, max_size=3))
     def send(self, sender: str, items: list[Outgoing]) -> None:
@@ -382,9 +396,11 @@ class HubMachine(RuleBasedStateMachine):
 
     # -- events ----------------------------------------------------------------------------
     @rule(agent=agents, event_type=st.sampled_from(EVENT_TYPES),
-          ttl=st.sampled_from([None, 0.75, 2.25, 10.25]))
-    def publish(self, agent: str, event_type: str, ttl: float | None) -> None:
-        self._publish(agent, event_type, ttl)
+          ttl=st.sampled_from([None, 0.75, 2.25, 10.25]), burst=st.integers(1, 3))
+    def publish(self, agent: str, event_type: str, ttl: float | None, burst: int) -> None:
+        """A burst of events, so that reads often find several unread (ORD-002/003)."""
+        for _ in range(burst):
+            self._publish(agent, event_type, ttl)
 
     @rule(agent=agents, event_type=st.sampled_from(EVENT_TYPES),
           action=st.sampled_from(["read", "read", "subscribe", "unsubscribe"]),
@@ -578,3 +594,25 @@ def test_hub_agrees_with_the_spec_model_after_every_step(
     machine = type("HubMachineOnBackend", (HubMachine,),
                    {"hub_url": staticmethod(fresh_hub_urls)})
     run_state_machine_as_test(machine, settings=settings(stateful_step_count=STEPS))
+
+
+# -- the model can fail: broken hubs (tests/mutants) are caught ----------------------------
+
+@pytest.mark.parametrize("mutant", [
+    "stale_token_accepted", "token_per_agent", "priority_ignored", "no_lease_expiry",
+    "linear_backoff", "retries_forever", "events_newest_first", "purge_any_status",
+])
+def test_the_model_catches_a_broken_hub(tmp_path: Path, mutant: str) -> None:
+    """Each mutant breaks one statement the model asserts after every step; generating
+    examples finds it (shrinking is skipped: only the failure matters here)."""
+    implementation = importlib.import_module(f"mutants.{mutant}").implementation()
+    numbers = itertools.count()
+    machine = type("HubMachineOnMutant", (HubMachine,), {
+        "hub_url": staticmethod(lambda: f"sqlite:///{tmp_path / f'm{next(numbers)}.db'}?"
+                                        f"{HUB_OPTIONS}"),
+        "open_hub": staticmethod(lambda url, agent, clock: implementation.open(
+            url, agent, clock, create=True))})
+    quick = settings(max_examples=500, stateful_step_count=STEPS, database=None,
+                     phases=[Phase.generate])
+    with pytest.raises(AssertionError):
+        run_state_machine_as_test(machine, settings=quick)
