@@ -74,7 +74,7 @@ def test_the_reference_driver_says_hello_with_its_protocol_kind_and_capabilities
         assert "manual_clock" not in real.hello.capabilities
     assert (hello.protocol, hello.name, hello.version, hello.kind) == (
         1, "agentcomm-reference", agentcomm.__version__, "sqlite")
-    assert hello.capabilities == {"batch", "manual_clock"}
+    assert hello.capabilities == {"batch", "claim_next", "manual_clock"}
 
 
 def test_new_hub_keeps_the_templates_options_and_puts_the_file_in_the_workdir(

@@ -317,5 +317,5 @@ def test_a_server_older_than_the_hub_needs_is_a_configuration_error_naming_the_v
     assert redact(url) in message
     assert PASSWORDS["old"] not in message
     assert "5.0.14" in message
-    assert "6.2 or later" in message
+    assert "7.0 or later" in message
 

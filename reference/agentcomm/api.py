@@ -13,9 +13,10 @@ current lease token can finish a message, once.  Every state change is atomic.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from agentcomm import validation as v
 from agentcomm.clock import Clock, SystemClock
@@ -34,7 +35,7 @@ from agentcomm.models import (
 )
 from agentcomm.settings import HubSettings
 
-__all__ = ["Hub", "PreparedMessage"]
+__all__ = ["Hub", "Next", "PreparedMessage", "Then"]
 
 T = TypeVar("T")
 Topic = tuple[str, str]
@@ -69,6 +70,26 @@ class PreparedMessage:
         self.correlation_id = None if cid is None else v.check_correlation_id(cid)
         expires = item.expires_in
         self.expires_at = None if expires is None else now + v.check_seconds("expires_in", expires)
+
+
+@dataclasses.dataclass(frozen=True)
+class Then:
+    """The next claim a finishing call asks for (SPEC CLAIM-009): up to ``limit`` messages
+    of the finished messages' target, leased by ``agent``; ``waiting`` when the caller will
+    wait for one if none is there."""
+
+    agent: str
+    limit: int
+    waiting: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Next:
+    """What a finishing primitive leased next: the target it claimed from, and the claims
+    (none when nothing was claimable)."""
+
+    target: str
+    claims: list[Claim]
 
 
 class Hub(abc.ABC):
@@ -197,8 +218,8 @@ class Hub(abc.ABC):
                                f"not from {target!r}'s inbox")
         self._check_batch(limit)
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
-                               ("claim", target))
+        found = self._wait_for(lambda: self._claim(agent, target, limit, wait > 0) or None,
+                               wait, ("claim", target))
         return found or []
 
     def extend(self, message_id: str, token: str, seconds: float | None = None) -> Claim:
@@ -209,15 +230,38 @@ class Hub(abc.ABC):
         secs = None if seconds is None else v.check_seconds("seconds", seconds)
         return self._extend(self._check_message_id(message_id), _token(token), secs)
 
-    def complete(self, message_id: str, token: str) -> None:
-        """Finish a claimed message.  ``StaleLease``/``AlreadyFinished`` leave no trace."""
-        self.complete_many([(message_id, token)])
+    def complete(self, message_id: str, token: str, *, claim_next: bool = False,
+                 wait: float = 0.0) -> Claim | None:
+        """Finish a claimed message.  ``StaleLease``/``AlreadyFinished`` leave no trace.
 
-    def complete_many(self, items: Iterable[tuple[str, str]]) -> None:
-        """Finish several claimed messages atomically: all, or none when one is refused."""
-        pairs = [(self._check_message_id(m), _token(t)) for m, t in items]
+        With ``claim_next``, the same atomic step also leases the next message of the
+        finished message's target (its queue, or this agent's inbox) and returns it, or
+        ``None``; ``wait`` then waits for one as ``claim`` does (SPEC CLAIM-009).
+        """
+        claims = self.complete_many([(message_id, token)], claim_next=int(_flag(claim_next)),
+                                    wait=wait)
+        return claims[0] if claims else None
+
+    def complete_many(self, items: Iterable[tuple[str, str]], *, claim_next: int = 0,
+                      wait: float = 0.0) -> list[Claim]:
+        """Finish several claimed messages atomically: all, or none when one is refused.
+
+        ``claim_next`` > 0 also leases up to that many messages of their (one) target in
+        the same step, and returns them (CLAIM-009)."""
+        pairs = [(self._check_message_id(m), _token(t)) for m, t in _pairs(items)]
         self._check_batch(len(pairs))
-        self._complete(pairs)
+        then = self._then(claim_next, wait)
+        return self._next_claims(then, wait, self._complete(pairs, then))
+
+    @overload
+    def reply(self, message_id: str, token: str, payload: Any, *,
+              status: ReplyStatus | str = ..., claim_next: Literal[False] = False,
+              wait: float = 0.0) -> Reply: ...
+
+    @overload
+    def reply(self, message_id: str, token: str, payload: Any, *,
+              status: ReplyStatus | str = ..., claim_next: Literal[True],
+              wait: float = 0.0) -> Claim | None: ...
 
     def reply(
         self,
@@ -226,22 +270,56 @@ class Hub(abc.ABC):
         payload: Any,
         *,
         status: ReplyStatus | str = ReplyStatus.SUCCESS,
-    ) -> Reply:
-        """Answer a claimed message and complete it, in one atomic step."""
+        claim_next: bool = False,
+        wait: float = 0.0,
+    ) -> Reply | Claim | None:
+        """Answer a claimed message and complete it, in one atomic step.
+
+        With ``claim_next``, returns the next claim instead of the reply (see ``complete``).
+        """
         sender = self._require_agent()
         text = v.encode_payload(payload, self.settings.max_payload_bytes)
         state = _reply_status(status)
-        return self._reply(sender, self._check_message_id(message_id), _token(token), text, state)
+        then = self._then(int(_flag(claim_next)), wait)
+        answer, found = self._reply(sender, self._check_message_id(message_id), _token(token),
+                                    text, state, then)
+        return answer if then is None else _first(self._next_claims(then, wait, found))
 
-    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True) -> Message:
+    @overload
+    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True,
+             claim_next: Literal[False] = False, wait: float = 0.0) -> Message: ...
+
+    @overload
+    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True,
+             claim_next: Literal[True], wait: float = 0.0) -> Claim | None: ...
+
+    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True,
+             claim_next: bool = False, wait: float = 0.0) -> Message | Claim | None:
         """Give a claimed message up.  It is retried after a backoff while retries remain,
-        else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state."""
+        else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state,
+        or with ``claim_next`` the next claim (see ``complete``)."""
         why = v.check_reason(reason)
-        return self._fail(self._check_message_id(message_id), _token(token), why, retry)
+        then = self._then(int(_flag(claim_next)), wait)
+        state, found = self._fail(self._check_message_id(message_id), _token(token), why,
+                                  _flag(retry, "retry"), then)
+        return state if then is None else _first(self._next_claims(then, wait, found))
 
-    def release(self, message_id: str, token: str) -> Message:
-        """Hand a claimed message back untouched: pending at once, no retry counted."""
-        return self._release(self._check_message_id(message_id), _token(token))
+    @overload
+    def release(self, message_id: str, token: str, *, claim_next: Literal[False] = False,
+                wait: float = 0.0) -> Message: ...
+
+    @overload
+    def release(self, message_id: str, token: str, *, claim_next: Literal[True],
+                wait: float = 0.0) -> Claim | None: ...
+
+    def release(self, message_id: str, token: str, *, claim_next: bool = False,
+                wait: float = 0.0) -> Message | Claim | None:
+        """Hand a claimed message back untouched: pending at once, no retry counted.
+        With ``claim_next``, returns the next claim (see ``complete``): the released
+        message itself when it is the best one there."""
+        then = self._then(int(_flag(claim_next)), wait)
+        state, found = self._release(self._check_message_id(message_id), _token(token), then)
+        return state if then is None else _first(self._next_claims(then, wait, found))
 
     # -- dead letters ------------------------------------------------------------------
     def dead_letters(self, *, limit: int = 100) -> list[Message]:
@@ -359,6 +437,33 @@ class Hub(abc.ABC):
             raise InvalidInput(f"message id {message_id!r} is not a valid id")
         return message_id
 
+    def _then(self, claim_next: int, wait: float) -> Then | None:
+        """The next claim a finishing call asks for; ``None`` when it asks for none."""
+        if isinstance(claim_next, bool) or not isinstance(claim_next, int) or claim_next < 0:
+            raise InvalidInput(f"claim_next {claim_next!r} must be a count of messages (0: none)")
+        seconds = v.check_seconds("wait", wait, allow_zero=True)
+        if not claim_next:
+            if seconds:
+                raise InvalidInput(f"wait {wait!r} applies only with claim_next")
+            return None
+        self._check_batch(claim_next)
+        return Then(self._require_agent(), claim_next, seconds > 0)
+
+    def _next_claims(self, then: Then | None, wait: float, found: Next | None) -> list[Claim]:
+        """The claims a finishing call made; when there were none, wait for some as
+        ``claim_many`` does (the finish itself is done and durable by now)."""
+        if then is None or found is None:
+            return []
+        if found.claims or wait <= 0:
+            return found.claims
+        # The finishing step found nothing and announced the wait: wait first.
+        topic: Topic = ("claim", found.target)
+        deadline = self.clock.now() + wait
+        self._await_change(wait, topic)
+        claims = self._wait_for(lambda: self._claim(then.agent, found.target, then.limit, True)
+                                or None, max(0.0, deadline - self.clock.now()), topic)
+        return claims or []
+
     @staticmethod
     def _check_batch(size: int) -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
@@ -392,24 +497,29 @@ class Hub(abc.ABC):
     def _get_reply(self, request_id: str) -> Reply | None: ...
 
     @abc.abstractmethod
-    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]: ...
+    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
+        """Lease up to ``limit`` messages of ``target`` in one atomic step; [] when none.
+        ``waiting``: the caller will wait for one (a backend may arrange to be woken)."""
 
     @abc.abstractmethod
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim: ...
 
+    # The finishing primitives finish, then (when ``then`` is given) claim next, all in one
+    # atomic step; a refusal of either part leaves everything as it was.
     @abc.abstractmethod
-    def _complete(self, pairs: list[tuple[str, str]]) -> None: ...
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None: ...
 
     @abc.abstractmethod
-    def _reply(
-        self, sender: str, message_id: str, token: str, payload_json: str, status: ReplyStatus
-    ) -> Reply: ...
+    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
+               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]: ...
 
     @abc.abstractmethod
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message: ...
+    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
+              then: Then | None) -> tuple[Message, Next | None]: ...
 
     @abc.abstractmethod
-    def _release(self, message_id: str, token: str) -> Message: ...
+    def _release(self, message_id: str, token: str,
+                 then: Then | None) -> tuple[Message, Next | None]: ...
 
     @abc.abstractmethod
     def _dead_letters(self, limit: int) -> list[Message]: ...
@@ -470,6 +580,41 @@ def _token(token: object) -> str:
     if not isinstance(token, str) or not 1 <= len(token) <= 100:
         raise InvalidInput(f"lease token {token!r} is not a valid token")
     return token
+
+
+def next_source_refusal(agent: str, targets: list[str]) -> InvalidInput | None:
+    """Why the messages finished with ``claim_next`` give no source to claim from (SPEC
+    CLAIM-009), or ``None``: they must share one target, a queue or ``agent``'s inbox."""
+    source = targets[0]
+    if any(t != source for t in targets):
+        return InvalidInput(f"claim_next needs the finished messages to share one target, "
+                            f"not {sorted(set(targets))}")
+    if v.is_agent_id(source) and source != agent:
+        return InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
+                            f"not from {source!r}'s inbox")
+    return None
+
+
+def _flag(value: object, name: str = "claim_next") -> bool:
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} {value!r} must be true or false")
+    return value
+
+
+def _pairs(items: object) -> list[tuple[object, object]]:
+    """``complete_many``'s items: (message id, token) pairs, each a 2-item sequence."""
+    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
+        raise InvalidInput(f"items must be a list of (message_id, token) pairs, not {items!r}")
+    found = list(items)
+    for item in found:
+        if isinstance(item, (str, bytes, dict)) or not isinstance(item, Sequence) \
+                or len(item) != 2:
+            raise InvalidInput(f"item {item!r} is not a (message_id, token) pair")
+    return [(m, t) for m, t in found]
+
+
+def _first(claims: list[Claim]) -> Claim | None:
+    return claims[0] if claims else None
 
 
 def _reply_status(status: ReplyStatus | str) -> ReplyStatus:

@@ -41,6 +41,7 @@ PROTOCOL = 1
 IMPLEMENTATION = "agentcomm-reference"
 
 MANUAL_CLOCK = "manual_clock"
+CLAIM_NEXT = "claim_next"
 
 HUB_OP_NAMES = (
     "send", "send_many", "request", "wait_reply", "get_reply", "get",
@@ -140,6 +141,9 @@ class Driver:
     def hub_op(self, op: str, args: dict[str, Any]) -> Any:
         if self.hub is None:
             raise ProtocolViolation(f"no hub is open: send 'open' before {op!r}")
+        if args.get("claim_next") and CLAIM_NEXT not in self.capabilities:
+            raise Unsupported(f"claim_next needs capability {CLAIM_NEXT!r}, which this driver "
+                              f"does not declare (it declares {sorted(self.capabilities)})")
         arguments = bind(op, SIGNATURES[op], args, self.hub)
         reader = ARG_READERS.get(op)
         return HUB_OPS[op](self.hub)(**(reader(arguments) if reader else arguments))

@@ -50,12 +50,21 @@ RESULT_KINDS: dict[str, tuple[str, bool]] = {
 ``None``; operations not named here return plain JSON (counts, lists of names)."""
 
 
+NEXT_CLAIMING = frozenset({"complete", "complete_many", "reply", "fail", "release"})
+"""Finishing operations that, with ``claim_next`` (SPEC CLAIM-009), return the next
+Claim (``complete_many``: a list of them) instead of their usual result."""
+
+
 def to_wire(value: Any) -> Any:
     return as_json(value)
 
 
 def from_wire(op: str, data: Any) -> Any:
-    if op not in RESULT_KINDS or data is None:
+    if data is None:
+        return data
+    if op in NEXT_CLAIMING and _is_claims(data):
+        return [_claim(d) for d in data] if isinstance(data, list) else _claim(data)
+    if op not in RESULT_KINDS:
         return data
     kind, many = RESULT_KINDS[op]
     read = _READERS[kind]
@@ -71,6 +80,13 @@ def error_from_wire(data: dict[str, Any]) -> errors.AgentCommError:
     error = cls(str(data.get("message", "")), definite=bool(data.get("definite", False)))
     error.code = str(data.get("code", cls.code))
     return error
+
+
+def _is_claims(data: Any) -> bool:
+    """A Claim, or a list of them: what a finishing call returns with ``claim_next``.
+    (Only a Claim carries a ``token``.)"""
+    items = data if isinstance(data, list) else [data]
+    return all(isinstance(d, dict) and "token" in d for d in items)
 
 
 def _message(d: dict[str, Any]) -> Message:

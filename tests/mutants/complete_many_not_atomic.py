@@ -3,6 +3,7 @@ a refused one stay completed."""
 
 from __future__ import annotations
 
+from agentcomm.api import Next, Then
 from agentcomm.sqlite.hub import SqliteHub
 from mutants import Implementation
 
@@ -10,9 +11,11 @@ CATCHES = ("LEASE-008",)
 
 
 class CompleteManyNotAtomic(SqliteHub):
-    def _complete(self, pairs: list[tuple[str, str]]) -> None:
-        for pair in pairs:
-            super()._complete([pair])
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
+        found = None
+        for i, pair in enumerate(pairs):
+            found = super()._complete([pair], then if i == len(pairs) - 1 else None)
+        return found
 
 
 def implementation() -> Implementation:

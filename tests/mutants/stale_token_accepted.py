@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from agentcomm.api import Next, Then
 from agentcomm.errors import AlreadyFinished, StaleLease
-from agentcomm.sqlite.hub import FINISHED, SqliteHub
+from agentcomm.sqlite.hub import FINISHED, SqliteHub, _next
 from mutants import Implementation
 
 CATCHES = ("LEASE-002",)
@@ -23,13 +24,17 @@ class StaleTokenAccepted(SqliteHub):
             raise StaleLease(f"message {message_id!r} is not claimed")
         return row  # whoever asks, whenever
 
-    def _complete(self, pairs: list[tuple[str, str]]) -> None:
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
         now = self.clock.now()
         with self.store.write() as conn:
+            targets = []
             for message_id, token in pairs:
                 row = self._leased(conn, message_id, token, now)
                 conn.execute("UPDATE agent_messages SET status = 'completed', finished_at = ?"
                              " WHERE id = ?", (now, row["id"]))
+                targets.append(row["to_agent"])
+            claimed = self._claim_next(conn, then, targets, now)
+        return _next(claimed)
 
 
 def implementation() -> Implementation:

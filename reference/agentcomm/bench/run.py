@@ -290,33 +290,47 @@ def _throughput_worker(reach: Reach, config: BenchConfig, name: str, reports: An
 
 
 def _drain_one_by_one(hub: Hub, batch: int, tally: Tally) -> list[int]:
-    """Claim and complete single tasks until a stop; the ``i`` of every task completed."""
+    """Claim and complete single tasks until a stop; the ``i`` of every task completed.
+    Each complete also claims the next task when the hub can (SPEC CLAIM-009)."""
     done: list[int] = []
+    chained = "claim_next" in hub.capabilities
+    claim = None
     while True:
-        claim = hub.claim(QUEUE, wait=WAIT)
         if claim is None:
+            claim = hub.claim(QUEUE, wait=WAIT)
             continue
-        hub.complete(claim.id, claim.token)
-        if claim.message.type == STOP:
+        task = claim.message
+        if task.type == STOP:
+            hub.complete(claim.id, claim.token)
             return done
-        done.append(claim.message.payload["i"])
+        if chained:
+            claim = hub.complete(claim.id, claim.token, claim_next=True, wait=WAIT)
+        else:
+            hub.complete(claim.id, claim.token)
+            claim = None
+        done.append(task.payload["i"])
         tally.add(1)
 
 
 def _drain_batches(hub: Hub, batch: int, tally: Tally) -> list[int]:
     done: list[int] = []
+    chained = "claim_next" in hub.capabilities
+    claims = hub.claim_many(QUEUE, limit=batch, wait=WAIT)
     while True:
-        claims = hub.claim_many(QUEUE, limit=batch, wait=WAIT)
         stops = [c for c in claims if c.message.type == STOP]
         for extra in stops[1:]:  # one stop per worker: hand the others back
             hub.release(extra.id, extra.token)
         work = [c for c in claims if c.message.type != STOP]
-        if work or stops:
-            hub.complete_many(_pairs([*work, *stops[:1]]))
         done += [c.message.payload["i"] for c in work]
         tally.add(len(work))
-        if stops:
-            return done
+        if stops or not (work and chained):
+            if work or stops:
+                hub.complete_many(_pairs([*work, *stops[:1]]))
+            if stops:
+                return done
+            claims = hub.claim_many(QUEUE, limit=batch, wait=WAIT)
+            continue
+        claims = hub.complete_many(_pairs(work), claim_next=batch, wait=WAIT)
 
 
 def _pairs(claims: Iterable[Claim]) -> list[tuple[str, str]]:

@@ -17,6 +17,7 @@ import sqlite3
 from collections.abc import Callable, Iterable
 
 from agentcomm.hybrid.outbox import Hash, State
+from agentcomm.redis.records import MESSAGE_DEFAULTS
 from agentcomm.sqlite.rows import iso
 from agentcomm.sqlite.store import Store
 
@@ -158,7 +159,8 @@ def _record_cursors(conn: sqlite3.Connection, cursors: dict[tuple[str, str], str
 
 
 def _message_row(message_id: str, h: Hash) -> dict[str, object]:
-    return _row(MESSAGE_COLUMNS, h, id=int(message_id), audit_rev=int(h.get("rev") or 0))
+    full = {**MESSAGE_DEFAULTS, "available_at": h.get("created_at", ""), **h}
+    return _row(MESSAGE_COLUMNS, full, id=int(message_id), audit_rev=int(h.get("rev") or 0))
 
 
 def _row(columns: dict[str, Convert], h: Hash, **key: object) -> dict[str, object]:

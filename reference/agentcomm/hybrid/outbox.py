@@ -76,8 +76,12 @@ def fetch(client: redis.Redis, keys: Keys, refs: list[str]) -> State:
     queued = [_queue(pipe, keys, ref) for ref in refs]
     keep = [put for put in queued if put is not None]
     pipe.hgetall(keys.counters)
-    *found, counters = pipe.execute()
-    state = State(counters=counters)
+    pipe.get(keys.seq_message)  # 'sent' and 'published' are the id sequences (stats.lua)
+    pipe.get(keys.seq_event)
+    *found, counters, sent, published = pipe.execute()
+    derived = {name: value for name, value in (("sent", sent), ("published", published))
+               if value is not None}
+    state = State(counters={**counters, **derived})
     for put, value in zip(keep, found, strict=True):
         put(state, value)
     return state

@@ -10,27 +10,32 @@ What the agent's user may do (each key named here sits under the hub's prefix):
 
 * everything on its own keys: ``agent:@alice:*`` (inbox lists, registry entry,
   heartbeat, event cursors), ``processing:@alice``, ``delayed:@alice``,
-  ``wake:@alice``, ``response:@alice:*`` (the replies to its requests);
-* on other agents' inboxes (``agent:*:inbox``, ``:urgent``, ``:inbox:low``) and wake
-  lists, only ``LPUSH`` and ``LLEN`` with write-only key permission (a selector): it can
-  send to them, not read, pop, trim or delete them;
+  ``wake:@alice``, ``waiting:@alice``, ``finished:@alice``, ``response:@alice:*`` (the
+  replies to its requests);
+* on other agents' inboxes (``agent:*:inbox``, ``:urgent``, ``:inbox:low``), only
+  ``LPUSH`` with write-only key permission (a selector), and on their wake lists
+  ``LPUSH`` and ``LTRIM``: it can send to them and wake them, not read, pop, trim or
+  delete them; ``EXISTS`` on their ``waiting:`` keys, to wake them only when they wait;
+  and for ``stats`` the lengths of their lists and sets (``LLEN``, ``ZCARD``), and the
+  ids in their retry sets, never a message taken from them;
 * on other agents' reply lists ``response:*``, only ``RPUSH`` and ``PEXPIRE``,
   write-only: it can answer their requests, not read the answers they get;
 * read-only the other agents' registry entries, so that ``agents()`` and ``stats()``
   work;
 * read and write the hub's shared keys: message and reply records (``message:*``,
   ``reply:*``), the id counters ``seq:*``, the queues' lists ``tasks:*`` and their
-  ``processing:``/``delayed:``/``wake:`` keys (queue names never start with ``@``, hence
-  the globs ``[^@]*``), the event streams ``event:*`` and the fixed keys (``meta``,
-  ``counters``, ``depths``, ``targets``, ``expiring``, ``finished``,
-  ``dead_letter_queue``, ``agents``, ``event_types``, ``unadopted``, ``audit``);
+  ``processing:``/``delayed:``/``wake:``/``waiting:``/``finished:`` keys (queue names
+  never start with ``@``, hence the globs ``[^@]*``), the event streams ``event:*`` and
+  the fixed keys (``keys.FIXED``);
 * publish on the event channels ``event:*``;
-* run only the commands the hub sends: the ones its agent-side scripts call (read from
-  the scripts themselves), ``EVALSHA`` and ``SCRIPT LOAD``, its reads and blocking
-  waits, ``MULTI``/``EXEC``, ``SELECT`` for a ``/db`` URL and ``INFO`` for the checks
-  made at open.  Nothing else of ``@admin`` or ``@dangerous``: no ``CONFIG``, ``KEYS``,
-  ``FLUSHALL``, ``SCRIPT FLUSH``, ``SHUTDOWN``...  (redis-py's ``CLIENT SETINFO`` on
-  connecting is refused too, which redis-py ignores: Redis 7.0 rejects its name in a rule.)
+* run only the commands the hub sends: the ones its agent-side functions call (read from
+  the Lua itself), ``FCALL`` and ``FCALL_RO``, its reads and blocking waits,
+  ``MULTI``/``EXEC``, ``SELECT`` for a ``/db`` URL and ``INFO`` for the checks made at
+  open.  Not ``FUNCTION LOAD``: the operator loads the hub's functions (``agentcomm
+  init``), since code an agent loaded would run with the other agents' rights.  Nothing
+  else of ``@admin`` or ``@dangerous``: no ``CONFIG``, ``KEYS``, ``FLUSHALL``,
+  ``FUNCTION FLUSH``, ``SHUTDOWN``...  (redis-py's ``CLIENT SETINFO`` on connecting is
+  refused too, which redis-py ignores: Redis 7.0 rejects its name in a rule.)
 
 So an agent with these credentials cannot claim from, read or empty another agent's
 inbox, forge its heartbeat or registry entry, move its event cursors, or read the reply
@@ -38,7 +43,7 @@ list of another agent's request.  What it does not cover, because the layout sha
 these keys between all agents:
 
 * message and reply records are shared: any agent of the hub can read every message's
-  and reply's contents (and its lease token) and could rewrite them;
+  and reply's contents (a lease token only as its digest) and could rewrite them;
 * the sender is stamped by the handle, not by Redis: an agent holding hub credentials can
   open a handle under another agent's id and send (or publish) in its name;
 * the shared counters, queues and dead-letter list can be altered by any agent;
@@ -75,13 +80,13 @@ __all__ = [
 AGENT_SCRIPTS = (
     "send", "claim", "extend", "complete", "reply", "fail", "release", "publish",
     "subscribe", "unsubscribe", "read_events", "register", "heartbeat", "deregister",
-    "get_reply",
+    "get_reply", "stats",
 )
 """The scripts an agent handle runs; sweep, prune, replay and purge_dead are the operator's."""
 
 CLIENT_COMMANDS = (
     "info",  # the version and persistence checks at open
-    "evalsha", "script|load",  # every script; SCRIPT LOAD again after a server restart
+    "fcall", "fcall_ro",  # every state change, and the reads that need one snapshot
     "hget", "hgetall", "hkeys", "lrange", "smembers", "xrange", "xrevrange",  # reads
     "blpop", "blmove", "xread",  # blocking waits for claims, replies and events
     "multi", "exec", "discard",  # the one snapshot of stats
@@ -89,8 +94,9 @@ CLIENT_COMMANDS = (
 )
 """What the hub's Python side sends, besides what its scripts call."""
 
-OPERATOR_COMMANDS = ("hsetnx",)
-"""Creating the hub (``agentcomm init``) writes its layout version."""
+OPERATOR_COMMANDS = ("hsetnx", "function|load")
+"""Creating the hub (``agentcomm init``) writes its layout version and loads the hub's
+function library; agents may not load code that the other agents would then run."""
 
 OPERATOR_USER = "agentcomm.operator"
 AGENT_USER_PREFIX = "agent."
@@ -116,10 +122,11 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
     """
     me = check_agent_id(agent_id)
     p = check_prefix(prefix)
-    own = [f"agent:{me}:*", _fill("response", agent=me), _fill("processing", target=me),
-           _fill("delayed", target=me), _fill("wake", target=me)]
+    per_target = ("processing", "delayed", "wake", "waiting", "finished")
+    own = [f"agent:{me}:*", _fill("response", agent=me),
+           *(_fill(name, target=me) for name in per_target)]
     shared = [*FIXED.values(), _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
-              *(_fill(name, target="[^@]*") for name in ("processing", "delayed", "wake"))]
+              *(_fill(name, target="[^@]*") for name in per_target)]
     sending = [f"%W~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()]
     return [
         _user(user if user is not None else agent_user(me)), "reset", "on",
@@ -128,7 +135,15 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
         f"%R~{p}{_fill('registry')}",
         f"&{p}{_fill('stream')}",
         *(f"+{command}" for command in hub_commands(AGENT_SCRIPTS)),
-        _selector([*sending, f"%W~{p}{_fill('wake', target='@*')}"], ["lpush", "llen"]),
+        _selector(sending, ["lpush"]),
+        _selector([f"%W~{p}{_fill('wake', target='@*')}"], ["lpush", "ltrim"]),
+        _selector([f"%R~{p}{_fill('waiting', target='@*')}"], ["exists"]),
+        # stats: how many messages wait, are leased or finished, never which
+        _selector([f"%R~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()],
+                  ["llen"]),
+        _selector([f"%R~{p}{_fill(name, target='@*')}" for name in ("processing", "finished")],
+                  ["zcard"]),
+        _selector([f"%R~{p}{_fill('delayed', target='@*')}"], ["zrange"]),
         _selector([f"%W~{p}{_fill('response')}"], ["rpush", "pexpire"]),
     ]
 
@@ -152,8 +167,8 @@ def acl_file_line(tokens: list[str]) -> str:
 @functools.cache
 def hub_commands(script_names: tuple[str, ...]) -> tuple[str, ...]:
     """The commands the hub sends when it runs these scripts, sorted, lower case."""
-    called = {name.lower() for script in script_names
-              for name in _CALL.findall(scripts.source(script))}
+    texts = [scripts.common(), *(scripts.body(name) for name in script_names)]
+    called = {name.lower() for text in texts for name in _CALL.findall(text)}
     return tuple(sorted(called | set(CLIENT_COMMANDS)))
 
 

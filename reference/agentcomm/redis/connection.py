@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
+
+# hiredis (in the redis extra) packs a command in C; redis-py's packer costs several times more
+from hiredis import pack_command
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -25,19 +28,22 @@ from agentcomm.errors import (
     BackendUnavailable,
     ConfigurationError,
     Conflict,
+    InvalidInput,
     NotFound,
     StaleLease,
 )
+from agentcomm.redis import scripts
 from agentcomm.urls import HubURL
 
 T = TypeVar("T")
 
-MIN_VERSION = (6, 2)
-"""BLMOVE, exclusive XRANGE bounds and ZRANGEBYSCORE ... LIMIT need Redis 6.2."""
+MIN_VERSION = (7, 0)
+"""Functions (FUNCTION LOAD, FCALL) need Redis 7.0."""
 
 FIRST_PAUSE, LONGEST_PAUSE = 0.05, 1.0
 
 REFUSALS: dict[str, type[AgentCommError]] = {
+    "invalid_input": InvalidInput,
     "not_found": NotFound,
     "stale_lease": StaleLease,
     "already_finished": AlreadyFinished,
@@ -105,6 +111,35 @@ class Connection:
                     raise self.lost(exc, sent, attempt) from exc
             self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
             attempt += 1
+
+    def script(self, name: str, args: Sequence[Any]) -> Any:
+        """Run the hub's function ``name`` with ``args``: FCALL, and when the server does
+        not have the library (nothing ran, so repeating is safe) FUNCTION LOAD, then again."""
+        command = scripts.fcall_command(name, args)
+        try:
+            return self._execute(command)
+        except redis.ResponseError as exc:
+            if not _function_missing(exc):
+                raise
+        self.load_library()
+        return self._execute(command)
+
+    def load_library(self) -> None:
+        """FUNCTION LOAD the hub's library, unless the server has it already."""
+        try:
+            self._execute(scripts.load_command())
+        except redis.ResponseError as exc:
+            if "already exists" not in str(exc):  # loaded before, or by another handle
+                raise
+
+    def _execute(self, command: tuple[Any, ...]) -> Any:
+        """One command on the handle's connection, straight to the wire: the client's
+        retries, callbacks and per-argument encoding cost more than the scripts run."""
+        if self.fake:
+            return self.client.execute_command(*command)
+        link = self.link
+        link.send_packed_command([pack_command(command)], check_health=False)
+        return link.read_response()
 
     def _open_client(self) -> redis.Redis:
         """The client, connected (redis-py connects a single-connection client at once),
@@ -219,6 +254,10 @@ class Connection:
         if choice == "require":
             raise ConfigurationError(text.replace("ignore silences this", "require refuses it"))
         warnings.warn(text, DurabilityWarning, stacklevel=4)
+
+
+def _function_missing(exc: redis.ResponseError) -> bool:
+    return "function not found" in str(exc).lower()
 
 
 def _text(value: Any) -> str:

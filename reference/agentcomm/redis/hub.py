@@ -15,29 +15,32 @@ from collections.abc import Sequence
 from typing import Any
 
 from agentcomm import validation as v
-from agentcomm.api import Hub, PreparedMessage, Topic
+from agentcomm.api import Hub, Next, PreparedMessage, Then, Topic
 from agentcomm.clock import Clock, SystemClock
 from agentcomm.errors import ConfigurationError, NotFound
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
 from agentcomm.redis import records
 from agentcomm.redis.connection import Connection
 from agentcomm.redis.keys import Keys, check_prefix
-from agentcomm.redis.scripts import register
+from agentcomm.redis.scripts import Header
 from agentcomm.urls import HubURL
 
-SCHEMA = "1"
-"""The layout version kept in the ``meta`` hash."""
+SCHEMA = "2"
+"""The layout version kept in the ``meta`` hash; ``migrate.lua`` brings layout 1 to it."""
 RECHECK_SECONDS = 0.25
 """Waiters look again at least this often: leases and backoffs end without any write."""
-BACKSTOP_SECONDS = 3600.0
-"""Finished records expire this long after retention, in case nobody ever prunes."""
+REPLY_MARGIN_SECONDS = 3600.0
+"""A reply list outlives retention by this much, in case nobody ever prunes."""
+STEP_BUDGET = 200
+"""Objects one step of prune (or of a layout migration) handles: a few milliseconds of
+server time, so maintenance never holds the server for long (BENCHMARKS.md)."""
 COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "published")
 
 
 class RedisHub(Hub):
     """A hub in one Redis database, under a key prefix, shared by agents on any machine."""
 
-    capabilities = frozenset({"batch", "manual_clock", "live_publish"})
+    capabilities = frozenset({"batch", "claim_next", "manual_clock", "live_publish"})
     audited = False
     """The hybrid hub turns this on: scripts then note what they touch in ``audit``."""
 
@@ -48,10 +51,15 @@ class RedisHub(Hub):
         self.keys = Keys(check_prefix(where.options.get("prefix", "")))
         self.conn = Connection(where, self.clock)
         self.client = self.conn.client
+        settings = self.settings
+        self.header = Header(
+            prefix=self.keys.prefix, backoff_base=settings.backoff_base,
+            backoff_max=settings.backoff_max,
+            reply_ttl_ms=int((settings.retain_finished + REPLY_MARGIN_SECONDS) * 1000),
+            audited="1" if self.audited else "0")
         try:
             self.conn.check_server()
             self._open_layout(create)
-            self.scripts = register(self.client)
         except BaseException:
             self.conn.close()
             raise
@@ -64,7 +72,8 @@ class RedisHub(Hub):
 
     def _open_layout(self, create: bool) -> None:
         meta = self.keys.meta
-        if create:  # HSETNX: repeating it is harmless, so it counts as a read for retries
+        if create:  # both are harmless to repeat, so they count as reads for retries
+            self._read(self.conn.load_library)
             self._read(lambda: self.client.hsetnx(meta, "schema", SCHEMA))
         if self.audited:  # from now on, plain Redis handles would leave the audit behind
             self._read(lambda: self.client.hset(meta, "audited", "1"))
@@ -72,6 +81,10 @@ class RedisHub(Hub):
         where = f"{self.where.redacted} (key prefix {self.keys.prefix!r})"
         if schema is None:
             raise NotFound(f"no agentcomm hub at {where}: create it with `agentcomm init`")
+        if schema == "1":
+            while self._run("migrate", STEP_BUDGET):
+                pass
+            schema = SCHEMA
         if schema != SCHEMA:
             raise ConfigurationError(f"the hub at {where} has layout {schema!r}; this "
                                      f"agentcomm reads layout {SCHEMA!r}")
@@ -83,13 +96,9 @@ class RedisHub(Hub):
     # -- running scripts ---------------------------------------------------------------------
     def _run(self, name: str, *args: Any, now: float | None = None,
              reads_only: bool = False) -> Any:
-        settings = self.settings
-        header: list[Any] = [self.keys.prefix, stamp(self.clock.now() if now is None else now),
-                  settings.backoff_base, settings.backoff_max,
-                  int((settings.retain_finished + BACKSTOP_SECONDS) * 1000),
-                  "1" if self.audited else "0"]
-        script = self.scripts[name]
-        return self.conn.call(lambda: script(args=[*header, *args]), reads_only=reads_only)
+        header = self.header.args(stamp(self.clock.now() if now is None else now))
+        return self.conn.call(lambda: self.conn.script(name, [*header, *args]),
+                              reads_only=reads_only)
 
     def _read(self, command: Any) -> Any:
         return self.conn.call(command, reads_only=True)
@@ -100,8 +109,7 @@ class RedisHub(Hub):
         for m in items:
             fields += [m.to, m.type, m.payload_json, int(m.priority), m.timeout_seconds,
                        m.max_retries, m.correlation_id or "",
-                       "" if m.expires_at is None else stamp(m.expires_at),
-                       self.keys.pending(m.to, m.priority)]
+                       "" if m.expires_at is None else stamp(m.expires_at)]
         ids = self._run("send", *fields, now=now)
         sent_at = float(stamp(now))
         return [_sent(str(i), sender, m, sent_at) for i, m in zip(ids, items, strict=True)]
@@ -118,35 +126,53 @@ class RedisHub(Hub):
         return records.reply(records.as_dict(flat)) if flat else None
 
     # -- claiming ------------------------------------------------------------------------------
-    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
         token = secrets.token_hex(16)
-        found = self._run("claim", agent, token, limit, *self.keys.pending_lists(target), target)
-        return [_claim(message_id, records.as_dict(flat), token) for message_id, flat in found]
+        found = self._run("claim", agent, token, limit, target, "1" if waiting else "0")
+        return _claims(found, token)
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
         flat = self._run("extend", _message_id(message_id), token,
                          "" if seconds is None else seconds)
         return _claim(message_id, records.as_dict(flat), token)
 
-    def _complete(self, pairs: list[tuple[str, str]]) -> None:
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
         flat = [part for m, t in pairs for part in (_message_id(m), t)]
-        self._run("complete", len(pairs), *flat)
+        _, claimed = self._finish("complete", then, len(pairs), *flat)
+        return claimed
 
     def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
-               status: ReplyStatus) -> Reply:
+               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]:
         now = self.clock.now()
-        reply_id, requester, cid = self._run("reply", _message_id(message_id), token, sender,
-                                             payload_json, status.value, now=now)
-        return Reply(reply_id, message_id, sender, requester, v.decode_payload(payload_json),
-                     status, float(stamp(now)), cid or None)
+        (reply_id, requester, cid), claimed = self._finish(
+            "reply", then, _message_id(message_id), token, sender, payload_json, status.value,
+            now=now)
+        answer = Reply(reply_id, message_id, sender, requester, v.decode_payload(payload_json),
+                       status, float(stamp(now)), cid or None)
+        return answer, claimed
 
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message:
-        flat = self._run("fail", _message_id(message_id), token, reason, "1" if retry else "0")
-        return records.message(message_id, records.as_dict(flat))
+    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
+              then: Then | None) -> tuple[Message, Next | None]:
+        flat, claimed = self._finish("fail", then, _message_id(message_id), token, reason,
+                                     "1" if retry else "0")
+        return records.message(message_id, records.as_dict(flat)), claimed
 
-    def _release(self, message_id: str, token: str) -> Message:
-        flat = self._run("release", _message_id(message_id), token)
-        return records.message(message_id, records.as_dict(flat))
+    def _release(self, message_id: str, token: str,
+                 then: Then | None) -> tuple[Message, Next | None]:
+        flat, claimed = self._finish("release", then, _message_id(message_id), token)
+        return records.message(message_id, records.as_dict(flat)), claimed
+
+    def _finish(self, name: str, then: Then | None, *args: Any,
+                now: float | None = None) -> tuple[Any, Next | None]:
+        """Run a finishing script, asking for the next claim when ``then`` says so
+        (common.lua THEN_ARGS); its result, and what it claimed next."""
+        if then is None:
+            result, _ = self._run(name, 0, "", "", "0", *args, now=now)
+            return result, None
+        token = secrets.token_hex(16)
+        result, (target, found) = self._run(name, then.limit, then.agent, token,
+                                            "1" if then.waiting else "0", *args, now=now)
+        return result, Next(target, _claims(found, token))
 
     # -- dead letters --------------------------------------------------------------------------
     def _dead_letters(self, limit: int) -> list[Message]:
@@ -253,21 +279,22 @@ class RedisHub(Hub):
         return int(self._run("sweep"))
 
     def _prune(self) -> dict[str, int]:
+        """Prune in steps of ``STEP_BUDGET`` objects, until a step finds no more."""
         now = self.clock.now()
-        counts = self._run("prune", stamp(now - self.settings.retain_finished),
-                           stamp(now - self.settings.retain_events), now=now)
-        return dict(zip(("messages", "replies", "events", "agents"), map(int, counts),
-                        strict=True))
+        totals = dict.fromkeys(("messages", "replies", "events", "agents"), 0)
+        more = 1
+        while more:
+            *counts, more = map(int, self._run(
+                "prune", stamp(now - self.settings.retain_finished),
+                stamp(now - self.settings.retain_events), STEP_BUDGET, now=now))
+            for name, n in zip(totals, counts, strict=True):
+                totals[name] += n
+        return totals
 
     def _stats(self) -> Stats:
-        def read() -> list[dict[str, str]]:
-            pipe = self.client.pipeline(transaction=True)  # one snapshot of both
-            pipe.hgetall(self.keys.depths)
-            pipe.hgetall(self.keys.counters)
-            return pipe.execute()
-
-        depth_fields, counter_fields = self._read(read)
-        counters = {name: int(counter_fields.get(name, 0)) for name in COUNTERS}
+        depth_fields, counter_fields = self._run("stats", reads_only=True)
+        found = records.as_dict(counter_fields)
+        counters = {name: int(found.get(name, 0)) for name in COUNTERS}
         known = self._agents()
         return Stats(_depths(depth_fields), counters, sum(a.alive for a in known), len(known))
 
@@ -332,6 +359,11 @@ def _claim(message_id: str, h: dict[str, str], token: str) -> Claim:
     return Claim(records.message(message_id, h), token, float(h["lease_expires_at"]))
 
 
+def _claims(found: list[tuple[str, list[str]]], token: str) -> list[Claim]:
+    """The claims of a script's ``{id, flat record}`` list, all under ``token``."""
+    return [_claim(message_id, records.as_dict(flat), token) for message_id, flat in found]
+
+
 def _sent(message_id: str, sender: str, m: PreparedMessage, sent_at: float) -> Message:
     return Message(
         id=message_id, from_agent=sender, to_agent=m.to, type=m.type,
@@ -351,10 +383,9 @@ def _event_json_after_id(kind: str, publisher: str, payload_json: str, published
             f'"expires_at":{json.dumps(expires)}}}')
 
 
-def _depths(fields: dict[str, str]) -> dict[str, dict[str, int]]:
+def _depths(flat: list[str]) -> dict[str, dict[str, int]]:
+    """stats.lua's ``target, key, count, ...`` as ``{target: {key: count}}``."""
     found: dict[str, dict[str, int]] = {}
-    for field, value in fields.items():
-        target, _, status = field.partition(":")
-        if int(value) > 0:
-            found.setdefault(target, {})[status] = int(value)
+    for target, key, count in zip(flat[::3], flat[1::3], flat[2::3], strict=True):
+        found.setdefault(target, {})[key] = int(count)
     return found

@@ -23,12 +23,14 @@ FIXED = {
     "seq_event": "seq:event",
     "targets": "targets",              # set: every target ever sent to (sweep visits each)
     "expiring": "expiring",            # zset: message id with a deadline -> its expires_at
-    "finished": "finished",            # zset: completed/expired id -> finished_at (prune)
     "dead": "dead_letter_queue",       # list: dead message ids, in the order they died
-    "counters": "counters",            # hash: lifetime counters (PRIO-004)
-    "depths": "depths",                # hash: '<target>:<status>' -> count (stats)
+    "counters": "counters",            # hash: lifetime counters of rare events (PRIO-004)
+    "depths": "depths",                # hash: '<target>:dead' and ':expired' -> count
     "agents": "agents",                # set: every registered agent (outlives heartbeats)
     "event_types": "event_types",      # set: every event type with a stream
+    "event_expiry": "event_expiry",    # zset: '<type> <entry id>' of an event with a ttl
+                                       # -> its expires_at (prune)
+    "finished_v1": "finished",         # zset of layout 1, emptied by migrate.lua
     "unadopted": "unadopted",          # list: foreign items found in a pending list
     "audit": "audit",                  # stream: objects the hybrid audit must record
 }
@@ -46,6 +48,8 @@ PATTERNS = {
     # confines an agent to its own inbox):
     "processing": "processing:{target}",          # zset: leased message id -> lease deadline
     "delayed": "delayed:{target}",                # zset: retried message id -> when it is due
+    "finished": "finished:{target}",              # zset: completed/expired id -> finished_at
+    "waiting": "waiting:{target}",                # string with a TTL: a claimer waits here
 }
 
 LEVEL_NAMES = {Priority.HIGH: "high", Priority.NORMAL: "normal", Priority.LOW: "low"}
@@ -105,11 +109,38 @@ def check_prefix(prefix: str) -> str:
 
 
 def lua_key_table() -> str:
-    """Lua that defines ``K``: the fixed keys and one function per pattern, under ``P``."""
-    lines = ["local K = {}"]
-    lines += [f"K.{name} = P .. '{suffix}'" for name, suffix in FIXED.items()]
-    for name, pattern in PATTERNS.items():
-        params = re.findall(r"{(\w+)}", pattern)
-        body = re.sub(r"{(\w+)}", r"' .. \1 .. '", f"'{pattern}'").replace(" .. ''", "")
-        lines.append(f"K.{name} = function({', '.join(params)}) return P .. {body} end")
+    """Lua that defines ``K``: the fixed keys (set per call by ``fixed_keys()``), one
+    function per pattern, under ``P``, and ``K.pending(target, priority)``, the list
+    ``Keys.pending`` names."""
+    lines = ["local K = {}", "-- Fixed keys depend on the prefix of the call: begin() sets them.",
+             "local function fixed_keys()"]
+    lines += [f"  K.{name} = P .. '{suffix}'" for name, suffix in FIXED.items()]
+    lines += ["end"]
+    lines += [f"K.{name} = function({', '.join(_params(pattern))}) return P .. "
+              f"{_lua_text(pattern)} end" for name, pattern in PATTERNS.items()]
+    lines.append("local PENDING_INBOX = {" + _lua_levels(INBOX_LISTS) + "}")
+    lines.append("local PENDING_DEFAULT = {" + _lua_levels(DEFAULT_QUEUE_LISTS) + "}")
+    lines.append("local PENDING_QUEUE = {" + _lua_levels(QUEUE_LISTS) + "}")
+    lines.append(
+        "K.pending = function(target, priority)\n"
+        "  local layout = PENDING_QUEUE\n"
+        "  if string.sub(target, 1, 1) == '@' then layout = PENDING_INBOX\n"
+        f"  elseif target == '{DEFAULT_QUEUE}' then layout = PENDING_DEFAULT end\n"
+        "  return P .. layout[tostring(priority)](target)\n"
+        "end")
     return "\n".join(lines)
+
+
+def _params(pattern: str) -> list[str]:
+    return re.findall(r"{(\w+)}", pattern)
+
+
+def _lua_text(pattern: str) -> str:
+    """A pattern as a Lua expression over its parameters: 'message:' .. id."""
+    return re.sub(r"{(\w+)}", r"' .. \1 .. '", f"'{pattern}'").replace(" .. ''", "")
+
+
+def _lua_levels(layout: dict[Priority, str]) -> str:
+    """``['2'] = function(target) return 'agent:' .. target .. ':urgent' end, ...``"""
+    return ", ".join(f"['{int(level)}'] = function(target) return {_lua_text(template)} end"
+                     for level, template in layout.items())

@@ -20,6 +20,11 @@ def as_dict(flat: Flat) -> dict[str, str]:
     return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
+MESSAGE_DEFAULTS = {"retry_count": "0"}
+"""Fields a message record leaves out until they change; ``available_at`` is absent
+until a retry sets it, and means ``created_at`` then (send.lua)."""
+
+
 def message(message_id: str, h: dict[str, str]) -> Message:
     return Message(
         id=message_id,
@@ -31,11 +36,11 @@ def message(message_id: str, h: dict[str, str]) -> Message:
         priority=Priority(int(h["priority"])),
         created_at=float(h["created_at"]),
         timeout_seconds=float(h["timeout_seconds"]),
-        retry_count=int(h["retry_count"]),
+        retry_count=int(h.get("retry_count", MESSAGE_DEFAULTS["retry_count"])),
         max_retries=int(h["max_retries"]),
         correlation_id=h.get("correlation_id"),
         expires_at=_time(h.get("expires_at")),
-        available_at=float(h["available_at"]),
+        available_at=float(h.get("available_at") or h["created_at"]),
         claimed_by=h.get("claimed_by"),
         last_error=h.get("last_error"),
         reply_id=h.get("response_id"),

@@ -12,7 +12,7 @@ import secrets
 import sqlite3
 
 from agentcomm import validation as v
-from agentcomm.api import Hub, PreparedMessage, Topic
+from agentcomm.api import Hub, Next, PreparedMessage, Then, Topic, next_source_refusal
 from agentcomm.clock import Clock
 from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
@@ -59,6 +59,7 @@ RETURNING {MESSAGE_COLUMNS}
 COMPLETE = """
 UPDATE agent_messages SET status = 'completed', finished_at = ?
 WHERE id = ? AND lease_token = ? AND status = 'processing' AND lease_expires_at > ?
+RETURNING to_agent
 """
 
 UNREAD_EVENTS = """
@@ -75,7 +76,7 @@ EVENT_COLUMNS = "id, event_type, publisher, payload, published_at, expires_at"
 class SqliteHub(Hub):
     """A hub in one SQLite file, shared by any number of local processes."""
 
-    capabilities = frozenset({"batch", "manual_clock"})
+    capabilities = frozenset({"batch", "claim_next", "manual_clock"})
 
     def __init__(
         self,
@@ -119,22 +120,17 @@ class SqliteHub(Hub):
         return None
 
     # -- claiming ------------------------------------------------------------------------
-    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
         now = self.clock.now()
         # A read first: waiters must not queue for the write lock just to find nothing.
         claimable, lapsed = self.store.query(PROBE, {"target": target, "now": now})[0]
         if not (claimable or lapsed):
             return []
-        token = secrets.token_hex(16)
-        params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
-                  "target": target, "limit": limit}
         with self.store.write() as conn:
             if lapsed:
                 self._settle_leases(conn, now)
-            found = conn.execute(CLAIM, params).fetchall()
-        # RETURNING gives no order guarantee: restore (priority desc, id asc).
-        found.sort(key=lambda r: (-int(r["priority"] or 0), int(r["id"])))
-        return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
+            token, found = _claim_rows(conn, agent, target, limit, now)
+        return _claims(found, token)
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
         now = self.clock.now()
@@ -145,16 +141,20 @@ class SqliteHub(Hub):
                          (until, row["id"]))
         return Claim(rows.message(row), token, until)
 
-    def _complete(self, pairs: list[tuple[str, str]]) -> None:
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
         now = self.clock.now()
         with self.store.write() as conn:
+            targets = []
             for message_id, token in pairs:
-                if conn.execute(COMPLETE, (now, _rowid(message_id), token, now)).rowcount != 1:
+                done = conn.execute(COMPLETE, (now, _rowid(message_id), token, now)).fetchone()
+                if done is None:
                     self._leased(conn, message_id, token, now)  # raises; all roll back
+                targets.append(done[0])
+            claimed = self._claim_next(conn, then, targets, now)
+        return _next(claimed)
 
-    def _reply(
-        self, sender: str, message_id: str, token: str, payload_json: str, status: ReplyStatus
-    ) -> Reply:
+    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
+               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
@@ -166,26 +166,45 @@ class SqliteHub(Hub):
             conn.execute(
                 "UPDATE agent_messages SET status = 'completed', finished_at = ?,"
                 " response_id = ? WHERE id = ?", (now, reply_id, row["id"]))
-        return Reply(str(reply_id), message_id, sender, row["from_agent"],
-                     v.decode_payload(payload_json), status, from_iso(iso(now)),
-                     row["correlation_id"])
+            claimed = self._claim_next(conn, then, [row["to_agent"]], now)
+        answer = Reply(str(reply_id), message_id, sender, row["from_agent"],
+                       v.decode_payload(payload_json), status, from_iso(iso(now)),
+                       row["correlation_id"])
+        return answer, _next(claimed)
 
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool) -> Message:
+    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
+              then: Then | None) -> tuple[Message, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
             self._retry_or_bury(conn, row, reason, now, retry=retry, by_holder=True)
-            return rows.message(self._row(conn, message_id))
+            state = rows.message(self._row(conn, message_id))
+            claimed = self._claim_next(conn, then, [row["to_agent"]], now)
+        return state, _next(claimed)
 
-    def _release(self, message_id: str, token: str) -> Message:
+    def _release(self, message_id: str, token: str,
+                 then: Then | None) -> tuple[Message, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
-            self._leased(conn, message_id, token, now)
+            row = self._leased(conn, message_id, token, now)
             conn.execute(
                 "UPDATE agent_messages SET status = 'pending', available_at = ?,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                " WHERE id = ?", (now, _rowid(message_id)))
-            return rows.message(self._row(conn, message_id))
+                " WHERE id = ?", (now, row["id"]))
+            state = rows.message(self._row(conn, message_id))
+            claimed = self._claim_next(conn, then, [row["to_agent"]], now)
+        return state, _next(claimed)
+
+    def _claim_next(self, conn: sqlite3.Connection, then: Then | None, targets: list[str],
+                    now: float) -> Claimed | None:
+        """The next claim of a finishing step (SPEC CLAIM-009), in its transaction."""
+        if then is None:
+            return None
+        refusal = next_source_refusal(then.agent, targets)
+        if refusal is not None:
+            raise refusal  # the finish rolls back with it
+        self._settle_leases(conn, now)
+        return (targets[0], *_claim_rows(conn, then.agent, targets[0], then.limit, now))
 
     # -- dead letters ----------------------------------------------------------------------
     def _dead_letters(self, limit: int) -> list[Message]:
@@ -413,6 +432,32 @@ class SqliteHub(Hub):
             " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END,"
             " dead_order = (SELECT value FROM agent_counters WHERE name = 'dead')"
             " WHERE id = ?", (reason, now, by_holder, row["id"]))
+
+
+Claimed = tuple[str, str, list[sqlite3.Row]]
+"""A claim made in a finishing step: the target, the token, and the rows leased."""
+
+
+def _claim_rows(conn: sqlite3.Connection, agent: str, target: str, limit: int,
+                now: float) -> tuple[str, list[sqlite3.Row]]:
+    """Lease up to ``limit`` pending messages of ``target`` under one fresh token."""
+    token = secrets.token_hex(16)
+    params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
+              "target": target, "limit": limit}
+    return token, conn.execute(CLAIM, params).fetchall()
+
+
+def _claims(found: list[sqlite3.Row], token: str) -> list[Claim]:
+    # RETURNING gives no order guarantee: restore (priority desc, id asc).
+    found.sort(key=lambda r: (-int(r["priority"] or 0), int(r["id"])))
+    return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
+
+
+def _next(claimed: Claimed | None) -> Next | None:
+    if claimed is None:
+        return None
+    target, token, found = claimed
+    return Next(target, _claims(found, token))
 
 
 def _rowid(message_id: str) -> int:

@@ -27,12 +27,17 @@ def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(whole)) + f".{millis:03d}"
 
 
+_EPOCH = datetime.datetime(1970, 1, 1)
+
+
 def from_iso(text: str | None) -> float:
     """Read the design's DATETIME text (with or without fraction) back as epoch seconds."""
     if not text:
         return 0.0
     parsed = datetime.datetime.fromisoformat(str(text))
-    return parsed.replace(tzinfo=datetime.timezone.utc).timestamp()
+    if parsed.tzinfo is not None:  # not the design's form, but a clear enough time
+        return parsed.timestamp()
+    return (parsed - _EPOCH).total_seconds()
 
 
 def message(row: sqlite3.Row) -> Message:
@@ -42,7 +47,7 @@ def message(row: sqlite3.Row) -> Message:
         to_agent=row["to_agent"],
         type=row["message_type"],
         payload=decode_payload(row["payload"]),
-        status=Status(row["status"]),
+        status=_STATUSES[row["status"]],
         priority=_priority(row["priority"]),
         created_at=from_iso(row["created_at"]),
         timeout_seconds=float(row["timeout_seconds"] or 300),
@@ -100,8 +105,12 @@ def agent(row: sqlite3.Row, now: float) -> AgentInfo:
     )
 
 
+_STATUSES = {status.value: status for status in Status}
+_LEVELS = (Priority.LOW, Priority.NORMAL, Priority.HIGH)
+
+
 def _priority(value: object) -> Priority:
     # Rows written by the design's own scripts may carry other numbers (its example uses 5):
     # read them as the nearest level rather than failing the whole read.
     number = int(value) if isinstance(value, (int, float)) else 1
-    return Priority(min(max(number, 0), 2))
+    return _LEVELS[min(max(number, 0), 2)]

@@ -1,25 +1,19 @@
--- Shared by every agentcomm script (Lua 5.1, as Redis runs it); scripts.py puts it first.
+-- Shared by every agentcomm function (Lua 5.1, as Redis runs it): scripts.py puts it
+-- in the library before the functions, which are the other files of lua/.
 --
--- No script uses KEYS: keys are derived from the prefix and from ids inside the script
--- (see keys.py; the key table K below is generated from it).  Every script gets the same
--- header arguments, then its own, read with arg(i):
---   ARGV[1] key prefix      ARGV[2] now (epoch seconds, the hub's clock)
---   ARGV[3] backoff_base    ARGV[4] backoff_max
---   ARGV[5] backstop TTL of finished records, ms (retention plus a margin)
---   ARGV[6] '1' when a hybrid hub wants its audit stream fed
--- Checks come before writes: a script that returns an error has changed nothing.
-local P = ARGV[1]
-local NOW_TEXT = ARGV[2]
-local NOW = tonumber(NOW_TEXT)
-local BACKOFF_BASE = tonumber(ARGV[3])
-local BACKOFF_MAX = tonumber(ARGV[4])
-local BACKSTOP_MS = tonumber(ARGV[5])
-local AUDITED = ARGV[6] == '1'
-local function arg(i) return ARGV[6 + i] end
+-- This code runs once, when the library is loaded, and may only define: every call
+-- begins with begin(argv), which reads the header arguments (generated from
+-- scripts.HEADER) into the variables below and resets the per-call state.  A function's
+-- own arguments follow the header, read with arg(i).
+-- No function uses KEYS: keys are derived from the prefix and from ids inside it (see
+-- keys.py; the key table K is generated from it).
+-- Checks come before writes: a function that returns an error has changed nothing.
+--@HEADER@
 --@KEYS@
 
 local LEVEL = {['0'] = 'low', ['1'] = 'normal', ['2'] = 'high'}
 local WAKE_TOKENS = 64  -- at most this many claimers woken per target at once
+local WAITING_MS = 1000  -- a waiting claimer re-announces itself at least this often
 
 -- 17 significant digits read back as exactly the same double.
 local function time_text(t) return string.format('%.17g', t) end
@@ -29,18 +23,17 @@ local function audit(ref)
 end
 
 -- Counters are summed while a script runs and written once, by done(), at its end: a
--- batch of a thousand messages costs a few HINCRBYs, not thousands.
-local DELTAS, TALLIES = {}, {}
+-- batch of a thousand messages costs a few HINCRBYs, not thousands.  Only what cannot
+-- be derived is counted: 'sent' and 'published' are the id sequences, pending and
+-- processing depths the lengths of their lists and sets (stats.lua).
+local DELTAS, TALLIES
 
 local function add(sums, name, n) sums[name] = (sums[name] or 0) + n end
 
 local function tally(name, n) add(TALLIES, name, n or 1) end
 
--- Depths for stats: '<target>:<status>', and '<target>:pending_<level>' for pending.
-local function count(m, status, delta)
-  add(DELTAS, m.to_agent .. ':' .. status, delta)
-  if status == 'pending' then add(DELTAS, m.to_agent .. ':pending_' .. LEVEL[m.priority], delta) end
-end
+-- Depths of the two finished states that no structure counts per target.
+local function depth(target, status, delta) add(DELTAS, target .. ':' .. status, delta) end
 
 -- Every script that writes returns through done(), which writes the sums.
 local function done(result)
@@ -51,17 +44,11 @@ local function done(result)
   return result
 end
 
-local function move(m, to)
-  count(m, m.status, -1)
-  count(m, to, 1)
-  m.status = to
-end
-
 -- The fields of a message that decide what a script does (not its payload, which can
 -- be large and is only read by those who receive the message).
 local STATE = {'status', 'to_agent', 'from_agent', 'priority', 'lease_token',
   'lease_expires_at', 'retry_count', 'max_retries', 'timeout_seconds', 'expires_at',
-  'list', 'rev', 'correlation_id', 'response_id'}
+  'correlation_id', 'response_id', 'rev'}
 
 -- The message's state as a table, or nil when there is no such message.
 local function load(id)
@@ -74,13 +61,24 @@ local function load(id)
   return m
 end
 
+-- A whole record (HGETALL's flat reply) as a table.
+local function record(id, flat)
+  local m = {id = id}
+  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
+  return m
+end
+
 local function flat(id) return redis.call('HGETALL', K.message(id)) end
 
--- Every change bumps the message's revision (the hybrid audit keeps the newest).
+-- Every change of an audited hub bumps the message's revision (the audit keeps the newest).
 local function set(m, ...)
-  m.rev = tonumber(m.rev or '0') + 1
-  redis.call('HSET', K.message(m.id), 'rev', m.rev, ...)
-  audit('m:' .. m.id)
+  if AUDITED then
+    m.rev = tonumber(m.rev or '0') + 1
+    redis.call('HSET', K.message(m.id), 'rev', m.rev, ...)
+    audit('m:' .. m.id)
+  else
+    redis.call('HSET', K.message(m.id), ...)
+  end
 end
 
 local function clear(m, ...) redis.call('HDEL', K.message(m.id), ...) end
@@ -89,12 +87,20 @@ local function is_finished(status)
   return status == 'completed' or status == 'dead' or status == 'expired'
 end
 
+-- A lease token is kept only as its digest: whoever reads the record cannot finish the
+-- message, only the claimer who holds the token (SPEC LEASE-002).  fakeredis has no
+-- sha1hex; it serves one process, where nobody can read what they may not use anyway.
+local function digest(token)
+  if redis.sha1hex then return redis.sha1hex(token) end
+  return token
+end
+
 -- The message if `token` holds its live lease; else nil and the refusal, in SPEC
 -- LEASE-003's order: unknown id, wrong token, already finished, lapsed lease.
 local function leased(id, token)
   local m = load(id)
   if not m then return nil, "not_found unknown message id '" .. id .. "'" end
-  if m.lease_token ~= token then
+  if m.lease_token ~= digest(token) then
     return nil, "stale_lease token does not hold the lease on message '" .. id ..
       "': it was reclaimed or never granted (status " .. m.status .. ")"
   end
@@ -109,17 +115,36 @@ local function leased(id, token)
   return m
 end
 
+-- Each message of `pairs_at` (ids and tokens from arg(first)), if every token holds its
+-- lease and no id comes twice; else nil and the first refusal.
+local function all_leased(n, first)
+  local held, seen = {}, {}
+  for i = 0, n - 1 do
+    local id = arg(first + 2 * i)
+    if seen[id] then return nil, "already_finished message '" .. id .. "' is named twice" end
+    seen[id] = true
+    local m, refusal = leased(id, arg(first + 1 + 2 * i))
+    if not m then return nil, refusal end
+    held[#held + 1] = m
+  end
+  return held
+end
+
+-- Claimers waiting on a target are woken with tokens on its wake list, pushed only
+-- while one has announced itself (claim_from with `waiting`): a busy hub pushes none.
 local function wake(target, n)
-  local key = K.wake(target)
-  local room = WAKE_TOKENS - redis.call('LLEN', key)
-  for _ = 1, math.min(n, room) do redis.call('LPUSH', key, '1') end
+  if redis.call('EXISTS', K.waiting(target)) == 0 then return end
+  local key, tokens = K.wake(target), {}
+  for i = 1, math.min(n, WAKE_TOKENS) do tokens[i] = '1' end
+  redis.call('LPUSH', key, unpack(tokens))
+  redis.call('LTRIM', key, 0, WAKE_TOKENS - 1)
 end
 
 -- Back into its pending list at its send-order place (SPEC ORD-001).  The list runs
 -- newest (head) to oldest (tail, claimed next); a returning message is nearly always
 -- older than everything waiting, so the scan below is the rare case.
 local function requeue(m)
-  local list, id = m.list, tonumber(m.id)
+  local list, id = K.pending(m.to_agent, m.priority), tonumber(m.id)
   local tail = redis.call('LINDEX', list, -1)
   if not tail or (tonumber(tail) or 0) > id then
     redis.call('RPUSH', list, m.id)
@@ -142,14 +167,15 @@ local function requeue(m)
   wake(m.to_agent, 1)
 end
 
+-- Completed or expired: kept in the target's finished set until retention prunes it.
 local function finish(m, status)
-  move(m, status)
   set(m, 'status', status, 'finished_at', NOW_TEXT)
-  redis.call('ZREM', K.processing(m.to_agent), m.id)
+  if m.status == 'processing' then redis.call('ZREM', K.processing(m.to_agent), m.id) end
   if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
-  redis.call('ZADD', K.finished, NOW, m.id)
-  redis.call('PEXPIRE', K.message(m.id), BACKSTOP_MS)
+  redis.call('ZADD', K.finished(m.to_agent), NOW, m.id)
+  if status == 'expired' then depth(m.to_agent, 'expired', 1) end
   tally(status)
+  m.status = status
 end
 
 -- SPEC RETRY-001: pending again after a backoff while retries remain, else dead.
@@ -161,26 +187,26 @@ local function retry_or_bury(m, reason, retry, by_holder)
   redis.call('ZREM', K.processing(m.to_agent), m.id)
   if retry and retries < tonumber(m.max_retries or '3') then
     local due = NOW + math.min(BACKOFF_BASE * 2 ^ math.min(retries, 40), BACKOFF_MAX)
-    move(m, 'pending')
     clear(m, 'lease_token', 'lease_expires_at', 'claimed_by')
     set(m, 'status', 'pending', 'retry_count', retries + 1, 'available_at', time_text(due),
         'last_error', reason)
+    m.status = 'pending'
     redis.call('ZADD', K.delayed(m.to_agent), due, m.id)
     tally('retried')
     return
   end
-  move(m, 'dead')
   clear(m, 'lease_expires_at')
   if not by_holder then clear(m, 'lease_token') end
   -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
   local order = redis.call('HINCRBY', K.counters, 'dead', 1)
   set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
-  redis.call('ZREM', K.expiring, m.id)
+  m.status = 'dead'
+  depth(m.to_agent, 'dead', 1)
+  if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
   redis.call('RPUSH', K.dead, m.id)
 end
 
 -- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried).
--- Returns how many.
 -- Marks each id it settles in ``settled`` (when given); returns how many entries it
 -- looked at, so a caller can tell whether a batch of SETTLE_BATCH was the last.
 local SETTLE_BATCH = 1000
@@ -208,6 +234,87 @@ local function promote_due(target)
     local m = load(id)
     if m and m.status == 'pending' then requeue(m) end
   end
+end
+
+-- Lease one id popped from a pending list, if it is a claimable message of `target`:
+-- appends {id, flat record} to `out`.  A message past its deadline expires instead
+-- (SPEC EXP-001); an id that names nothing is kept aside, never dropped.
+local function lease_popped(id, target, agent, token_digest, out)
+  local fields = flat(id)
+  if #fields == 0 then
+    if not tonumber(id) then redis.call('RPUSH', K.unadopted, id) end  -- not ours: keep it
+    return
+  end
+  local m = record(id, fields)
+  if m.status ~= 'pending' or m.to_agent ~= target then return end  -- pushed here wrongly
+  if m.expires_at and tonumber(m.expires_at) <= NOW then
+    finish(m, 'expired')
+    return
+  end
+  local deadline = NOW + tonumber(m.timeout_seconds)
+  local lease = time_text(deadline)
+  set(m, 'status', 'processing', 'claimed_by', agent, 'lease_token', token_digest,
+      'lease_expires_at', lease, 'processed_at', NOW_TEXT)
+  redis.call('ZADD', K.processing(target), deadline, id)
+  -- Later fields override earlier ones when the client reads the flat reply.
+  for _, v in ipairs({'status', 'processing', 'claimed_by', agent, 'lease_expires_at', lease,
+                      'processed_at', NOW_TEXT}) do
+    fields[#fields + 1] = v
+  end
+  out[#out + 1] = {id, fields}
+end
+
+-- SPEC CLAIM-001..005: lease up to `limit` messages of `target`, highest priority first,
+-- oldest first within a level; lapsed leases and ended backoffs are settled first.  With
+-- `waiting`, an empty claim announces a waiting claimer, so that sends wake it.
+-- Returns {id, flat record} per message, in claim order.
+local function claim_from(agent, token, limit, target, waiting)
+  settle_leases(target)
+  promote_due(target)
+  local out, token_digest = {}, digest(token)
+  for level = 2, 0, -1 do
+    local list = K.pending(target, level)
+    while #out < limit do
+      local want = limit - #out
+      local popped = redis.call('RPOP', list, want)
+      if not popped then break end
+      for _, id in ipairs(popped) do lease_popped(id, target, agent, token_digest, out) end
+      if #popped < want then break end
+    end
+  end
+  if #out == 0 and waiting then
+    redis.call('SET', K.waiting(target), '1', 'PX', WAITING_MS)
+  end
+  return out
+end
+
+-- Finishing scripts (complete, reply, fail, release) start with four arguments that ask
+-- for the next claim in the same step (SPEC CLAIM-009): how many ('0': none), for which
+-- agent, under which token, and '1' when the caller will wait.  The next messages come
+-- from the target of the finished ones, which must be one target, and a queue or the
+-- claiming agent's own inbox.
+local THEN_ARGS = 4
+local function then_refusal(held)
+  if tonumber(arg(1)) == 0 then return nil end
+  local target = held[1].to_agent
+  for _, m in ipairs(held) do
+    if m.to_agent ~= target then
+      return "invalid_input claim_next needs the finished messages to share one target, " ..
+        "not '" .. target .. "' and '" .. m.to_agent .. "'"
+    end
+  end
+  if string.sub(target, 1, 1) == '@' and target ~= arg(2) then
+    return "invalid_input agent '" .. arg(2) .. "' may claim from its own inbox or a " ..
+      "queue, not from '" .. target .. "''s inbox"
+  end
+  return nil
+end
+
+-- {target, claims}: the next claims asked for by the first THEN_ARGS arguments.
+local function then_claim(target)
+  local limit = tonumber(arg(1))
+  if limit == 0 then return {target, {}} end
+  return {target, claim_from(arg(2), arg(3), limit, target, arg(4) == '1')}
 end
 
 -- The design's heartbeat key: the registry entry as JSON, gone when the TTL runs out.

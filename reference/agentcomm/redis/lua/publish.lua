@@ -8,10 +8,10 @@ local fields = {'publisher', arg(1), 'payload', arg(3), 'published_at', NOW_TEXT
 if arg(4) ~= '' then
   fields[#fields + 1] = 'expires_at'
   fields[#fields + 1] = arg(4)
+  redis.call('ZADD', K.event_expiry, arg(4), arg(2) .. ' ' .. id .. '-0')  -- for prune
 end
 redis.call('XADD', K.stream(arg(2)), id .. '-0', unpack(fields))
 redis.call('SADD', K.event_types, arg(2))
 redis.call('PUBLISH', K.stream(arg(2)), '{"id":"' .. id .. '",' .. arg(5))
 audit('e:' .. arg(2) .. ':' .. id)
-tally('published')
-return done(id)
+return id

@@ -4,13 +4,13 @@ local ids = {}
 if arg(1) == '1' then
   ids = redis.call('LRANGE', K.dead, 0, -1)
 else
-  for i = 2, #ARGV - 6 do ids[#ids + 1] = arg(i) end
+  for i = 2, #ARGV - HEADER_ARGS do ids[#ids + 1] = arg(i) end
 end
 local purged = 0
 for _, id in ipairs(ids) do
   local m = load(id)
   if m and m.status == 'dead' then
-    count(m, 'dead', -1)
+    depth(m.to_agent, 'dead', -1)
     redis.call('DEL', K.message(id))
     redis.call('LREM', K.dead, 1, id)
     audit('m:' .. id)

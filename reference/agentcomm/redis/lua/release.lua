@@ -1,10 +1,16 @@
--- release: hand a claimed message back, pending at once, no retry counted (LEASE-005).
--- arg(1) id, arg(2) token.  Returns the message, flat.
-local m, refusal = leased(arg(1), arg(2))
+-- release: hand a claimed message back, pending at once, no retry counted (LEASE-005),
+-- then lease the next of its target when asked (CLAIM-009): the released message
+-- itself, when it is the best there.
+-- arg(1..4) the next claim (THEN_ARGS), arg(5) id, arg(6) token.
+-- Returns {the message, flat; {target, next claims}}.
+local m, refusal = leased(arg(THEN_ARGS + 1), arg(THEN_ARGS + 2))
 if not m then return redis.error_reply(refusal) end
+refusal = then_refusal({m})
+if refusal then return redis.error_reply(refusal) end
 redis.call('ZREM', K.processing(m.to_agent), m.id)
-move(m, 'pending')
 clear(m, 'lease_token', 'lease_expires_at', 'claimed_by')
 set(m, 'status', 'pending', 'available_at', NOW_TEXT)
+m.status = 'pending'
 requeue(m)
-return done(flat(m.id))
+local released = flat(m.id)
+return done({released, then_claim(m.to_agent)})

@@ -7,9 +7,11 @@ if m.status ~= 'dead' then
     ", not dead: nothing to replay")
 end
 redis.call('LREM', K.dead, 1, m.id)
-move(m, 'pending')
+depth(m.to_agent, 'dead', -1)
 clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by',
   'dead_order')
+m.expires_at = nil
 set(m, 'status', 'pending', 'retry_count', 0, 'available_at', NOW_TEXT)
+m.status = 'pending'
 requeue(m)
 return done(flat(m.id))

@@ -1,18 +1,23 @@
--- reply: answer a claimed request and complete it in one step (SPEC REQ-002..004).
--- arg(1) id, arg(2) token, arg(3) sender, arg(4) payload, arg(5) status.
+-- reply: answer a claimed request and complete it in one step (SPEC REQ-002..004), and
+-- lease the next message of its target when asked (CLAIM-009).
+-- arg(1..4) the next claim (THEN_ARGS), arg(5) id, arg(6) token, arg(7) sender,
+-- arg(8) payload, arg(9) status.
 -- The reply id is pushed on response:<requester>:<id>, where the requester waits on it.
--- Returns {reply id, requester, correlation id or ''}.
-local m, refusal = leased(arg(1), arg(2))
+-- Returns {{reply id, requester, correlation id or ''}, {target, next claims}}.
+local m, refusal = leased(arg(THEN_ARGS + 1), arg(THEN_ARGS + 2))
 if not m then return redis.error_reply(refusal) end
+refusal = then_refusal({m})
+if refusal then return redis.error_reply(refusal) end
 local rid = tostring(redis.call('INCR', K.seq_reply))
-redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', arg(3),
-  'to_agent', m.from_agent, 'response_payload', arg(4), 'response_status', arg(5),
-  'created_at', NOW_TEXT, 'correlation_id', m.correlation_id or '')
-redis.call('PEXPIRE', K.reply(rid), BACKSTOP_MS)
+redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', arg(THEN_ARGS + 3),
+  'to_agent', m.from_agent, 'response_payload', arg(THEN_ARGS + 4),
+  'response_status', arg(THEN_ARGS + 5), 'created_at', NOW_TEXT,
+  'correlation_id', m.correlation_id or '')
+-- The design's response key, with a TTL (COMPAT-007): retention plus a margin.
 local response = K.response(m.from_agent, m.id)
 redis.call('RPUSH', response, rid)
-redis.call('PEXPIRE', response, BACKSTOP_MS)
+redis.call('PEXPIRE', response, REPLY_TTL_MS)
 audit('r:' .. rid)
 set(m, 'response_id', rid)
 finish(m, 'completed')
-return done({rid, m.from_agent, m.correlation_id or ''})
+return done({{rid, m.from_agent, m.correlation_id or ''}, then_claim(m.to_agent)})

@@ -12,7 +12,7 @@ for _, id in ipairs(overdue) do
   if not m or is_finished(m.status) then
     redis.call('ZREM', K.expiring, id)
   elseif m.status == 'pending' then
-    redis.call('LREM', m.list, 1, id)
+    redis.call('LREM', K.pending(m.to_agent, m.priority), 1, id)
     redis.call('ZREM', K.delayed(m.to_agent), id)
     finish(m, 'expired')
     changed[id] = true

@@ -1,0 +1,38 @@
+-- migrate: bring a hub of layout 1 to layout 2, a step of at most `budget` finished
+-- messages per call; the hub calls it until it returns 0.  Safe to repeat, and to run
+-- from several handles at once.  Agents of an older agentcomm must be stopped first:
+-- they refuse layout 2 once it is set, but would not see the change while running.
+-- Layout 2 keeps finished messages per target (finished:<target>), derives most depths
+-- (only dead and expired stay counted) and keeps lease tokens only as digests.
+-- arg(1) budget.  Returns 1 while there is more to do, else 0.
+local budget = tonumber(arg(1))
+local old_finished = K.finished_v1
+local batch = redis.call('ZRANGE', old_finished, 0, budget - 1, 'WITHSCORES')
+for i = 1, #batch, 2 do
+  local id, at = batch[i], batch[i + 1]
+  local target = redis.call('HGET', K.message(id), 'to_agent')
+  if target then redis.call('ZADD', K.finished(target), at, id) end
+  redis.call('ZREM', old_finished, id)
+end
+if #batch / 2 >= budget then return 1 end
+
+-- Tokens of live leases, and of dead letters buried by their holder, become digests.
+local function hash_token(id)
+  local token = redis.call('HGET', K.message(id), 'lease_token')
+  if token and #token ~= 40 then redis.call('HSET', K.message(id), 'lease_token', digest(token)) end
+end
+for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
+  for _, id in ipairs(redis.call('ZRANGE', K.processing(target), 0, -1)) do hash_token(id) end
+end
+for _, id in ipairs(redis.call('LRANGE', K.dead, 0, -1)) do hash_token(id) end
+
+local kept = redis.call('HGETALL', K.depths)
+for i = 1, #kept, 2 do
+  local field = kept[i]
+  if not (string.match(field, ':dead$') or string.match(field, ':expired$')) then
+    redis.call('HDEL', K.depths, field)
+  end
+end
+redis.call('HDEL', K.counters, 'sent', 'published')  -- derived from the id sequences now
+redis.call('HSET', K.meta, 'schema', '2')
+return 0
