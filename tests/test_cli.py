@@ -160,6 +160,8 @@ def test_init_creates_a_hub_and_prints_its_url(run: Run, tmp_path: Path) -> None
 def test_a_missing_hub_is_not_created_by_other_commands(run: Run, tmp_path: Path) -> None:
     err(run("stats", base=("--url", f"sqlite:///{tmp_path / 'typo.db'}")), 4)
     assert not (tmp_path / "typo.db").exists()
+    [row] = [r for r in exits.table().splitlines() if r.split()[0] == "4"]
+    assert "no hub at --url" in row  # the table says what the missing hub gets
 
 
 # -- messages --------------------------------------------------------------------------------
