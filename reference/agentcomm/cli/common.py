@@ -7,7 +7,7 @@ import json
 import sys
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO, TypeVar
 
 import click
 
@@ -118,29 +118,43 @@ def claim_json(claim: Claim) -> dict[str, Any]:
 
 
 def read_payload(hub: Hub, argument: str | None) -> Any:
-    """The JSON payload from the argument, or from stdin when it is ``-`` or omitted."""
+    """The JSON payload from the argument, or from stdin when it is ``-``.
+
+    Stdin is read only when asked for: a command in a ``while read`` loop must not
+    swallow the loop's own input because its payload was forgotten.
+    """
     from agentcomm import validation as v
 
+    if argument is None:
+        raise click.UsageError("no payload: give it as JSON text, e.g. '{}', or as - to "
+                               "read it from stdin")
     limit = hub.settings.max_payload_bytes
-    text = _stdin_text(limit) if argument is None or argument == "-" else argument
+    text = stdin_text(limit, "payload") if argument == "-" else argument
     return v.parse_payload_text(text, limit)
 
 
-def _stdin_text(limit: int) -> str:
-    stream = sys.stdin.buffer
+def stdin_stream() -> BinaryIO:
+    """Stdin, for an argument given as ``-``; a terminal is a usage error, not a hang."""
+    stream: BinaryIO = sys.stdin.buffer
     if stream.isatty():
-        raise click.UsageError("no payload: give JSON as an argument, or pipe it on stdin")
-    data = stream.read(limit + 1)  # never read more than a payload may be
+        raise click.UsageError("- reads stdin, but stdin is a terminal: pipe the input in")
+    return stream
+
+
+def stdin_text(limit: int, what: str) -> str:
+    """At most ``limit`` bytes of UTF-8 text from stdin (more is invalid input)."""
+    data = stdin_stream().read(limit + 1)  # never read more than may be used
     if len(data) > limit:
-        raise InvalidInput(f"payload on stdin is over the limit of {limit} bytes")
+        raise InvalidInput(f"{what} on stdin is over the limit of {limit} bytes")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidInput(f"payload on stdin is not UTF-8: {exc}") from None
+        raise InvalidInput(f"{what} on stdin is not UTF-8: {exc}") from None
 
 
 def payload_argument(function: F) -> F:
-    """The optional ``[PAYLOAD]`` argument: JSON text, or ``-``/omitted for stdin."""
+    """The ``PAYLOAD`` argument: JSON text, or ``-`` for stdin.  Optional for click so
+    that a missing one gets read_payload's clearer message (and ``send --jsonl``)."""
     return click.argument("payload", required=False)(function)
 
 
