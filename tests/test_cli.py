@@ -92,7 +92,7 @@ def test_help_lists_every_exit_code_as_the_docstring_does(run: Run) -> None:
     for row in exits.table().splitlines():
         assert " ".join(row.split()) in " ".join(result.stdout.split())
     codes = [int(row.split()[0]) for row in exits.table().splitlines()]
-    assert codes == list(range(11))
+    assert codes == list(range(12))
 
 
 @pytest.mark.parametrize(("error", "code"), [

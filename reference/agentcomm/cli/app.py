@@ -28,6 +28,7 @@ MODULES: dict[str, tuple[str, ...]] = {
     "events": ("publish", "subscribe", "unsubscribe", "events", "tail"),
     "registry": ("register", "heartbeat", "deregister", "agents"),
     "runtime": ("agent", "demo"),
+    "shell": ("session", "shell-lib"),
     "bench": ("bench",),
     "conformance": ("conformance",),
     "driver": ("driver",),

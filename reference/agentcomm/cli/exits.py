@@ -11,6 +11,7 @@
     8  invalid input: payload, id, name or number breaks the spec's rules
     9  configuration error: no --url/AGENTCOMM_URL, bad URL, no --agent/AGENTCOMM_AGENT
    10  bench --gate: a throughput or latency target was missed
+   11  shell library only: no session open, or it died or stopped answering (effect unknown)
 
 Errors print ``{"error": code, "message": ..., "definite": bool}`` on stderr: ``definite``
 true means the command certainly had no effect, so retrying it is safe.  Warnings print
@@ -43,6 +44,7 @@ BACKEND = 7
 INVALID = 8
 CONFIGURATION = 9
 TARGET_MISSED = 10
+SESSION_LOST = 11  # set by the bash library (agentcomm.bash), never by the command itself
 
 BY_ERROR: tuple[tuple[type[AgentCommError], int], ...] = (
     (NotFound, NOT_FOUND),
