@@ -127,6 +127,14 @@ def test_two_sessions_in_one_script_speak_as_their_agents_and_both_end(
     assert all(gone(int(pid)) for pid in pids.split())
 
 
+def test_a_background_job_opens_its_own_session_and_leaves_the_scripts_alone(
+        env: dict[str, str]) -> None:
+    done = run_script('ac_open --agent @main\n'
+                      '( ac_open --agent @job; ac_send @main hi 1 > /dev/null ) &\nwait $!\n'
+                      'ac_receive | jq -r ".[0].from_agent"', env)
+    assert lines(done) == ["@job"]
+
+
 # -- bad input ------------------------------------------------------------------------------
 @pytest.mark.parametrize(("body", "status", "error"), [
     ("ac_stats", 11, "no agentcomm session 'default' is open"),

@@ -11,7 +11,8 @@
 #
 # Functions (README "Use it from bash"):
 #   ac_open [NAME] [--url URL] [--agent @ID]   start a session and make it the current one
-#   ac_close [NAME]                             end it (scripts' EXIT trap ends them all)
+#   ac_close [NAME]                             end it (the EXIT trap ends them all); in
+#                                               a subshell, only forget the opener's
 #   ac_COMMAND ARGS...                          `agentcomm COMMAND ARGS...` in the current
 #                                               session: ac_send, ac_claim, ac_get_reply,
 #                                               ac_dead_letters list, ... (see below)
@@ -92,7 +93,12 @@ ac_close() {
     local _ac_pid=${_AC_PID[$_ac_name]-}
     [[ -n $_ac_pid ]] || return 0
     local _ac_to=${_AC_TO[$_ac_name]} _ac_from=${_AC_FROM[$_ac_name]} _ac_rest
+    local _ac_owner=${_AC_OWNER[$_ac_name]}
     unset "_AC_PID[$_ac_name]" "_AC_TO[$_ac_name]" "_AC_FROM[$_ac_name]" "_AC_OWNER[$_ac_name]"
+    if [[ $_ac_owner != "$BASHPID" ]]; then  # a subshell's copy: the opener's session lives on
+        exec {_ac_to}>&- {_ac_from}<&-
+        return 0
+    fi
     _ac_end "$_ac_pid"
     # The session holds the only writer of the responses: end of file there means its
     # descriptors are closed.  Then wait for bash to reap it (a read on the idle requests
