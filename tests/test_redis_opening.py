@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -21,6 +20,7 @@ import redis
 
 from agentcomm import connect
 from agentcomm_conformance.servers import RedisServer
+from support import served
 
 DEADLINE = 20.0
 
@@ -86,14 +86,7 @@ class NotRedis(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_port() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotRedis)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    yield from served(http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotRedis))
 
 
 @pytest.mark.parametrize("credentials", ["", ":secret@"], ids=["no-auth", "auth"])
