@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from agentcomm import Hub, Status, connect
+from agentcomm import Hub, Status, connect, shell
 from agentcomm.cli.app import MODULES
 from agentcomm.shell.server import LONG_RUNNING
 from agentcomm_conformance.servers import RedisServer
 from shell_support import (
+    BASH,
     DEADLINE,
     gone,
     library_functions,
@@ -59,6 +60,27 @@ def lines(done: subprocess.CompletedProcess[str]) -> list[str]:
 def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "agentcomm.cli", *args], env=env, input=stdin,
                           capture_output=True, text=True, timeout=DEADLINE, check=False)
+
+
+# -- finding the library ---------------------------------------------------------------------
+def test_shell_lib_prints_the_library_and_the_examples_folder(env: dict[str, str]) -> None:
+    assert cli(env, "shell-lib").stdout.strip() == str(shell.library())
+    assert cli(env, "shell-lib", "--examples").stdout.strip() == str(shell.examples())
+    assert cli(env, "shell-lib").stderr == ""  # this agentcomm is the one on PATH
+
+
+def test_without_agentcomm_on_path_shell_lib_says_what_to_set_and_that_works(
+        url: str) -> None:
+    bare = {**script_env(url), "PATH": "/usr/bin:/bin"}
+    done = cli(bare, "shell-lib")
+    hint = done.stderr.rpartition("export ")[2].strip()
+    name, _, value = hint.partition("=")
+    assert name == "AGENTCOMM_COMMAND"
+    script = (f'source {done.stdout.strip()}\nac_open --agent @a\n'
+              'ac_send @b t 1 > /dev/null && echo sent')
+    ran = subprocess.run([BASH, "-c", script], env={**bare, name: value.strip("'")},
+                         capture_output=True, text=True, timeout=DEADLINE, check=False)
+    assert ran.stdout == "sent\n", ran.stderr
 
 
 # -- calls behave as the commands -----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -30,13 +31,21 @@ def shell_lib(examples: bool) -> None:
     click.echo(str(shell.examples() if examples else shell.library()))
     if not _on_path():
         click.echo("agentcomm shell-lib: the library starts sessions with the `agentcomm` "
-                   "on PATH, which is not this one: export AGENTCOMM_COMMAND="
-                   f"{Path(sys.argv[0]).resolve()}", err=True)
+                   "on PATH, which is not this installation's: export "
+                   f"AGENTCOMM_COMMAND='{sys.executable} -m agentcomm.cli'", err=True)
 
 
 def _on_path() -> bool:
+    """Whether the ``agentcomm`` on PATH runs this Python (so this installation)."""
     found = shutil.which("agentcomm")
-    return found is not None and Path(found).resolve() == Path(sys.argv[0]).resolve()
+    if found is None:
+        return False
+    try:
+        with open(found, "rb") as script:
+            first = script.readline(4096)
+    except OSError:
+        return False
+    return first.rstrip().removeprefix(b"#!").strip() == os.fsencode(sys.executable)
 
 
 @click.command()
