@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -55,3 +57,17 @@ def reap_all() -> None:
         if proc.poll() is None:
             proc.kill()
         proc.wait()
+
+
+def served(server: socketserver.BaseServer) -> Iterator[int]:
+    """For fixtures: serve ``server`` (bound to a loopback port) from a thread; yield its
+    port; shut it down afterwards."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    address = server.server_address
+    assert isinstance(address, tuple)  # an IP socket, not a Unix one
+    yield address[1]
+    server.shutdown()
+    server.server_close()
+    thread.join()

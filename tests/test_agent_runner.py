@@ -7,6 +7,7 @@ and wait on observable state (hub rows, files) with a bounded deadline, never a 
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -34,7 +35,8 @@ ECHO = """
 import json, os, sys
 payload = json.load(sys.stdin)
 names = ["AGENTCOMM_URL", "AGENTCOMM_AGENT", "AGENTCOMM_MESSAGE_ID", "AGENTCOMM_FROM",
-         "AGENTCOMM_TYPE", "AGENTCOMM_CORRELATION_ID", "AGENTCOMM_RETRY_COUNT"]
+         "AGENTCOMM_TO", "AGENTCOMM_TYPE", "AGENTCOMM_CORRELATION_ID", "AGENTCOMM_PRIORITY",
+         "AGENTCOMM_RETRY_COUNT", "AGENTCOMM_MAX_RETRIES"]
 print(json.dumps({"got": payload, "argv": sys.argv[1:],
                   "env": {n: os.environ.get(n) for n in names}}))
 """
@@ -57,7 +59,8 @@ print('"done"')
 RECORD_EVENT = """
 import json, os, sys
 event = json.load(sys.stdin)
-names = ["AGENTCOMM_EVENT_ID", "AGENTCOMM_EVENT_TYPE", "AGENTCOMM_PUBLISHER"]
+names = ["AGENTCOMM_URL", "AGENTCOMM_AGENT", "AGENTCOMM_EVENT_ID", "AGENTCOMM_EVENT_TYPE",
+         "AGENTCOMM_PUBLISHER", "AGENTCOMM_PUBLISHED_AT"]
 with open(sys.argv[1], "a") as log:
     log.write(json.dumps({"event": event, "env": {n: os.environ[n] for n in names}}) + "\\n")
 """
@@ -112,7 +115,8 @@ def alive(hub: Hub, agent: str) -> bool:
 def test_each_message_type_goes_to_its_handler_and_gets_a_reply(
         hubs: Hubs, url: str, script: Script) -> None:
     sender, worker = hubs("@sender"), hubs("@worker")
-    first = sender.send("@worker", "alpha", {"n": 1}, correlation_id="req_1")
+    first = sender.send("@worker", "alpha", {"n": 1}, correlation_id="req_1", priority="high",
+                        max_retries=2)
     second = sender.send("@worker", "beta", [2])
     handlers = {"alpha": script(ECHO, "A"), "beta": script(ECHO, "B")}
     summary, log = run_inline(worker, url, handlers=handlers, max_messages=2)
@@ -123,8 +127,9 @@ def test_each_message_type_goes_to_its_handler_and_gets_a_reply(
     env = replies[0].payload["env"] if replies[0] else {}
     assert env == {"AGENTCOMM_URL": url, "AGENTCOMM_AGENT": "@worker",
                    "AGENTCOMM_MESSAGE_ID": first.id, "AGENTCOMM_FROM": "@sender",
-                   "AGENTCOMM_TYPE": "alpha", "AGENTCOMM_CORRELATION_ID": "req_1",
-                   "AGENTCOMM_RETRY_COUNT": "0"}
+                   "AGENTCOMM_TO": "@worker", "AGENTCOMM_TYPE": "alpha",
+                   "AGENTCOMM_CORRELATION_ID": "req_1", "AGENTCOMM_PRIORITY": "high",
+                   "AGENTCOMM_RETRY_COUNT": "0", "AGENTCOMM_MAX_RETRIES": "2"}
     assert summary["handled"] == 2 and summary["failed"] == 0
     assert [line["outcome"] for line in log if line["log"] == "message"] == ["replied"] * 2
 
@@ -234,8 +239,10 @@ def test_subscribed_events_run_the_on_event_command(
                             event_handlers={"user_login": script(RECORD_EVENT, str(record))})
     lines = [json.loads(line) for line in record.read_text().splitlines()]
     assert lines == [{"event": {"user_id": "123"},
-                      "env": {"AGENTCOMM_EVENT_ID": event.id, "AGENTCOMM_EVENT_TYPE": "user_login",
-                              "AGENTCOMM_PUBLISHER": "@publisher"}}]
+                      "env": {"AGENTCOMM_URL": url, "AGENTCOMM_AGENT": "@listener",
+                              "AGENTCOMM_EVENT_ID": event.id, "AGENTCOMM_EVENT_TYPE": "user_login",
+                              "AGENTCOMM_PUBLISHER": "@publisher",
+                              "AGENTCOMM_PUBLISHED_AT": repr(event.published_at)}}]
     assert summary["events"] == 1
     assert listener.subscriptions() == ["user_login"]
 
@@ -347,3 +354,50 @@ def test_sigint_stops_an_idle_agent_with_exit_0(
     assert proc.returncode == 0 and time.monotonic() - started < 2.0
     assert json.loads(out)["agent"] == "@idle"
     assert [a.status for a in watcher.agents()] == ["inactive"]
+
+
+# -- readiness -------------------------------------------------------------------------------
+def text_of(path: Path) -> str:
+    """The file's text once it exists ("" before: not there yet)."""
+    return path.read_text() if path.exists() else ""
+
+
+def test_subscribers_started_with_a_ready_file_each_get_an_event_published_at_once(
+        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    publisher = hubs("@auth")
+    agents = ("@analytics", "@audit", "@mailer")
+    procs = [start_agent(url, a, tmp_path, "--ready-file", str(tmp_path / f"{a[1:]}.ready"),
+                         "--on-event", f"user_login={script(RECORD_EVENT, str(tmp_path / a[1:]))}")
+             for a in agents]
+    for agent in agents:  # the file appears, whole, once the agent is subscribed
+        ready = tmp_path / f"{agent[1:]}.ready"
+        line = json.loads(until(functools.partial(text_of, ready)))
+        assert (line["log"], line["agent"], line["events"]) == ("started", agent, ["user_login"])
+    event = publisher.publish("user_login", {"user_id": "123"})  # at once: nothing is missed
+    for agent in agents:
+        record = tmp_path / agent[1:]
+        got = until(functools.partial(text_of, record))
+        assert json.loads(got)["env"]["AGENTCOMM_EVENT_ID"] == event.id
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        assert json.loads(proc.communicate(timeout=DEADLINE)[0])["events"] == 1
+
+
+def test_a_ready_fifo_gets_the_started_line_so_a_reader_waits_without_polling(
+        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    watcher = hubs()
+    fifo = tmp_path / "ready"
+    os.mkfifo(fifo)
+    # Read-write, as bash's `exec {fd}<>FIFO`: the open never blocks, a read waits.
+    reader = os.open(fifo, os.O_RDWR)
+    try:
+        proc = start_agent(url, "@svc", tmp_path, "--ready-file", str(fifo),
+                           "--handler", f"ping={script(ECHO)}")
+        with os.fdopen(reader, "rb", closefd=False) as stream:
+            line = json.loads(stream.readline())  # blocks until the agent is ready
+    finally:
+        os.close(reader)
+    assert (line["log"], line["pid"]) == ("started", proc.pid)
+    assert alive(watcher, "@svc")  # registered before it said so
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=DEADLINE) == 0

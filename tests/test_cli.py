@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -91,7 +92,7 @@ def test_help_lists_every_exit_code_as_the_docstring_does(run: Run) -> None:
     for row in exits.table().splitlines():
         assert " ".join(row.split()) in " ".join(result.stdout.split())
     codes = [int(row.split()[0]) for row in exits.table().splitlines()]
-    assert codes == list(range(11))
+    assert codes == list(range(12))
 
 
 @pytest.mark.parametrize(("error", "code"), [
@@ -160,6 +161,8 @@ def test_init_creates_a_hub_and_prints_its_url(run: Run, tmp_path: Path) -> None
 def test_a_missing_hub_is_not_created_by_other_commands(run: Run, tmp_path: Path) -> None:
     err(run("stats", base=("--url", f"sqlite:///{tmp_path / 'typo.db'}")), 4)
     assert not (tmp_path / "typo.db").exists()
+    [row] = [r for r in exits.table().splitlines() if r.split()[0] == "4"]
+    assert "no hub at --url" in row  # the table says what the missing hub gets
 
 
 # -- messages --------------------------------------------------------------------------------
@@ -208,6 +211,83 @@ def test_extend_complete_fail_and_release_finish_claims(run: Run) -> None:
     assert (failed["status"], failed["last_error"]) == ("dead", "bad")
     released = out(run("release", third["id"], third["token"]))
     assert (released["status"], released["retry_count"]) == ("pending", 0)
+
+
+def test_send_jsonl_queues_every_line_in_one_call_and_prints_ids_in_order(
+        run: Run) -> None:
+    lines = "\n".join([
+        json.dumps({"to": "@b", "type": "first", "payload": {"n": 1}}),
+        "",
+        json.dumps({"payload": [2], "priority": "high", "max_retries": 1,
+                    "correlation_id": "req_2", "timeout_seconds": 5, "expires_in": 60}),
+        json.dumps({"type": "third", "payload": None, "to": "jobs"}),
+    ]) + "\n"
+    ids = out(run("send", "@b", "second", "--priority", "low", "--jsonl", "-", input=lines,
+                  agent="@a"))
+    assert len(ids) == 3 and len(set(ids)) == 3
+    got = [out(run("get", i)) for i in ids]
+    assert [(m["to_agent"], m["type"], m["payload"], m["priority"]) for m in got] == [
+        ("@b", "first", {"n": 1}, "low"), ("@b", "second", [2], "high"),
+        ("jobs", "third", None, "low")]
+    assert (got[1]["max_retries"], got[1]["correlation_id"], got[1]["timeout_seconds"]) == (
+        1, "req_2", 5)
+
+
+def test_send_jsonl_reads_a_file(run: Run, tmp_path: Path) -> None:
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text("".join(json.dumps({"payload": {"batch_id": i}}) + "\n"
+                             for i in range(5)))
+    ids = out(run("send", "ANY_AVAILABLE", "process_batch", "--jsonl", str(batch), agent="@c"))
+    claims = out(run("claim", "--limit", "10", agent="@w"))
+    assert [c["id"] for c in claims] == ids
+    assert [c["payload"]["batch_id"] for c in claims] == list(range(5))
+
+
+@pytest.mark.parametrize(("line", "named"), [
+    ('{"to": "@b", "type": "t"}', "line 2 names no payload"),
+    ('{"to": "@b", "payload": 1}', "line 2 names no type"),
+    ('{"to": "@b", "type": "t", "payload": 1, "colour": "red"}', "line 2 has unknown keys"),
+    ('{"to": "@b", "type": "t", "payload": 1, "priority": "urgent"}', "line 2: priority"),
+    ('{"to": "bad target!", "type": "t", "payload": 1}', "line 2:"),
+    ("[1, 2]", "line 2 is not a JSON object"),
+    ("{not json", "line 2: payload is not valid JSON"),
+])
+def test_a_bad_jsonl_line_is_invalid_input_naming_it_and_nothing_is_sent(
+        run: Run, line: str, named: str) -> None:
+    good = json.dumps({"to": "@b", "type": "t", "payload": 0})
+    report = err(run("send", "--jsonl", "-", input=f"{good}\n{line}\n", agent="@a"), 8)
+    assert named in report["message"]
+    assert out(run("stats"))["counters"].get("sent", 0) == 0
+
+
+def test_send_takes_a_payload_or_jsonl_and_needs_to_and_type_otherwise(run: Run) -> None:
+    assert run("send", "@b", "t", "{}", "--jsonl", "-", input="", agent="@a").exit_code == 2
+    assert run("send", "@b", agent="@a").exit_code == 2
+    assert err(run("send", "--jsonl", "-", input="\n", agent="@a"), 8)["message"].startswith(
+        "no messages")
+
+
+def test_complete_finishes_many_pairs_at_once_or_none(run: Run) -> None:
+    for _ in range(3):
+        run("send", "@b", "t", "{}", agent="@a")
+    first, second, third = out(run("receive", "--limit", "3", agent="@b"))
+    done = out(run("complete", first["id"], first["token"], second["id"], second["token"]))
+    assert done == [{"id": first["id"], "status": "completed"},
+                    {"id": second["id"], "status": "completed"}]
+    refused = run("complete", third["id"], third["token"], first["id"], first["token"])
+    err(refused, 5)  # the first pair is already finished: the third stays claimed
+    assert out(run("get", third["id"]))["status"] == "processing"
+    assert run("complete", third["id"]).exit_code == 2  # an ID without its TOKEN
+
+
+def test_complete_dash_finishes_the_claims_that_claim_printed(run: Run) -> None:
+    for n in range(4):
+        run("send", "jobs", "t", str(n), agent="@a")
+    claims = run("claim", "jobs", "--limit", "4", agent="@w").stdout
+    done = out(run("complete", "-", input=claims))
+    assert [d["id"] for d in done] == [c["id"] for c in json.loads(claims)]
+    one = json.dumps(out(run("claim", "jobs", agent="@w"), 3))  # nothing left: []
+    assert err(run("complete", "-", input=one), 8)["message"] == "no claims on stdin"
 
 
 def test_finishing_a_claim_twice_is_a_conflict_exit_5(run: Run) -> None:
@@ -260,22 +340,54 @@ def test_request_without_a_reply_exits_6(run: Run) -> None:
 
 
 # -- payloads --------------------------------------------------------------------------------
-def test_the_payload_comes_from_stdin_when_dash_or_omitted(run: Run) -> None:
+def test_the_payload_comes_from_stdin_only_when_it_is_a_dash(run: Run) -> None:
     assert out(run("send", "@b", "t", "-", input='{"via": "dash"}', agent="@a"))["payload"] == {
         "via": "dash"}
-    assert out(run("send", "@b", "t", input="[1, 2]", agent="@a"))["payload"] == [1, 2]
+    assert out(run("publish", "tick", "-", input="[1, 2]", agent="@a"))["payload"] == [1, 2]
+
+
+@pytest.mark.parametrize("args", [
+    ("send", "@b", "t"), ("request", "@b", "t", "--timeout", "1"), ("publish", "tick"),
+], ids=lambda args: args[0])
+def test_a_missing_payload_is_a_usage_error_and_leaves_stdin_unread(
+        url: str, args: tuple[str, ...]) -> None:
+    # The `while read` trap: a loop's own input must not become the payload.
+    script = ("printf 'first\\nsecond\\n' | while read -r line; do"
+              ' agentcomm "$@" || echo "exit $?"; echo "$line"; done')
+    bash = shutil.which("bash")
+    assert bash is not None
+    done = subprocess.run([bash, "-c", script, "loop", "--url", url, "--agent", "@a", *args],
+                          capture_output=True, text=True, timeout=DEADLINE, check=False,
+                          env={**os.environ, "PATH": f"{Path(sys.executable).parent}:"
+                                                     f"{os.environ['PATH']}"})
+    assert done.stdout.splitlines() == ["exit 2", "first", "exit 2", "second"]
+    assert "as - to read it from stdin" in done.stderr
+
+
+def test_a_dash_on_a_terminal_is_a_usage_error_not_a_wait(url: str) -> None:
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        done = agentcomm("--url", url, "--agent", "@a", "send", "@b", "t", "-",
+                         stdin=follower)
+    finally:
+        os.close(leader)
+        os.close(follower)
+    assert done.returncode == 2 and b"stdin is a terminal" in done.stderr
 
 
 def test_a_large_payload_on_stdin_round_trips(run: Run, url: str) -> None:
     big = {"blob": "x" * (900 * 1024)}
-    sent = agentcomm("--url", url, "--agent", "@a", "send", "@b", "bulk",
+    sent = agentcomm("--url", url, "--agent", "@a", "send", "@b", "bulk", "-",
                      input=json.dumps(big).encode())  # through a real pipe, not a buffer
     assert sent.returncode == 0, sent.stderr
     assert out(run("receive", agent="@b"))[0]["payload"] == big
 
 
 def test_a_payload_over_the_limit_on_stdin_exits_8(run: Run) -> None:
-    report = err(run("send", "@b", "t", input=json.dumps("x" * (1024 * 1024 + 10)), agent="@a"), 8)
+    report = err(run("send", "@b", "t", "-", input=json.dumps("x" * (1024 * 1024 + 10)),
+                     agent="@a"), 8)
     assert "limit" in report["message"]
 
 
@@ -283,7 +395,7 @@ def test_awkward_text_round_trips_byte_for_byte_through_real_processes(url: str)
     text = 'quotes \' " | pipes\nnew\r\nlines\ttabs NUL\u0000 emoji \U0001f680 \u00e9 \\ $(x)'
     env = {"AGENTCOMM_URL": url}
     payload = json.dumps({"text": text}, ensure_ascii=False).encode("utf-8")
-    sent = agentcomm("--agent", "@a", "send", "@b", "t", input=payload, env=env)
+    sent = agentcomm("--agent", "@a", "send", "@b", "t", "-", input=payload, env=env)
     assert sent.returncode == 0, sent.stderr
     got = agentcomm("--agent", "@b", "receive", env={**env, "LC_ALL": "C", "LANG": "C"})
     assert got.returncode == 0, got.stderr

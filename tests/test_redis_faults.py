@@ -14,7 +14,6 @@ import json
 import socketserver
 import subprocess
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,7 +30,7 @@ from agentcomm_conformance.servers import (
     free_port,
     redis_url,
 )
-from support import spawn, until
+from support import served, spawn, until
 
 PROCS = str(Path(__file__).with_name("procs.py"))
 PREFIX = "faults:"
@@ -298,14 +297,7 @@ class OldRedisServer(socketserver.ThreadingTCPServer):
 @pytest.fixture
 def old_redis_port() -> Iterator[int]:
     """A fake Redis 5.0.14 on a free loopback port, served from a thread."""
-    server = OldRedisServer(("127.0.0.1", 0), OldRedisHandler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    yield from served(OldRedisServer(("127.0.0.1", 0), OldRedisHandler))
 
 
 def test_a_server_older_than_the_hub_needs_is_a_configuration_error_naming_the_version(

@@ -20,11 +20,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import enum
+import errno
 import json
 import os
 import shlex
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,6 +57,7 @@ __all__ = [
     "parse_handler",
     "pause",
     "run_child",
+    "signal_ready",
     "stop_on_signals",
 ]
 
@@ -100,6 +103,7 @@ class AgentConfig:
     max_messages: int | None = None
     idle_exit: float | None = None
     url: str | None = None  # handed to handlers as AGENTCOMM_URL
+    ready_file: str | None = None  # gets the "started" line once registered and subscribed
     claim_wait: float = 0.25
     sweep_every: float = 5.0
     prune_every: float = 600.0
@@ -279,9 +283,11 @@ class AgentRunner:
         for kind in self.config.event_handlers:
             self.hub.subscribe(kind)
         self._register()
-        self._note("started", pid=os.getpid(), queues=list(self.config.queues),
-                   handlers=sorted(self.config.handlers),
-                   events=sorted(self.config.event_handlers))
+        started = self._note("started", pid=os.getpid(), queues=list(self.config.queues),
+                             handlers=sorted(self.config.handlers),
+                             events=sorted(self.config.event_handlers))
+        if self.config.ready_file is not None:
+            signal_ready(self.config.ready_file, started, self.stop)
 
     def _register(self) -> None:
         ttl = max(self.hub.settings.heartbeat_ttl, 3 * self.config.heartbeat_every)
@@ -482,17 +488,61 @@ class AgentRunner:
                 "AGENTCOMM_FROM": message.from_agent, "AGENTCOMM_TO": message.to_agent,
                 "AGENTCOMM_TYPE": message.type,
                 "AGENTCOMM_CORRELATION_ID": message.correlation_id or "",
-                "AGENTCOMM_RETRY_COUNT": str(message.retry_count)}
+                "AGENTCOMM_PRIORITY": message.priority.name.lower(),
+                "AGENTCOMM_RETRY_COUNT": str(message.retry_count),
+                "AGENTCOMM_MAX_RETRIES": str(message.max_retries)}
 
     def _event_env(self, event: Event) -> dict[str, str]:
         return {**self._base_env(), "AGENTCOMM_EVENT_ID": event.id,
-                "AGENTCOMM_EVENT_TYPE": event.event_type, "AGENTCOMM_PUBLISHER": event.publisher}
+                "AGENTCOMM_EVENT_TYPE": event.event_type, "AGENTCOMM_PUBLISHER": event.publisher,
+                "AGENTCOMM_PUBLISHED_AT": repr(event.published_at)}
 
-    def _note(self, what: str, **fields: Any) -> None:
+    def _note(self, what: str, **fields: Any) -> str:
         """One JSON line on the log (stderr): stdout is kept for the final summary."""
-        line = {"ts": round(time.time(), 3), "agent": self.summary.agent, "log": what, **fields}
-        self._log.write(json.dumps(line, ensure_ascii=False) + "\n")
+        fields = {"ts": round(time.time(), 3), "agent": self.summary.agent, "log": what,
+                  **fields}
+        line = json.dumps(fields, ensure_ascii=False) + "\n"
+        self._log.write(line)
         self._log.flush()
+        return line
+
+
+def signal_ready(path: str, line: str, stop: StopFlag) -> None:
+    """Write ``line`` to ``path``: into it if it is a FIFO (once a reader has it open,
+    so ``read -r line < PATH`` waits for readiness without polling), else as a new file
+    that appears whole (written aside, then renamed)."""
+    try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            _write_fifo(path, line.encode("utf-8"), stop)
+            return
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the ready file {path!r}: {exc}") from None
+    aside = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(aside, "w", encoding="utf-8") as out:
+            out.write(line)
+        os.replace(aside, path)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the ready file {path!r}: {exc}") from None
+
+
+def _write_fifo(path: str, data: bytes, stop: StopFlag) -> None:
+    # Non-blocking: a FIFO nobody reads yet must not keep a SIGTERM from stopping us.
+    while not stop.requested:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
+                raise
+            time.sleep(POLL_STEP)
+            continue
+        try:
+            os.write(fd, data)  # one line, under PIPE_BUF: written whole
+        finally:
+            os.close(fd)
+        return
 
 
 def _stdin(payload: Any) -> bytes:

@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 import urllib.parse
-import uuid
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from agentcomm.api import Hub
-from agentcomm.clock import Clock
 from agentcomm.errors import ConfigurationError
 from agentcomm.settings import HubSettings
+
+if TYPE_CHECKING:  # the hubs are imported when one is opened, not by every command
+    from pathlib import Path
+
+    from agentcomm.api import Hub
+    from agentcomm.clock import Clock
 
 __all__ = ["ENV_AGENT", "ENV_URL", "HubURL", "connect", "fresh_url", "hub_class", "parse", "redact"]
 
@@ -146,6 +149,8 @@ def fresh_url(template: str, directory: Path) -> str:
     prefix (the template's prefix plus a random part).  Hybrid: both, the audit file in
     ``directory``.  The template's other options are kept.
     """
+    import uuid
+
     where = parse(template)
     base, _, query = template.partition("?")
     options = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))

@@ -1,33 +1,58 @@
-"""The ``agentcomm`` group: global options, and agentcomm errors turned into exit codes."""
+"""The ``agentcomm`` group: global options, and agentcomm errors turned into exit codes.
+
+Subcommands are loaded on first use (click's lazy group pattern): ``agentcomm send``
+imports the messages module and the hub its URL names, not the agent runtime, the
+benchmarks, the conformance suite or a Redis client.
+"""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import click
 from click.core import ParameterSource
 
-from agentcomm.cli import (
-    acl,
-    admin,
-    bench,
-    conformance,
-    driver,
-    events,
-    messages,
-    registry,
-    runtime,
-)
-from agentcomm.cli.common import Session, report_error
+from agentcomm import __version__
+from agentcomm.cli.common import HubOpener, Session, report_error, show_warnings_as_json
 from agentcomm.cli.exits import code_for, table
 from agentcomm.errors import AgentCommError
 from agentcomm.urls import ENV_AGENT, ENV_URL
 
 EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {row}" for row in table().splitlines())
 
+MODULES: dict[str, tuple[str, ...]] = {
+    "admin": ("init", "dead-letters", "stats", "sweep", "purge", "reconcile"),
+    "messages": ("send", "request", "reply", "receive", "claim", "extend", "complete", "fail",
+                 "release", "get", "get-reply"),
+    "events": ("publish", "subscribe", "unsubscribe", "events", "tail"),
+    "registry": ("register", "heartbeat", "deregister", "agents"),
+    "runtime": ("agent", "demo"),
+    "shell": ("session", "shell-lib"),
+    "bench": ("bench",),
+    "conformance": ("conformance",),
+    "driver": ("driver",),
+    "acl": ("redis-acl",),
+}
+"""Which module of ``agentcomm.cli`` holds each subcommand (in its ``COMMANDS``)."""
+
+HOME = {name: module for module, names in MODULES.items() for name in names}
+
 
 class HubGroup(click.Group):
-    """Maps every AgentCommError to its JSON report and exit code: never a traceback."""
+    """Loads subcommands lazily, and maps every AgentCommError to its JSON report and
+    exit code: never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(HOME)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = HOME.get(cmd_name)
+        if module is None:
+            return None
+        commands: tuple[click.Command, ...] = importlib.import_module(
+            f"agentcomm.cli.{module}").COMMANDS
+        return next(c for c in commands if c.name == cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -42,24 +67,22 @@ class HubGroup(click.Group):
               help=f"The hub, e.g. sqlite:///agents.db [env {ENV_URL}].")
 @click.option("--agent", envvar=ENV_AGENT, metavar="@ID",
               help=f"Act as this agent, e.g. @service.auth [env {ENV_AGENT}].")
-@click.version_option(package_name="agentcomm")
+@click.version_option(__version__, prog_name="agentcomm")  # not read from metadata: slow
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, agent: str | None) -> None:
     """How parallel agents talk: every command prints JSON on stdout.
 
-    Payloads are JSON text: an argument, or stdin when it is '-' or left out.
+    Payloads are JSON text: an argument, or '-' to read it from stdin.
     """
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
 
-    ctx.obj = Session(url=url, agent=agent, agent_given=given("agent"), url_given=given("url"))
-
-
-for module in (admin, messages, events, registry, runtime, bench, conformance, driver,
-               acl):
-    for command in module.COMMANDS:
-        cli.add_command(command)
+    # A shell session passes the hubs it keeps open (agentcomm.shell.server) as ``obj``.
+    opener: HubOpener | None = ctx.obj
+    ctx.obj = Session(url=url, agent=agent, agent_given=given("agent"),
+                      url_given=given("url"), opener=opener)
 
 
 def main() -> None:
+    show_warnings_as_json()
     cli.main(prog_name="agentcomm")

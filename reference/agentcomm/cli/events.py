@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from agentcomm.agent import pause, stop_on_signals
-from agentcomm.api import Hub
 from agentcomm.cli.common import (
     Session,
     emit,
@@ -14,6 +14,9 @@ from agentcomm.cli.common import (
     payload_argument,
     read_payload,
 )
+
+if TYPE_CHECKING:
+    from agentcomm.api import Hub
 
 FOLLOW_POLL = 0.2
 """Seconds between looks at the event log under ``tail --follow``."""
@@ -81,6 +84,8 @@ def tail(session: Session, after: str | None, limit: int, follow: bool) -> None:
 
 
 def _follow(hub: Hub, after: str | None, limit: int) -> None:
+    from agentcomm.agent import pause, stop_on_signals  # the runtime only for --follow
+
     with stop_on_signals() as stop:
         while not stop.requested:
             found = hub.tail_events(after=after, limit=limit)

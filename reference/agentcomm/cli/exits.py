@@ -4,16 +4,19 @@
     1  any other agentcomm error (and: a demo use case failed)
     2  usage error: unknown option, missing argument (click's own)
     3  nothing there: claim/receive/events found nothing within --wait; get-reply: no reply yet
-    4  not found: no such message, or the agent is not registered
+    4  not found: no such message, the agent is not registered, or no hub at --url (run init)
     5  conflict: stale lease (expired or reclaimed) or message already finished
     6  deadline exceeded: a request got no reply within --timeout
-    7  backend unavailable or corrupt store
+    7  backend unavailable (unreachable, locked, not a Redis server) or a corrupt hub file
     8  invalid input: payload, id, name or number breaks the spec's rules
     9  configuration error: no --url/AGENTCOMM_URL, bad URL, no --agent/AGENTCOMM_AGENT
    10  bench --gate: a throughput or latency target was missed
+   11  shell library only: no session open, or it died or stopped answering (effect unknown)
 
 Errors print ``{"error": code, "message": ..., "definite": bool}`` on stderr: ``definite``
-true means the command certainly had no effect, so retrying it is safe.
+true means the command certainly had no effect, so retrying it is safe.  Warnings print
+``{"warning": code, "message": ...}`` on stderr (``durability``: the Redis server may lose
+acknowledged messages) and change no exit code.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ BACKEND = 7
 INVALID = 8
 CONFIGURATION = 9
 TARGET_MISSED = 10
+SESSION_LOST = 11  # set by the bash library (agentcomm.bash), never by the command itself
 
 BY_ERROR: tuple[tuple[type[AgentCommError], int], ...] = (
     (NotFound, NOT_FOUND),

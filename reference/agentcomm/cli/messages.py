@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
+from agentcomm.api import MAX_BATCH
+from agentcomm.cli.batches import ENVELOPE_BYTES, read_claims, read_outgoing
 from agentcomm.cli.common import (
     Session,
     claim_json,
@@ -17,31 +21,53 @@ from agentcomm.cli.common import (
 from agentcomm.errors import DeadlineExceeded
 from agentcomm.models import DEFAULT_QUEUE, ReplyStatus
 
+if TYPE_CHECKING:
+    from agentcomm.api import Hub
+
 WAIT_HELP = "Wait up to this many seconds for something to arrive (default: look once)."
 
 
 @click.command()
-@click.argument("to")
-@click.argument("type")
+@click.argument("to", required=False)
+@click.argument("type", required=False)
 @payload_argument
 @priority_option
 @click.option("--timeout-seconds", type=float, help="Lease a claimer gets [hub default].")
 @click.option("--max-retries", type=int, help="Redeliveries before dead-lettering.")
 @click.option("--correlation-id", help="Your own id for matching, e.g. req_001.")
 @click.option("--expires-in", type=float, help="Undelivered after this many seconds.")
+@click.option("--jsonl", metavar="FILE",
+              help="Send one message per line of FILE (- for stdin), all or none; the "
+                   "arguments and options are the lines' defaults.  Prints their ids.")
 @pass_session
-def send(session: Session, to: str, type: str, payload: str | None, priority: str,
-         timeout_seconds: float | None, max_retries: int | None, correlation_id: str | None,
-         expires_in: float | None) -> None:
+def send(session: Session, to: str | None, type: str | None, payload: str | None,
+         priority: str, timeout_seconds: float | None, max_retries: int | None,
+         correlation_id: str | None, expires_in: float | None, jsonl: str | None) -> None:
     """Queue a message of TYPE for TO: an @agent inbox or a queue.
+
+    \b
+    agentcomm send TO TYPE PAYLOAD      PAYLOAD is JSON text, or - for stdin
+    agentcomm send [TO TYPE] --jsonl -  one JSON object per line: to, type, payload,
+                                        and any of the options below by their names
 
     TO is an agent id such as @service.auth, or a shared queue such as ANY_AVAILABLE.
     """
     hub = session.hub()
-    message = hub.send(to, type, read_payload(hub, payload), priority=priority,
-                       timeout_seconds=timeout_seconds, max_retries=max_retries,
-                       correlation_id=correlation_id, expires_in=expires_in)
-    emit(message)
+    if jsonl is not None:
+        if payload is not None:
+            raise click.UsageError("give a PAYLOAD or --jsonl, not both")
+        given = {"to": to, "type": type, "priority": priority,
+                 "timeout_seconds": timeout_seconds, "max_retries": max_retries,
+                 "correlation_id": correlation_id, "expires_in": expires_in}
+        defaults = {k: val for k, val in given.items() if val is not None}
+        sent = hub.send_many(read_outgoing(jsonl, defaults, hub.settings))
+        emit([m.id for m in sent])
+        return
+    if to is None or type is None:
+        raise click.UsageError("send needs TO and TYPE (or --jsonl FILE)")
+    emit(hub.send(to, type, read_payload(hub, payload), priority=priority,
+                  timeout_seconds=timeout_seconds, max_retries=max_retries,
+                  correlation_id=correlation_id, expires_in=expires_in))
 
 
 @click.command()
@@ -116,13 +142,27 @@ def extend(session: Session, message_id: str, token: str, seconds: float | None)
 
 
 @click.command()
-@click.argument("message_id")
-@click.argument("token")
+@click.argument("claims", nargs=-1, required=True, metavar="ID TOKEN [ID TOKEN]... | -")
 @pass_session
-def complete(session: Session, message_id: str, token: str) -> None:
-    """Finish a claimed message without a reply."""
-    session.hub().complete(message_id, token)
-    emit({"id": message_id, "status": "completed"})
+def complete(session: Session, claims: tuple[str, ...]) -> None:
+    """Finish claimed messages without a reply: all of them, or none if one is refused.
+
+    Give ID TOKEN pairs, or - to read the claims that claim/receive printed from stdin.
+    One pair prints {"id": ..., "status": "completed"}; more, or -, print a list of them.
+    """
+    hub = session.hub()
+    pairs = _pairs(hub, claims)
+    hub.complete_many(pairs)
+    done = [{"id": message_id, "status": "completed"} for message_id, _ in pairs]
+    emit(done[0] if claims != ("-",) and len(done) == 1 else done)
+
+
+def _pairs(hub: Hub, claims: tuple[str, ...]) -> list[tuple[str, str]]:
+    if claims == ("-",):
+        return read_claims(MAX_BATCH * (hub.settings.max_payload_bytes + ENVELOPE_BYTES))
+    if "-" in claims or len(claims) % 2:
+        raise click.UsageError("complete takes ID TOKEN pairs, or - alone for stdin")
+    return list(zip(claims[::2], claims[1::2], strict=True))
 
 
 @click.command()

@@ -35,14 +35,27 @@ def agent() -> None:
               help="Stop after handling this many messages.")
 @click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True),
               help="Stop after this many seconds without a message or event.")
+@click.option("--ready-file", metavar="PATH",
+              help="Once registered and subscribed, write the 'started' log line to PATH "
+                   "(a FIFO is written into; a file appears whole).")
 @pass_session
 def run(session: Session, agent_id: str, handlers: tuple[str, ...],
         on_events: tuple[str, ...], queues: tuple[str, ...], capabilities: tuple[str, ...],
-        heartbeat: float, max_messages: int | None, idle_exit: float | None) -> None:
+        heartbeat: float, max_messages: int | None, idle_exit: float | None,
+        ready_file: str | None) -> None:
     """Run AGENT_ID until SIGTERM/SIGINT: claim, dispatch to handlers, reply.
 
     CMD is split like a shell would (shlex) but never run by one. Logs go to stderr,
-    one JSON line per message; stdout gets a summary when the agent stops.
+    one JSON line per message; stdout gets a summary when the agent stops.  The first
+    log line, {"log": "started", ...}, comes once the agent is registered and subscribed:
+    events published from then on reach it (so does --ready-file).
+
+    \b
+    Handlers get the payload (JSON) on stdin and, in the environment, AGENTCOMM_URL
+    and AGENTCOMM_AGENT, and for a message AGENTCOMM_MESSAGE_ID, AGENTCOMM_FROM,
+    AGENTCOMM_TO, AGENTCOMM_TYPE, AGENTCOMM_CORRELATION_ID, AGENTCOMM_PRIORITY,
+    AGENTCOMM_RETRY_COUNT, AGENTCOMM_MAX_RETRIES; for an event AGENTCOMM_EVENT_ID,
+    AGENTCOMM_EVENT_TYPE, AGENTCOMM_PUBLISHER, AGENTCOMM_PUBLISHED_AT.
     """
     config = AgentConfig(
         handlers=dict(parse_handler(h) for h in handlers),
@@ -50,7 +63,7 @@ def run(session: Session, agent_id: str, handlers: tuple[str, ...],
         queues=tuple(v.check_target(q) for q in queues),
         capabilities=tuple(v.check_message_type(c) for c in capabilities),
         heartbeat_every=heartbeat, max_messages=max_messages, idle_exit=idle_exit,
-        url=session.require_url())
+        url=session.require_url(), ready_file=ready_file)
     hub = session.hub(agent=agent_id)
     with stop_on_signals() as stop:
         summary = AgentRunner(hub, config, stop).run()

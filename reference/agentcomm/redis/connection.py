@@ -9,6 +9,8 @@ otherwise it raises ``BackendUnavailable`` with ``definite=False``.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -64,6 +66,8 @@ _FAKE_LOCK = threading.Lock()
 
 class DurabilityWarning(UserWarning):
     """The Redis server may lose acknowledged messages (no append-only file, eviction)."""
+
+    code = "durability"  # the command line prints {"warning": "durability", ...}
 
 
 class Connection:
@@ -154,6 +158,8 @@ class Connection:
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if attempt >= self.where.settings.reconnect_attempts:
                     raise self.lost(exc, False, attempt) from exc
+            except redis.exceptions.InvalidResponse as exc:
+                raise self.foreign(exc) from exc
             self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
             attempt += 1
 
@@ -202,49 +208,48 @@ class Connection:
             f"cannot reach the Redis server at {self.where.redacted} "
             f"({attempt + 1} attempts): {exc}{hint}", definite=True)
 
+    def foreign(self, exc: Exception) -> BackendUnavailable:
+        """What answered at the URL's port is not a Redis server (an HTTP server, say)."""
+        return BackendUnavailable(
+            f"the server at {self.where.redacted} does not speak the Redis protocol ({exc}): "
+            "is the host or port wrong?", definite=True)
+
     # -- checks at open ---------------------------------------------------------------------
     def check_server(self) -> None:
         """A server too old for the hub's commands is a configuration error, and one that
-        may lose acknowledged data is reported as ``persistence`` says."""
-        server, version = self.call(self._hello, reads_only=True)
-        if server == "redis" and version < MIN_VERSION:
-            raise ConfigurationError(
-                f"the Redis server at {self.where.redacted} is version "
-                f"{'.'.join(map(str, version))}; agentcomm needs "
-                f"{'.'.join(map(str, MIN_VERSION))} or later (BLMOVE, exclusive XRANGE)")
+        may lose acknowledged data is reported as ``persistence`` says.  One round trip:
+        a single INFO, whose default sections hold the version and the persistence and
+        memory settings (``INFO server``, ``persistence`` and ``memory`` would be three)."""
         choice = self.where.options.get("persistence", "warn")
         if choice not in PERSISTENCE_CHOICES:
             raise ConfigurationError(f"hub option persistence={choice!r} is not one of "
                                      f"{', '.join(PERSISTENCE_CHOICES)}")
-        if choice != "ignore" and server == "redis":
-            self._report(self.call(self._durability_risks, reads_only=True), choice)
-
-    def _hello(self) -> tuple[str, tuple[int, ...]]:
-        """The server's name and version; ``("unknown", ())`` when it will not say."""
         try:
-            info = self.client.info("server")
+            server, info = self.call(self._info, reads_only=True)
+        except redis.exceptions.InvalidResponse as exc:
+            raise self.foreign(exc) from exc
+        version = _version(info)
+        if server == "redis" and version < MIN_VERSION:
+            raise ConfigurationError(
+                f"the Redis server at {self.where.redacted} is version "
+                f"{'.'.join(map(str, version))}; agentcomm needs "
+                f"{'.'.join(map(str, MIN_VERSION))} or later (Redis functions)")
+        if choice != "ignore" and server != "fake":
+            self._report(_durability_risks(info) if server == "redis" else
+                         ["its persistence cannot be checked (the user may not run INFO)"],
+                         choice)
+
+    def _info(self) -> tuple[str, dict[str, Any]]:
+        """("redis", INFO's fields); ("unknown", {}) when the user may not run INFO;
+        ("fake", {}) from a fakeredis that knows no INFO."""
+        try:
+            return "redis", self.client.info()
         except redis.exceptions.NoPermissionError:
-            return "unknown", ()
-        except redis.ResponseError as exc:  # fakeredis knows no INFO
+            return "unknown", {}
+        except redis.ResponseError as exc:
             if "unknown command" in str(exc).lower():
-                return "fake", ()
+                return "fake", {}
             raise
-        digits = str(info.get("redis_version", "0")).split(".")
-        return "redis", tuple(int(d) for d in digits if d.isdigit())
-
-    def _durability_risks(self) -> list[str]:
-        try:
-            info = self.client.info("persistence") | self.client.info("memory")
-        except redis.exceptions.NoPermissionError:
-            return ["its persistence cannot be checked (the user may not run INFO)"]
-        risks = []
-        if not int(info.get("aof_enabled", 0)):
-            risks.append("it keeps no append-only file (appendonly no): a restart loses "
-                         "acknowledged messages")
-        policy = str(info.get("maxmemory_policy", "noeviction"))
-        if policy != "noeviction":
-            risks.append(f"its maxmemory-policy is {policy}: it may evict messages")
-        return risks
 
     def _report(self, risks: list[str], choice: str) -> None:
         if not risks:
@@ -258,6 +263,22 @@ class Connection:
 
 def _function_missing(exc: redis.ResponseError) -> bool:
     return "function not found" in str(exc).lower()
+
+
+def _version(info: dict[str, Any]) -> tuple[int, ...]:
+    digits = str(info.get("redis_version", "0")).split(".")
+    return tuple(int(d) for d in digits if d.isdigit())
+
+
+def _durability_risks(info: dict[str, Any]) -> list[str]:
+    risks = []
+    if not int(info.get("aof_enabled", 0)):
+        risks.append("it keeps no append-only file (appendonly no): a restart loses "
+                     "acknowledged messages")
+    policy = str(info.get("maxmemory_policy", "noeviction"))
+    if policy != "noeviction":
+        risks.append(f"its maxmemory-policy is {policy}: it may evict messages")
+    return risks
 
 
 def _text(value: Any) -> str:
@@ -278,9 +299,20 @@ def _real_client(where: HubURL) -> redis.Redis:
             socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.connect_timeout,
             retry=Retry(NoBackoff(), 0), decode_responses=True, protocol=2,
-            **tls)
+            **_no_client_setinfo(), **tls)
     except ValueError as exc:
         raise ConfigurationError(f"hub URL {where.redacted!r}: {exc}") from None
+
+
+@functools.cache
+def _no_client_setinfo() -> dict[str, None]:
+    """Turns off redis-py's CLIENT SETINFO at connect: the server needs no library name,
+    and a command line opening the hub once should not pay a round trip for it.  The
+    keyword changed in redis-py 6 (driver_info); the older ones now warn."""
+    params = inspect.signature(redis.connection.AbstractConnection.__init__).parameters
+    if "driver_info" in params:
+        return {"driver_info": None}
+    return {"lib_name": None, "lib_version": None}
 
 
 def _fake_client(where: HubURL) -> redis.Redis:

@@ -8,7 +8,7 @@ new message is seen within one poll interval.
 from __future__ import annotations
 
 import json
-import secrets
+import os
 import sqlite3
 
 from agentcomm import validation as v
@@ -441,7 +441,7 @@ Claimed = tuple[str, str, list[sqlite3.Row]]
 def _claim_rows(conn: sqlite3.Connection, agent: str, target: str, limit: int,
                 now: float) -> tuple[str, list[sqlite3.Row]]:
     """Lease up to ``limit`` pending messages of ``target`` under one fresh token."""
-    token = secrets.token_hex(16)
+    token = os.urandom(16).hex()  # as secrets.token_hex, without importing secrets
     params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
               "target": target, "limit": limit}
     return token, conn.execute(CLAIM, params).fetchall()

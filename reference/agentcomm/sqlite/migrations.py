@@ -7,7 +7,6 @@ and adds agentcomm's columns, each with a default so the design's INSERTs keep w
 from __future__ import annotations
 
 import sqlite3
-from importlib import resources
 
 SCHEMA_VERSION = 1
 
@@ -59,6 +58,8 @@ MIGRATIONS = {1: migrate_to_1}
 
 
 def _schema_statements() -> list[str]:
+    from importlib import resources  # only a migration reads the schema file
+
     text = resources.files("agentcomm.sqlite").joinpath("schema.sql").read_text("utf-8")
     lines = [line.split("--", 1)[0] for line in text.splitlines()]
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

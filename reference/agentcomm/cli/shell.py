@@ -1,0 +1,76 @@
+"""Bash agents: ``shell-lib`` (where the bash library is) and ``session`` (its server)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from agentcomm.cli.common import Session, pass_session
+
+
+@click.command("shell-lib")
+@click.option("--examples", is_flag=True,
+              help="Print the folder of example scripts instead (the design's use cases).")
+def shell_lib(examples: bool) -> None:
+    """Print the path of the bash library, for: source "$(agentcomm shell-lib)".
+
+    \b
+    source "$(agentcomm shell-lib)"
+    ac_open --url sqlite:///agents.db --agent @worker.1
+    while tasks=$(ac_claim --wait 30); do ...; ac_complete - <<< "$tasks"; done
+
+    Each ac_COMMAND runs `agentcomm COMMAND` in a session that keeps the hub open: the
+    same JSON out, the same exit statuses, at the cost of a pipe round trip.
+    """
+    from agentcomm import shell
+
+    click.echo(str(shell.examples() if examples else shell.library()))
+    if not _on_path():
+        click.echo("agentcomm shell-lib: the library starts sessions with the `agentcomm` "
+                   "on PATH, which is not this installation's: export "
+                   f"AGENTCOMM_COMMAND='{sys.executable} -m agentcomm.cli'", err=True)
+
+
+def _on_path() -> bool:
+    """Whether the ``agentcomm`` on PATH runs this Python (so this installation)."""
+    found = shutil.which("agentcomm")
+    if found is None:
+        return False
+    try:
+        with open(found, "rb") as script:
+            first = script.readline(4096)
+    except OSError:
+        return False
+    return first.rstrip().removeprefix(b"#!").strip() == os.fsencode(sys.executable)
+
+
+@click.command()
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--stall", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
+              help="The library's limit for silence; while a command runs, a sign of life "
+                   "is sent four times as often.")
+@pass_session
+def session(session: Session, directory: Path, stall: float) -> None:
+    """Serve the bash library's calls through the FIFOs in DIRECTORY (started by ac_open).
+
+    Runs each call as `agentcomm [--url URL] [--agent @ID] ARGS` would, keeping each
+    hub open for the next call.  Ends when the script closes the pipes or is gone.
+    """
+    from agentcomm import validation as v
+    from agentcomm.shell.server import serve
+    from agentcomm.urls import parse
+
+    defaults: list[str] = []
+    if session.url:  # a wrong URL or id fails ac_open, not the first call
+        parse(session.url)
+        defaults += ["--url", session.url]
+    if session.agent:
+        defaults += ["--agent", v.check_agent_id(session.agent)]
+    raise click.exceptions.Exit(serve(directory, defaults, stall))
+
+
+COMMANDS = (shell_lib, session)

@@ -1,0 +1,89 @@
+"""What one ``agentcomm`` command imports: only what it needs.
+
+A bash loop pays the command's start-up on every call, and most of a call is imports.
+These tests run real commands as their own processes and look at ``sys.modules`` when
+the command is done: a SQLite command must not load a Redis client, the agent runtime,
+the benchmarks or the conformance suite.  (The time itself is a benchmark, not a test.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentcomm.cli import cli
+from agentcomm.cli.app import MODULES
+
+DEADLINE = 30.0
+
+RECORD = """
+import json, runpy, sys
+record, sys.argv = sys.argv[1], ["agentcomm", *sys.argv[2:]]
+code = 0
+try:
+    runpy.run_module("agentcomm.cli", run_name="__main__")
+except SystemExit as exc:
+    code = exc.code
+with open(record, "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+
+NOT_FOR_SQLITE = ("redis", "fakeredis", "hiredis", "agentcomm.redis", "agentcomm.hybrid")
+NOT_FOR_HUB_OPERATIONS = ("agentcomm.agent", "agentcomm.demo", "agentcomm.bench",
+                          "agentcomm.driver", "agentcomm_conformance", "pytest",
+                          "agentcomm.cli.runtime", "agentcomm.cli.bench")
+
+
+def loaded(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
+    """(exit code, modules loaded) after running ``agentcomm ARGS`` in a new process."""
+    record = tmp_path / "record.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
+    subprocess.run([sys.executable, "-c", RECORD, str(record), *args], env=env,
+                   capture_output=True, timeout=DEADLINE, check=False)
+    found = json.loads(record.read_text())
+    return found["code"], set(found["modules"])
+
+
+def offenders(modules: set[str], banned: tuple[str, ...]) -> list[str]:
+    return sorted(m for m in modules if m.split(".")[0] in banned
+                  or any(m == b or m.startswith(b + ".") for b in banned))
+
+
+@pytest.mark.parametrize("args", [
+    ("send", "@b", "greet", '{"hello": "world"}'),
+    ("claim", "--limit", "5"),
+    ("publish", "tick", "1"),
+    ("stats",),
+], ids=lambda args: args[0])
+def test_a_sqlite_command_loads_no_redis_client_and_no_agent_runtime(
+        live_url: str, tmp_path: Path, args: tuple[str, ...]) -> None:
+    code, modules = loaded(tmp_path, "--url", live_url, "--agent", "@a", *args)
+    assert code in (0, 3)  # it ran: claim finds nothing (3)
+    assert "agentcomm.sqlite.hub" in modules  # the check below looks at a real run
+    assert offenders(modules, NOT_FOR_SQLITE + NOT_FOR_HUB_OPERATIONS) == []
+
+
+def test_the_version_loads_no_hub_at_all(tmp_path: Path) -> None:
+    code, modules = loaded(tmp_path, "--version")
+    assert code == 0
+    assert offenders(modules, ("agentcomm.api", "agentcomm.sqlite", "agentcomm.models",
+                               *NOT_FOR_SQLITE, *NOT_FOR_HUB_OPERATIONS)) == []
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_every_command_is_found_where_the_lazy_group_looks(module: str) -> None:
+    commands = importlib.import_module(f"agentcomm.cli.{module}").COMMANDS
+    assert sorted(c.name for c in commands) == sorted(MODULES[module])
+
+
+def test_help_lists_every_command_of_every_module() -> None:
+    ctx = cli.make_context("agentcomm", ["--help"], resilient_parsing=True)
+    listed = cli.list_commands(ctx)
+    assert listed == sorted(name for names in MODULES.values() for name in names)
+    assert all(cli.get_command(ctx, name) is not None for name in listed)
