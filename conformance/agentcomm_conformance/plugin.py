@@ -27,7 +27,7 @@ from agentcomm_conformance.report import Ledger
 from agentcomm_conformance.spec import statements
 from agentcomm_conformance.target import Target, describe, load_target, start_clock
 
-pytest_plugins = ["agentcomm_conformance.scenarios"]  # scenario files (scenarios/README.md)
+pytest_plugins = ["agentcomm_conformance.scenario_items"]  # scenario files (scenarios/README.md)
 
 LEDGER = pytest.StashKey[Ledger]()
 Agents = Callable[..., Hub]
