@@ -64,4 +64,4 @@ SCENARIO_FORMAT = Resource(SCENARIOS, "README.md")
 PACKAGED = {"spec": SPEC, "driver": DRIVER, "driver_schemas": DRIVER_SCHEMAS,
             "scenario_cases": SCENARIO_CASES, "scenario_schema": SCENARIO_SCHEMA,
             "scenario_format": SCENARIO_FORMAT}
-"""Every resource above, by name."""
+"""Every resource above, by the name ``agentcomm conformance --docs`` prints it under."""

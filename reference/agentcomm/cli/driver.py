@@ -24,7 +24,7 @@ def driver(session: Session, template: str | None, clock: str) -> None:
 
     The conformance suite starts one such process per agent: e.g.
     `agentcomm conformance --impl "driver:agentcomm driver --url sqlite: --clock manual"`.
-    Logs go to stderr.
+    Logs go to stderr.  `agentcomm conformance --docs` says where DRIVER.md is.
     """
     from agentcomm.driver import serve
 
