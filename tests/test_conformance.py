@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+import agentcomm
 from agentcomm_conformance.resources import PACKAGED
 from agentcomm_conformance.servers import FakeRedisServer, RedisServer, require_redis_server
 
@@ -115,7 +116,7 @@ def test_the_main_job_prints_and_writes_the_report_anywhere(tmp_path: Path) -> N
     found = report(out)
     assert found["implementation"]["name"] == "agentcomm-reference"
     assert {"batch", "manual_clock"} <= set(found["implementation"]["capabilities"])
-    assert found["suite"]["name"] == "agentcomm-conformance"
+    assert found["suite"] == {"name": "agentcomm-conformance", "version": agentcomm.__version__}
     verdicts = {s["id"]: s["verdict"] for s in found["statements"]}
     assert verdicts["CLAIM-002"] == "pass" and verdicts["REG-001"] == "unknown"  # not run
     assert "| CLAIM-002 | MUST | all | pass |" in done.stdout

@@ -30,7 +30,7 @@ from agentcomm.models import (
 from agentcomm.settings import HubSettings
 from agentcomm.urls import connect
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place: pyproject.toml, --version and reports read it
 
 __all__ = [
     "DEFAULT_QUEUE",

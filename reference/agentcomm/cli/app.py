@@ -7,6 +7,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 
+from agentcomm import __version__
 from agentcomm.cli import (
     acl,
     admin,
@@ -42,7 +43,7 @@ class HubGroup(click.Group):
               help=f"The hub, e.g. sqlite:///agents.db [env {ENV_URL}].")
 @click.option("--agent", envvar=ENV_AGENT, metavar="@ID",
               help=f"Act as this agent, e.g. @service.auth [env {ENV_AGENT}].")
-@click.version_option(package_name="agentcomm")
+@click.version_option(__version__, prog_name="agentcomm")  # as the package metadata
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, agent: str | None) -> None:
     """How parallel agents talk: every command prints JSON on stdout.
