@@ -8,6 +8,18 @@ import click
 
 from agentcomm.cli.common import Session, emit, pass_session
 
+IN_PROCESS = [
+    # A checkout's own ini may name options of plugins the base install lacks
+    # (pytest-timeout's `timeout`): they are for its tests, not for this run.
+    "-W", "ignore:Unknown config option:pytest.PytestConfigWarning",
+    # pytest marks the packages of a pytest11 entry point for assertion rewriting, and warns
+    # about those already imported: this process imported agentcomm to start pytest. The
+    # modules with the suite's asserts are imported, and rewritten, once pytest runs.
+    "-W", "ignore:Module already imported so cannot be rewritten; agentcomm"
+          ":pytest.PytestAssertRewriteWarning",
+]
+"""pytest options for a run that ``pytest.main`` starts in this process."""
+
 
 @click.command(context_settings={"ignore_unknown_options": True})
 @click.option("--impl", metavar="TARGET",
@@ -61,9 +73,7 @@ def pytest_arguments(target: str, report_dir: Path, strict: bool, scenarios: boo
             "--conformance-report", str(report_dir),
             f"--junitxml={report_dir / 'junit.xml'}", "-p", "no:cacheprovider",
             "-o", "addopts=", "-q", *(["--conformance-strict"] if strict else []),
-            # A checkout's own ini may name options of plugins the base install lacks
-            # (pytest-timeout's `timeout`): they are for its tests, not for this run.
-            "-W", "ignore:Unknown config option:pytest.PytestConfigWarning", *extra]
+            *IN_PROCESS, *extra]
 
 
 COMMANDS = (conformance,)
