@@ -1,4 +1,4 @@
-"""An in-memory model of a hub, written from conformance/SPEC.md alone.
+"""An in-memory model of a hub, written from SPEC.md (agentcomm_conformance/protocol) alone.
 
 ``tests/test_model.py`` drives a real hub and this model side by side and compares them
 after every step.  Nothing here calls the reference code: each transition is the

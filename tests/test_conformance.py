@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+import agentcomm
+from agentcomm_conformance.resources import PACKAGED
 from agentcomm_conformance.servers import FakeRedisServer, RedisServer, require_redis_server
 
 pytestmark = pytest.mark.slow
@@ -114,10 +116,36 @@ def test_the_main_job_prints_and_writes_the_report_anywhere(tmp_path: Path) -> N
     found = report(out)
     assert found["implementation"]["name"] == "agentcomm-reference"
     assert {"batch", "manual_clock"} <= set(found["implementation"]["capabilities"])
-    assert found["suite"]["name"] == "agentcomm-conformance"
+    assert found["suite"] == {"name": "agentcomm-conformance", "version": agentcomm.__version__}
     verdicts = {s["id"]: s["verdict"] for s in found["statements"]}
     assert verdicts["CLAIM-002"] == "pass" and verdicts["REG-001"] == "unknown"  # not run
     assert "| CLAIM-002 | MUST | all | pass |" in done.stdout
+    assert not [n for n in nodeids(found) if ".yaml::" in n]  # no scenario unless asked
+
+
+def nodeids(found: dict[str, Any]) -> set[str]:
+    return {t["nodeid"] for s in found["statements"] for t in s["tests"]}
+
+
+def test_the_main_job_plays_the_packaged_scenarios_when_asked(tmp_path: Path) -> None:
+    done = run("-m", "agentcomm.cli", "conformance", "--scenarios", "--report-dir", "out",
+               "--", "-k", "poison", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-3000:]
+    found = report(tmp_path / "out")
+    assert [n for n in nodeids(found) if n.endswith("cases/poison.yaml::poison")], found
+    verdicts = {s["id"]: s["verdict"] for s in found["statements"]}
+    assert verdicts["RETRY-003"] == verdicts["DLQ-001"] == "pass"  # the case's statements
+
+
+def test_docs_says_where_the_installation_keeps_the_protocol_and_the_cases(
+        tmp_path: Path) -> None:
+    done = run("-m", "agentcomm.cli", "conformance", "--docs", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    where = json.loads(done.stdout)
+    assert where == {name: str(resource.path()) for name, resource in PACKAGED.items()}
+    assert "### CLAIM-002 (MUST" in Path(where["spec"]).read_text(encoding="utf-8")
+    assert Path(where["driver_schemas"], "hello-request.json").is_file()
+    assert list(tmp_path.iterdir()) == []  # it ran nothing, wrote no report
 
 
 def test_a_failing_must_statement_fails_the_run_and_a_should_only_under_strict(

@@ -41,9 +41,9 @@ from agentcomm_conformance.driver import (
     DriverTarget,
     Transcript,
 )
+from agentcomm_conformance.resources import DRIVER_SCHEMAS
 
-ROOT = Path(__file__).resolve().parent.parent
-SCHEMAS = ROOT / "conformance" / "schemas"
+SCHEMAS = DRIVER_SCHEMAS.path()
 PYTHON = shlex.quote(sys.executable)
 REFERENCE = f"{PYTHON} -m agentcomm.cli driver --url 'sqlite:?backoff_base=1' --clock manual"
 
@@ -445,7 +445,7 @@ def keywords(schema: Any) -> set[str]:
 
 
 def test_the_schemas_use_only_keywords_the_structural_check_knows() -> None:
-    files = sorted(SCHEMAS.glob("*.json"))
+    files = DRIVER_SCHEMAS.files()
     assert len(files) == 12
     for path in files:
         schema = load(path.name)

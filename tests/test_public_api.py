@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import types
+from importlib import metadata
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 import agentcomm
+import agentcomm_conformance
 from agentcomm import (
     AgentCommError,
     BackendUnavailable,
@@ -18,6 +21,7 @@ from agentcomm import (
     ManualClock,
     connect,
 )
+from agentcomm.cli import cli
 from agentcomm.urls import redact
 
 PUBLIC = {
@@ -48,6 +52,15 @@ def test_nothing_public_is_left_out_of_all() -> None:
 
 def test_the_version_is_a_version_string() -> None:
     assert agentcomm.__version__.count(".") == 2
+
+
+def test_the_metadata_the_command_and_the_suite_give_the_one_version() -> None:
+    # pyproject.toml reads agentcomm.__version__ (setuptools' `attr`); a mismatch here means
+    # a second place crept back in, or this environment's install is stale.
+    assert metadata.version("agentcomm") == agentcomm.__version__
+    assert agentcomm_conformance.__version__ == agentcomm.__version__
+    printed = CliRunner().invoke(cli, ["--version"])
+    assert printed.output == f"agentcomm, version {agentcomm.__version__}\n"
 
 
 @pytest.mark.parametrize(("url", "named"), [

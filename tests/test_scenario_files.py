@@ -19,11 +19,11 @@ import yaml
 
 from agentcomm_conformance import scenario_format as scenarios
 from agentcomm_conformance.behave import BEHAVIOURS, parse_behaviour
+from agentcomm_conformance.resources import SCENARIO_CASES, SCENARIO_SCHEMA
 from agentcomm_conformance.spec import statements
 
-ROOT = Path(__file__).resolve().parents[1]
-CASES = sorted((ROOT / "scenarios" / "cases").glob("*.yaml"))
-SCHEMA = json.loads((ROOT / "scenarios" / "schema.json").read_text(encoding="utf-8"))
+CASES = SCENARIO_CASES.files()
+SCHEMA = json.loads(SCENARIO_SCHEMA.path().read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 
@@ -166,7 +166,7 @@ def test_a_broken_case_fails_naming_its_file_and_its_step(tmp_path: Path) -> Non
     (cases / "unknown_step.yaml").write_text(UNKNOWN_STEP, encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "agentcomm_conformance.plugin",
-         "-p", "agentcomm_conformance.scenarios", "--scenarios", "cases", "--impl", "sqlite:",
+         "--scenarios", "cases", "--impl", "sqlite:",
          "-p", "no:cacheprovider", "-o", "addopts=", "--continue-on-collection-errors"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
     output = done.stdout + done.stderr

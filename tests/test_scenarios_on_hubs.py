@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from agentcomm_conformance.resources import SCENARIO_CASES
 from agentcomm_conformance.servers import require_redis_server
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
-CASES = sorted((ROOT / "scenarios" / "cases").glob("*.yaml"))
+CASES = SCENARIO_CASES.files()
 DRIVER = f"{shlex.quote(sys.executable)} -m agentcomm.cli driver --url sqlite: --clock system"
 
 

@@ -1,7 +1,9 @@
 """The agentcomm conformance suite: checks any hub implementation against SPEC.md.
 
 Run it with ``agentcomm conformance --impl TARGET`` or ``pytest --impl TARGET
---pyargs agentcomm_conformance.suite -p agentcomm_conformance.plugin``.
+--pyargs agentcomm_conformance.suite`` (the plugin is a ``pytest11`` entry point).
 """
 
-__version__ = "0.1.0"
+from agentcomm import __version__  # one distribution, one version
+
+__all__ = ["__version__"]

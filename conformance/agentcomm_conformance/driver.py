@@ -1,4 +1,4 @@
-"""The suite's side of the driver protocol (``conformance/DRIVER.md``): any language's hub.
+"""The suite's side of the driver protocol (``protocol/DRIVER.md``): any language's hub.
 
 ``DriverProcess`` runs one driver command and talks JSON lines with it: a handshake, then
 requests answered in order.  Every read has a deadline (``select`` on the pipe), so a

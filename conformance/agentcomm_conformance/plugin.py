@@ -11,6 +11,11 @@ statement's verdict is pass (its tests ran and passed), fail (one failed) or unk
 (none ran: not applicable to this kind of hub, not declared, or deselected).  Failing
 MUST and declared MAY statements fail the run; failing SHOULD statements only under
 ``--strict``.
+
+The plugin is a ``pytest11`` entry point, so it loads in every pytest run of an environment
+that has agentcomm installed.  Until an implementation is named (``--impl`` or the ini key)
+it only adds its options, markers and fixtures: it judges nothing, prints nothing and
+writes no report, so someone else's tests run as they would without it.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from agentcomm_conformance.report import Ledger
 from agentcomm_conformance.spec import statements
 from agentcomm_conformance.target import Target, describe, load_target, start_clock
 
-pytest_plugins = ["agentcomm_conformance.scenarios"]  # scenario files (scenarios/README.md)
+pytest_plugins = ["agentcomm_conformance.scenario_items"]  # scenario files (scenarios/README.md)
 
 LEDGER = pytest.StashKey[Ledger]()
 Agents = Callable[..., Hub]
@@ -57,16 +62,25 @@ def option(config: pytest.Config, name: str) -> Any:
     return given if given is not None else config.getini(f"conformance_{name}")
 
 
+def active(config: pytest.Config) -> bool:
+    """Whether this run tests an implementation; otherwise the plugin stays out of it."""
+    return bool(option(config, "impl"))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spec(*ids): the SPEC.md statements a test checks")
     config.addinivalue_line("markers", "capability(name): optional behaviour the test needs")
+    if not active(config):
+        return
     ledger = Ledger(statements(), strict=bool(option(config, "strict")))
     config.stash[LEDGER] = ledger
     if not hasattr(config, "workerinput"):  # xdist workers report; the controller judges
         config.pluginmanager.register(Verdicts(config, ledger), "agentcomm-conformance-verdicts")
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not active(config):
+        return
     known = statements()
     for item in items:
         for marker in item.iter_markers("spec"):
@@ -81,7 +95,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     ids = [i for marker in item.iter_markers("spec") for i in marker.args]
-    if ids:  # travels to the xdist controller with the report
+    if ids and active(item.config):  # travels to the xdist controller with the report
         report.user_properties.append(("spec", ids))
     return report
 

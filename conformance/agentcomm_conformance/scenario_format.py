@@ -9,7 +9,6 @@ the two in agreement).
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +107,8 @@ def load_case(path: Path, label: str | None = None) -> Case:
 
 
 def read_case_data(path: Path, label: str) -> Any:
-    try:
-        yaml = importlib.import_module("yaml")
-    except ImportError:
-        raise ScenarioError(f"{label}: reading scenario files needs PyYAML "
-                            "(pip install PyYAML)") from None
+    import yaml  # here, not at the top: the plugin loads in runs that read no case
+
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from pathlib import Path
+
+from agentcomm_conformance.resources import SPEC
 
 HEADING = re.compile(
     r"^### (?P<id>[A-Z]{2,8}-\d{3}) \((?P<level>MUST|SHOULD|MAY); (?P<hubs>[a-z, ]+)\) "
     r"(?P<title>.+)$", re.MULTILINE)
-SPEC_PATH = Path(__file__).with_name("SPEC.md")
 LEVELS = ("MUST", "SHOULD", "MAY")
 
 
@@ -27,9 +27,9 @@ class Statement:
 
 
 @functools.cache
-def statements(path: Path = SPEC_PATH) -> dict[str, Statement]:
+def statements() -> dict[str, Statement]:
     """Every statement of the spec by id, in the spec's order."""
-    text = path.read_text(encoding="utf-8")
+    text = SPEC.path().read_text(encoding="utf-8")
     found = {}
     for match in HEADING.finditer(text):
         hubs = frozenset(h.strip() for h in match["hubs"].split(","))

@@ -38,7 +38,7 @@ if typing.TYPE_CHECKING:
     from agentcomm.settings import HubSettings
     from agentcomm.urls import connect
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the only place: pyproject.toml, --version and reports read it
 
 _HOMES = {
     "agentcomm.api": ("Hub",),

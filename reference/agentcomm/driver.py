@@ -2,7 +2,7 @@
 
 One process serves one hub handle.  It reads one JSON request per line on stdin and
 writes one JSON response per line on stdout, in order; logs and tracebacks go to stderr.
-The protocol is written down in ``conformance/DRIVER.md``::
+The protocol is written down in DRIVER.md (``agentcomm_conformance/protocol/``)::
 
     {"id": 3, "op": "claim", "args": {"source": "jobs"}}
     {"id": 3, "ok": true, "result": {"message": {...}, "token": "...", ...}}

@@ -42,8 +42,9 @@ def pytest_arguments(spec: str, stored: Path, scratch: Path,
     emptied so that the checkout's `-m 'not bench'` does not deselect what was asked for; a
     basetemp of our own, removed afterwards, since pytest keeps its usual one."""
     import agentcomm_conformance.benchmarks as benchmarks
+    from agentcomm.cli.conformance import IN_PROCESS
 
     return ["-p", "agentcomm_conformance.plugin", str(Path(benchmarks.__file__).parent),
             "--impl", spec, "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "addopts=",
-            "-m", "bench", "-q", f"--basetemp={scratch / 'pytest'}",
+            "-m", "bench", "-q", f"--basetemp={scratch / 'pytest'}", *IN_PROCESS,
             f"--benchmark-json={stored}.json", "--benchmark-columns=median,ops,rounds", *extra]

@@ -20,11 +20,11 @@ from agentcomm.cli.common import Session, pass_session
                    "advance_clock from the suite.")
 @pass_session
 def driver(session: Session, template: str | None, clock: str) -> None:
-    """Serve the driver protocol (conformance/DRIVER.md) on stdin/stdout, JSON lines.
+    """Serve the driver protocol (DRIVER.md) on stdin/stdout, JSON lines.
 
     The conformance suite starts one such process per agent: e.g.
     `agentcomm conformance --impl "driver:agentcomm driver --url sqlite: --clock manual"`.
-    Logs go to stderr.
+    Logs go to stderr.  `agentcomm conformance --docs` says where DRIVER.md is.
     """
     from agentcomm.driver import serve
 

@@ -16,9 +16,11 @@ This module is the pytest side only: ``scenario_format`` reads and checks case f
 ``scenario_play`` runs one (hub, agent processes, steps), ``scenario_checks`` judges its
 expectations.
 
-Options: ``--scenarios DIR`` (ini ``conformance_scenarios``) names the directory whose
-``*.yaml`` files are cases; the default is ``scenarios/cases`` of this checkout.  Giving
-``--scenarios`` on the command line also adds DIR to what pytest collects.
+The cases shipped with the suite (``resources.SCENARIO_CASES``: ``scenarios/cases`` of a
+checkout, installed as package data) are always known as cases, so
+``--pyargs agentcomm_conformance.scenarios`` plays them.  ``--scenarios DIR`` (ini
+``conformance_scenarios``) names a directory of further cases; giving it on the command
+line also adds DIR to what pytest collects.
 """
 
 from __future__ import annotations
@@ -29,28 +31,36 @@ from typing import Any
 
 import pytest
 
+from agentcomm_conformance.resources import SCENARIO_CASES
 from agentcomm_conformance.scenario_format import Case, ScenarioError, load_case
 from agentcomm_conformance.scenario_play import Play, ScenarioFailure
 from agentcomm_conformance.target import Target
 
-CHECKOUT_CASES = Path(__file__).resolve().parents[2] / "scenarios" / "cases"
 SUFFIXES = (".yaml", ".yml")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentcomm conformance")
     group.addoption("--scenarios", metavar="DIR",
-                    help="directory of scenario case files, also collected when given "
-                         "[ini conformance_scenarios; default: the checkout's scenarios/cases]")
+                    help="a directory of further scenario case files, also collected when "
+                         "given [ini conformance_scenarios]; the suite's own cases are "
+                         "--pyargs agentcomm_conformance.scenarios")
     parser.addini("conformance_scenarios", "directory of scenario case files")
 
 
-def scenarios_dir(config: pytest.Config) -> Path:
+def scenarios_dir(config: pytest.Config) -> Path | None:
+    """The directory of further cases that ``--scenarios`` or the ini names, if any."""
     given = config.getoption("scenarios") or config.getini("conformance_scenarios")
     if not given:
-        return CHECKOUT_CASES
+        return None
     path = Path(str(given))
     return (path if path.is_absolute() else config.invocation_params.dir / path).resolve()
+
+
+def case_dirs(config: pytest.Config) -> list[Path]:
+    """Where case files are: the suite's own cases, and ``scenarios_dir``."""
+    given = scenarios_dir(config)
+    return [SCENARIO_CASES.location().resolve(), *([given] if given else [])]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not given:
         return
     directory = scenarios_dir(config)
-    if not directory.is_dir():
+    if directory is None or not directory.is_dir():
         raise pytest.UsageError(f"--scenarios {given}: no such directory")
     if not any(_covers(arg, directory, config) for arg in config.args):
         config.args.append(str(directory))
@@ -73,8 +83,8 @@ def _covers(arg: str, directory: Path, config: pytest.Config) -> bool:
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in SUFFIXES:
         return None
-    directory = scenarios_dir(parent.config)
-    if directory not in file_path.resolve().parents:
+    parents = file_path.resolve().parents
+    if not any(directory in parents for directory in case_dirs(parent.config)):
         return None
     return ScenarioFile.from_parent(parent, path=file_path)
 
