@@ -262,6 +262,8 @@ class AgentRunner:
         self._sources: list[str | None] = [None, *config.queues]  # None: own inbox
         self._waiting_on = 0
         self._busy = False
+        self._chained: Claim | None = None  # leased by the last reply (SPEC CLAIM-009)
+        self._chains = "claim_next" in hub.capabilities
         self._heartbeat = Every(config.heartbeat_every)
         self._sweep = Every(config.sweep_every)
         self._prune = Every(config.prune_every)
@@ -295,6 +297,9 @@ class AgentRunner:
         self.hub.register(capabilities=capabilities, process_id=os.getpid(), ttl=ttl)
 
     def _finish(self) -> None:
+        if self._chained is not None:  # leased along with the last reply, never handled
+            self._release(self._chained)
+            self._chained = None
         try:
             self.hub.deregister()
         except (BackendUnavailable, NotFound) as exc:
@@ -358,7 +363,11 @@ class AgentRunner:
         return 1
 
     def _next_claim(self, wait: bool) -> Claim | None:
-        """Look at every source once, then wait briefly on one of them (in turn)."""
+        """The message the last reply leased, if any; else look at every source once, then
+        wait briefly on one of them (in turn)."""
+        chained, self._chained = self._chained, None
+        if chained is not None:
+            return chained
         waited = self._sources[self._waiting_on % len(self._sources)]
         for source in self._sources:
             if source != waited and (claim := self.hub.claim(source)) is not None:
@@ -423,13 +432,23 @@ class AgentRunner:
     def _reply(self, claim: Claim, payload: Any, status: ReplyStatus,
                outcome: Outcome) -> Outcome:
         try:
-            self.hub.reply(claim.id, claim.token, payload, status=status)
+            if self._may_chain():  # reply and lease the next of the same source at once
+                self._chained = self.hub.reply(claim.id, claim.token, payload, status=status,
+                                               claim_next=True)
+            else:
+                self.hub.reply(claim.id, claim.token, payload, status=status)
         except InvalidInput as exc:  # e.g. output over the payload limit: it will not shrink
             return self._fail(claim, f"handler output rejected: {exc}", retry=False)
         except Conflict as exc:
             self._note("lease_lost", id=claim.id, error=str(exc))
             return Outcome.LOST
         return outcome
+
+    def _may_chain(self) -> bool:
+        """Lease the next message along with a reply, unless the agent is about to stop."""
+        limit = self.config.max_messages
+        done = self.summary.handled + self.summary.failed + 1  # counting this one
+        return self._chains and not self.stop.requested and (limit is None or done < limit)
 
     def _fail(self, claim: Claim, reason: str, *, retry: bool) -> Outcome:
         try:

@@ -23,6 +23,8 @@ from agentcomm.models import DEFAULT_QUEUE, ReplyStatus
 
 if TYPE_CHECKING:
     from agentcomm.api import Hub
+    from agentcomm.cli.common import F
+    from agentcomm.models import Claim
 
 WAIT_HELP = "Wait up to this many seconds for something to arrive (default: look once)."
 
@@ -90,18 +92,41 @@ def request(session: Session, to: str, type: str, payload: str | None, timeout: 
                      priority=priority, correlation_id=correlation_id))
 
 
+NEXT_HELP = ("Also claim the next message of the same queue or inbox in the same step, "
+             "and print it as claim does (exit 3 if none came; the finish stands).")
+
+
+def next_options(function: F) -> F:
+    """``--next`` and its ``--wait`` (SPEC CLAIM-009) for the finishing commands."""
+    function = click.option("--wait", type=float, default=0.0,
+                            help="With --next: wait up to this many seconds for one.")(function)
+    return click.option("--next", "claim_next", is_flag=True, help=NEXT_HELP)(function)
+
+
+def emit_next(claims: list[Claim] | Claim | None) -> None:
+    """The next claims of a finishing command with --next: a list, exit 3 when empty."""
+    found = claims if isinstance(claims, list) else [] if claims is None else [claims]
+    emit_found([claim_json(c) for c in found])
+
+
 @click.command()
 @click.argument("message_id")
 @click.argument("token")
 @payload_argument
 @click.option("--error", "is_error", is_flag=True, help="Reply with status 'error'.")
+@next_options
 @pass_session
 def reply(session: Session, message_id: str, token: str, payload: str | None,
-          is_error: bool) -> None:
+          is_error: bool, claim_next: bool, wait: float) -> None:
     """Answer a claimed message (and complete it) with PAYLOAD."""
     hub = session.hub()
     status = ReplyStatus.ERROR if is_error else ReplyStatus.SUCCESS
-    emit(hub.reply(message_id, token, read_payload(hub, payload), status=status))
+    answer = read_payload(hub, payload)
+    if claim_next:
+        emit_next(hub.reply(message_id, token, answer, status=status, claim_next=True,
+                            wait=wait))
+    else:
+        emit(hub.reply(message_id, token, answer, status=status, wait=wait))
 
 
 @click.command()
@@ -143,16 +168,24 @@ def extend(session: Session, message_id: str, token: str, seconds: float | None)
 
 @click.command()
 @click.argument("claims", nargs=-1, required=True, metavar="ID TOKEN [ID TOKEN]... | -")
+@next_options
+@click.option("--limit", type=click.IntRange(min=1), default=1, show_default=True,
+              help="With --next: how many next messages to claim.")
 @pass_session
-def complete(session: Session, claims: tuple[str, ...]) -> None:
+def complete(session: Session, claims: tuple[str, ...], claim_next: bool, wait: float,
+             limit: int) -> None:
     """Finish claimed messages without a reply: all of them, or none if one is refused.
 
     Give ID TOKEN pairs, or - to read the claims that claim/receive printed from stdin.
     One pair prints {"id": ..., "status": "completed"}; more, or -, print a list of them.
+    With --next, prints the next claims instead, as claim does.
     """
     hub = session.hub()
     pairs = _pairs(hub, claims)
-    hub.complete_many(pairs)
+    following = hub.complete_many(pairs, claim_next=limit if claim_next else 0, wait=wait)
+    if claim_next:
+        emit_next(following)
+        return
     done = [{"id": message_id, "status": "completed"} for message_id, _ in pairs]
     emit(done[0] if claims != ("-",) and len(done) == 1 else done)
 
@@ -170,19 +203,32 @@ def _pairs(hub: Hub, claims: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.argument("token")
 @click.option("--reason", required=True, help="Why; kept as the dead letter's last_error.")
 @click.option("--no-retry", is_flag=True, help="Dead-letter at once (a poison message).")
+@next_options
 @pass_session
-def fail(session: Session, message_id: str, token: str, reason: str, no_retry: bool) -> None:
+def fail(session: Session, message_id: str, token: str, reason: str, no_retry: bool,
+         claim_next: bool, wait: float) -> None:
     """Give a claimed message up: retried after a backoff, or dead-lettered."""
-    emit(session.hub().fail(message_id, token, reason, retry=not no_retry))
+    hub = session.hub()
+    if claim_next:
+        emit_next(hub.fail(message_id, token, reason, retry=not no_retry, claim_next=True,
+                           wait=wait))
+    else:
+        emit(hub.fail(message_id, token, reason, retry=not no_retry, wait=wait))
 
 
 @click.command()
 @click.argument("message_id")
 @click.argument("token")
+@next_options
 @pass_session
-def release(session: Session, message_id: str, token: str) -> None:
+def release(session: Session, message_id: str, token: str, claim_next: bool,
+            wait: float) -> None:
     """Hand a claimed message back untouched (pending at once, no retry counted)."""
-    emit(session.hub().release(message_id, token))
+    hub = session.hub()
+    if claim_next:
+        emit_next(hub.release(message_id, token, claim_next=True, wait=wait))
+    else:
+        emit(hub.release(message_id, token, wait=wait))
 
 
 @click.command()
