@@ -213,6 +213,25 @@ def test_extend_complete_fail_and_release_finish_claims(run: Run) -> None:
     assert (released["status"], released["retry_count"]) == ("pending", 0)
 
 
+def test_finishing_with_next_prints_the_next_claim_of_the_same_source_then_exits_3(
+        run: Run) -> None:
+    for n in range(4):
+        run("send", "jobs", "t", str(n), agent="@a")
+    [first] = out(run("claim", "jobs", agent="@w"))
+    [second] = out(run("complete", first["id"], first["token"], "--next", agent="@w"))
+    assert set(second) == CLAIM_KEYS and second["payload"] == 1
+    [third] = out(run("reply", second["id"], second["token"], "{}", "--next", agent="@w"))
+    [fourth] = out(run("fail", third["id"], third["token"], "--reason", "x", "--no-retry",
+                       "--next", agent="@w"))
+    assert (third["payload"], fourth["payload"]) == (2, 3)
+    [again] = out(run("release", fourth["id"], fourth["token"], "--next", agent="@w"))
+    assert again["id"] == fourth["id"] and again["token"] != fourth["token"]
+    assert out(run("complete", again["id"], again["token"], "--next", "--wait", "0.1",
+                   agent="@w"), 3) == []  # the finish stands; nothing came next
+    assert out(run("get", again["id"]))["status"] == "completed"
+    assert err(run("complete", first["id"], first["token"], "--wait", "1"), 8)
+
+
 def test_send_jsonl_queues_every_line_in_one_call_and_prints_ids_in_order(
         run: Run) -> None:
     lines = "\n".join([
