@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+import redis
 
 from agentcomm import BackendUnavailable, ConfigurationError, Hub, Status, connect
 from agentcomm.redis.connection import DurabilityWarning
@@ -125,6 +126,30 @@ def test_a_message_whose_every_worker_is_killed_is_dead_lettered_once_its_retrie
     until(buried)
     (dead,) = coordinator.dead_letters()
     assert (dead.id, dead.retry_count, dead.last_error) == (task.id, 1, "lease expired")
+
+
+@pytest.mark.redis
+@pytest.mark.slow
+def test_a_message_sent_as_a_waiting_worker_is_killed_is_claimed_again_within_its_lease(
+        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    # A waiting worker is handed what arrives (common.lua serve_waiters); killed while it
+    # waits, it may be handed the message in its last moment, which then comes back after
+    # the lease as from a worker killed holding it, never stranded.
+    server = start()
+    url = hub_url(server, FAST_RETRIES)
+    coordinator = open_hub(opened, url, "@coordinator")
+    victim = role("hang", url, "@worker.victim", QUEUE)
+    with redis.Redis.from_url(server.url, decode_responses=True) as admin:
+        until(lambda: admin.llen(f"{PREFIX}waiters:{QUEUE}") > 0)  # it waits on the server
+    kill_9(victim)
+    task = coordinator.send(QUEUE, "resize", {"image": 9}, timeout_seconds=1)
+    survivor = role("worker", url, "@worker.survivor", QUEUE)
+    until(lambda: coordinator.get(task.id).status is Status.COMPLETED)
+    coordinator.send(QUEUE, "stop", None)
+    assert json.loads(survivor.communicate(timeout=30)[0].splitlines()[-1]) == [task.id]
+    done = coordinator.get(task.id)
+    assert done.claimed_by == "@worker.survivor"
+    assert (done.retry_count, done.last_error) in {(0, None), (1, "lease expired")}
 
 
 # -- a killed server ----------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import threading
 import urllib.parse
 from collections.abc import Callable
 
@@ -21,6 +22,7 @@ from redis.exceptions import NoPermissionError, ResponseError
 from agentcomm import (
     DEFAULT_QUEUE,
     BackendUnavailable,
+    Claim,
     ConfigurationError,
     DeadlineExceeded,
     Hub,
@@ -165,6 +167,23 @@ def test_agents_confined_by_the_recipe_still_send_claim_reply_and_wait(
     assert queued is not None and queued.id == task.id
     assert bob.fail(queued.id, queued.token, "try later").status is Status.PENDING  # retried
     assert bob.claim(wait=0.1) is None  # a blocking wait on his own inbox
+    assert refusals(recipe) == []
+
+
+@pytest.mark.redis
+def test_a_confined_agent_waiting_on_its_inbox_is_woken_by_a_send_from_another(
+        recipe: RedisServer, opened: list[Hub]) -> None:
+    # Alice may not claim bob's inbox on his behalf (serve_waiters): she wakes him instead.
+    alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
+    bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
+    admin = admin_client(recipe)
+    got: list[Claim | None] = []
+    waiter = threading.Thread(target=lambda: got.append(bob.claim(wait=10.0)))
+    waiter.start()
+    until(lambda: admin.llen(f"{PREFIX}waiters:@bob") > 0)
+    sent = alice.send("@bob", "ping", {})
+    waiter.join(timeout=10)
+    assert [c.id for c in got if c is not None] == [sent.id]
     assert refusals(recipe) == []
 
 

@@ -75,21 +75,22 @@ class PreparedMessage:
 @dataclasses.dataclass(frozen=True)
 class Then:
     """The next claim a finishing call asks for (SPEC CLAIM-009): up to ``limit`` messages
-    of the finished messages' target, leased by ``agent``; ``waiting`` when the caller will
-    wait for one if none is there."""
+    of the finished messages' target, leased by ``agent``; ``wait``: how long the caller
+    will wait for one if none is there (a backend may start waiting in the same step)."""
 
     agent: str
     limit: int
-    waiting: bool
+    wait: float
 
 
 @dataclasses.dataclass(frozen=True)
 class Next:
-    """What a finishing primitive leased next: the target it claimed from, and the claims
-    (none when nothing was claimable)."""
+    """What a finishing primitive leased next: the target it claimed from, the claims
+    (none when nothing was claimable), and how long it already waited for them."""
 
     target: str
     claims: list[Claim]
+    waited: float = 0.0
 
 
 class Hub(abc.ABC):
@@ -218,9 +219,9 @@ class Hub(abc.ABC):
                                f"not from {target!r}'s inbox")
         self._check_batch(limit)
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        found = self._wait_for(lambda: self._claim(agent, target, limit, wait > 0) or None,
-                               wait, ("claim", target))
-        return found or []
+        if wait > 0:
+            return self._claim_waiting(agent, target, limit, wait)
+        return self._claim(agent, target, limit)
 
     def extend(self, message_id: str, token: str, seconds: float | None = None) -> Claim:
         """Renew a lease to now + ``seconds`` (default: the message's ``timeout_seconds``).
@@ -447,22 +448,16 @@ class Hub(abc.ABC):
                 raise InvalidInput(f"wait {wait!r} applies only with claim_next")
             return None
         self._check_batch(claim_next)
-        return Then(self._require_agent(), claim_next, seconds > 0)
+        return Then(self._require_agent(), claim_next, seconds)
 
     def _next_claims(self, then: Then | None, wait: float, found: Next | None) -> list[Claim]:
         """The claims a finishing call made; when there were none, wait for some as
         ``claim_many`` does (the finish itself is done and durable by now)."""
         if then is None or found is None:
             return []
-        if found.claims or wait <= 0:
+        if found.claims or found.waited >= wait:
             return found.claims
-        # The finishing step found nothing and announced the wait: wait first.
-        topic: Topic = ("claim", found.target)
-        deadline = self.clock.now() + wait
-        self._await_change(wait, topic)
-        claims = self._wait_for(lambda: self._claim(then.agent, found.target, then.limit, True)
-                                or None, max(0.0, deadline - self.clock.now()), topic)
-        return claims or []
+        return self._claim_waiting(then.agent, found.target, then.limit, wait - found.waited)
 
     @staticmethod
     def _check_batch(size: int) -> None:
@@ -497,9 +492,16 @@ class Hub(abc.ABC):
     def _get_reply(self, request_id: str) -> Reply | None: ...
 
     @abc.abstractmethod
-    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
-        """Lease up to ``limit`` messages of ``target`` in one atomic step; [] when none.
-        ``waiting``: the caller will wait for one (a backend may arrange to be woken)."""
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+        """Lease up to ``limit`` messages of ``target`` in one atomic step; [] when none."""
+
+    def _claim_waiting(self, agent: str, target: str, limit: int,
+                       wait: float) -> list[Claim]:
+        """``_claim``, waiting up to ``wait`` seconds for something to claim.  This polls
+        (``_await_change``); a backend that can be woken does better."""
+        found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
+                               ("claim", target))
+        return found or []
 
     @abc.abstractmethod
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim: ...

@@ -79,7 +79,7 @@ class ClaimHook(SqliteHub):
     def _claim_order(self, row: sqlite3.Row) -> tuple[int, ...]:
         return (-int(row["priority"] or 0), int(row["id"]))
 
-    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
         claimable, lapsed = self.store.query(self.probe_sql, {"target": target, "now": now})[0]
         if not (claimable or lapsed):

@@ -35,7 +35,7 @@ RETURNING {MESSAGE_COLUMNS}
 
 
 class SelectThenUpdate(SqliteHub):
-    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
         params = {"target": target, "now": now, "limit": limit}
         lapsed = self.store.query(PROBE, params)[0][1]

@@ -9,22 +9,24 @@ scripts.  It needs Redis 7.0 or later (key permissions ``%R~``/``%W~`` and selec
 What the agent's user may do (each key named here sits under the hub's prefix):
 
 * everything on its own keys: ``agent:@alice:*`` (inbox lists, registry entry,
-  heartbeat, event cursors), ``processing:@alice``, ``delayed:@alice``,
-  ``wake:@alice``, ``waiting:@alice``, ``finished:@alice``, ``response:@alice:*`` (the
-  replies to its requests);
+  heartbeat, event cursors, the boxes its waiting handles read), ``processing:@alice``,
+  ``delayed:@alice``, ``waiters:@alice``, ``finished:@alice``, ``response:@alice:*``
+  (the replies to its requests);
 * on other agents' inboxes (``agent:*:inbox``, ``:urgent``, ``:inbox:low``), only
-  ``LPUSH`` with write-only key permission (a selector), and on their wake lists
-  ``LPUSH`` and ``LTRIM``: it can send to them and wake them, not read, pop, trim or
-  delete them; ``EXISTS`` on their ``waiting:`` keys, to wake them only when they wait;
-  and for ``stats`` the lengths of their lists and sets (``LLEN``, ``ZCARD``), and the
-  ids in their retry sets, never a message taken from them;
+  ``LPUSH`` with write-only key permission (a selector): it can send to them, not read,
+  pop, trim or delete them.  To wake an agent that waits, it takes a registration from
+  its ``waiters:`` list and pushes an empty item into that handle's box (write-only);
+  it cannot claim on the waiter's behalf, as a send by the waiter's peers on a queue
+  does;
+* for ``stats``, the lengths of other agents' lists and sets (``LLEN``, ``ZCARD``), and
+  the ids in their retry sets, never a message taken from them;
 * on other agents' reply lists ``response:*``, only ``RPUSH`` and ``PEXPIRE``,
   write-only: it can answer their requests, not read the answers they get;
 * read-only the other agents' registry entries, so that ``agents()`` and ``stats()``
   work;
 * read and write the hub's shared keys: message and reply records (``message:*``,
   ``reply:*``), the id counters ``seq:*``, the queues' lists ``tasks:*`` and their
-  ``processing:``/``delayed:``/``wake:``/``waiting:``/``finished:`` keys (queue names
+  ``processing:``/``delayed:``/``waiters:``/``finished:`` keys (queue names
   never start with ``@``, hence the globs ``[^@]*``), the event streams ``event:*`` and
   the fixed keys (``keys.FIXED``);
 * publish on the event channels ``event:*``;
@@ -122,7 +124,7 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
     """
     me = check_agent_id(agent_id)
     p = check_prefix(prefix)
-    per_target = ("processing", "delayed", "wake", "waiting", "finished")
+    per_target = ("processing", "delayed", "waiters", "finished")
     own = [f"agent:{me}:*", _fill("response", agent=me),
            *(_fill(name, target=me) for name in per_target)]
     shared = [*FIXED.values(), _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
@@ -136,8 +138,9 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
         f"&{p}{_fill('stream')}",
         *(f"+{command}" for command in hub_commands(AGENT_SCRIPTS)),
         _selector(sending, ["lpush"]),
-        _selector([f"%W~{p}{_fill('wake', target='@*')}"], ["lpush", "ltrim"]),
-        _selector([f"%R~{p}{_fill('waiting', target='@*')}"], ["exists"]),
+        # waking another agent that waits: its registration, then its box
+        _selector([f"~{p}{_fill('waiters', target='@*')}"], ["exists", "lpop", "lpush"]),
+        _selector([f"%W~{p}{_fill('box')}"], ["rpush", "pexpire"]),
         # stats: how many messages wait, are leased or finished, never which
         _selector([f"%R~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()],
                   ["llen"]),

@@ -78,6 +78,7 @@ class Connection:
         self.clock = clock
         self.fake = where.scheme == "fakeredis"
         self.closed = False
+        self._loaded = False  # a function ran: the server has the library
         self.client = _fake_client(where) if self.fake else self._open_client()
 
     def close(self) -> None:
@@ -121,12 +122,27 @@ class Connection:
         not have the library (nothing ran, so repeating is safe) FUNCTION LOAD, then again."""
         command = scripts.fcall_command(name, args)
         try:
-            return self._execute(command)
+            result = self._execute(command)
         except redis.ResponseError as exc:
             if not _function_missing(exc):
                 raise
-        self.load_library()
-        return self._execute(command)
+            self.load_library()
+            result = self._execute(command)
+        self._loaded = True
+        return result
+
+    def script_and_block(self, name: str, args: Sequence[Any], box: str,
+                         block: float) -> tuple[Any, str | None]:
+        """Run function ``name`` and, right behind it in the same round trip, BLPOP ``box``
+        for up to ``block`` seconds: the function leaves an item in the box whenever it
+        answers without registering a waiter, so the BLPOP waits only while the caller
+        should.  The function's result, and the box's item (None after ``block``)."""
+        wait = ("BLPOP", box, block)
+        if self.fake or not self._loaded:  # the first call may have to load the library
+            result = self.script(name, args)
+            return result, _popped(self._execute(wait))
+        answers = self._execute_many([scripts.fcall_command(name, args), wait])
+        return answers[0], _popped(answers[1])
 
     def load_library(self) -> None:
         """FUNCTION LOAD the hub's library, unless the server has it already."""
@@ -144,6 +160,23 @@ class Connection:
         link = self.link
         link.send_packed_command([pack_command(command)], check_health=False)
         return link.read_response()
+
+    def _execute_many(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Several commands in one write; every answer is read before the first error is
+        raised, so the connection stays in step."""
+        link = self.link
+        link.send_packed_command([pack_command(c) for c in commands], check_health=False)
+        answers: list[Any] = []
+        refused: redis.ResponseError | None = None
+        for _ in commands:
+            try:
+                answers.append(link.read_response())
+            except redis.ResponseError as exc:
+                refused = refused or exc
+                answers.append(None)
+        if refused is not None:
+            raise refused
+        return answers
 
     def _open_client(self) -> redis.Redis:
         """The client, connected (redis-py connects a single-connection client at once),
@@ -259,6 +292,11 @@ class Connection:
         if choice == "require":
             raise ConfigurationError(text.replace("ignore silences this", "require refuses it"))
         warnings.warn(text, DurabilityWarning, stacklevel=4)
+
+
+def _popped(answer: Any) -> str | None:
+    """The item of a BLPOP's ``[key, item]`` answer; None when it timed out."""
+    return None if answer is None else str(answer[1])
 
 
 def _function_missing(exc: redis.ResponseError) -> bool:

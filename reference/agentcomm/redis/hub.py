@@ -3,14 +3,16 @@
 Where the design loses data, this hub does not: a claimed message stays in its hash and
 in the ``processing`` set with its lease until it is finished, so a worker killed with
 SIGKILL loses nothing; replies wait in a list per request until read; events are
-streams read through a cursor per subscriber.  Waiters block on the server (BLPOP on a
-wake list, BLMOVE on the reply list, XREAD on the streams) instead of polling.
+streams read through a cursor per subscriber.  Waiters block on the server instead of
+polling: a claimer on its own box, into which a send hands it the message it claimed on
+the claimer's behalf (common.lua claim_or_wait), a requester with BLMOVE on its reply
+list, a subscriber with XREAD on the streams.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,6 +51,8 @@ class RedisHub(Hub):
         super().__init__(agent=agent, settings=where.settings, clock=clock)
         self.where = where
         self.keys = Keys(check_prefix(where.options.get("prefix", "")))
+        self._handle = os.urandom(6).hex()  # names this handle's box (_box)
+        self._idle = True  # its last claim found nothing (_found)
         self.conn = Connection(where, self.clock)
         self.client = self.conn.client
         settings = self.settings
@@ -126,10 +130,28 @@ class RedisHub(Hub):
         return records.reply(records.as_dict(flat)) if flat else None
 
     # -- claiming ------------------------------------------------------------------------------
-    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
-        token = secrets.token_hex(16)
-        found = self._run("claim", agent, token, limit, target, "1" if waiting else "0")
-        return _claims(found, token)
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+        token = _new_token()
+        return self._found(_claims(self._run("claim", agent, token, limit, target, "", 0),
+                                   token))
+
+    def _claim_waiting(self, agent: str, target: str, limit: int,
+                       wait: float) -> list[Claim]:
+        """Claim, or register as a waiter and block on this handle's box in the same round
+        trip (common.lua claim_or_wait): a send hands a message straight to the box."""
+        if not self._blocking:
+            return super()._claim_waiting(agent, target, limit, wait)
+        deadline = self.clock.now() + wait
+        if not self._idle and (claims := self._claim(agent, target, limit)):
+            return claims  # busy: a plain look finds work, and needs no box
+        while (block := self._block_for(deadline - self.clock.now())) > 0:
+            token = _new_token()
+            box = self._box(agent)
+            found, handed = self._run_blocking(block, box, "claim", agent, token, limit,
+                                               target, box, _ms(block))
+            if claims := self._found(_claims(found, token)) + _handed(handed, token):
+                return claims
+        return self._found(self._claim(agent, target, limit))
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
         flat = self._run("extend", _message_id(message_id), token,
@@ -164,15 +186,56 @@ class RedisHub(Hub):
 
     def _finish(self, name: str, then: Then | None, *args: Any,
                 now: float | None = None) -> tuple[Any, Next | None]:
-        """Run a finishing script, asking for the next claim when ``then`` says so
-        (common.lua THEN_ARGS); its result, and what it claimed next."""
+        """Run a finishing function, asking for the next claim when ``then`` says so
+        (common.lua THEN_ARGS), and starting the wait for it in the same round trip when
+        the caller will wait; its result, and what it claimed next."""
         if then is None:
-            result, _ = self._run(name, 0, "", "", "0", *args, now=now)
+            result, _ = self._run(name, 0, "", "", "", 0, *args, now=now)
             return result, None
-        token = secrets.token_hex(16)
-        result, (target, found) = self._run(name, then.limit, then.agent, token,
-                                            "1" if then.waiting else "0", *args, now=now)
-        return result, Next(target, _claims(found, token))
+        token = _new_token()
+        block = self._block_for(then.wait) if self._blocking and self._idle else 0.0
+        if block <= 0:  # no wait, or a busy handle: its next claim is likely there
+            result, (target, found) = self._run(name, then.limit, then.agent, token, "", 0,
+                                                *args, now=now)
+            return result, Next(target, self._found(_claims(found, token)))
+        started, box = self.clock.now(), self._box(then.agent)
+        (result, (target, found)), handed = self._run_blocking(
+            block, box, name, then.limit, then.agent, token, box, _ms(block), *args, now=now)
+        claims = self._found(_claims(found, token)) + _handed(handed, token)
+        return result, Next(target, claims, waited=self.clock.now() - started)
+
+    # -- waiting for claims ---------------------------------------------------------------------
+    def _found(self, claims: list[Claim]) -> list[Claim]:
+        """Note whether this handle found work waiting: an idle handle's next wait starts
+        in the same round trip as its claim; a busy one's claims go without a box.  (Work
+        handed over while it waited does not count: the queue was empty.)"""
+        self._idle = not claims
+        return claims
+
+    @property
+    def _blocking(self) -> bool:
+        """Waits block on the server only in real time: a manual clock moves by its sleep."""
+        return isinstance(self.clock, SystemClock)
+
+    def _block_for(self, remaining: float) -> float:
+        """How long one blocking round may last: short enough to look again for what ends
+        without a write (leases, backoffs), within the socket's timeout; 0 when done."""
+        if remaining <= 0:
+            return 0.0
+        return max(0.001, min(remaining, RECHECK_SECONDS, self.settings.socket_timeout / 2))
+
+    def _box(self, agent: str) -> str:
+        """The list this handle's waits read what is handed to them from."""
+        return self.keys.key("box", agent=agent, handle=self._handle)
+
+    def _run_blocking(self, block: float, box: str, name: str, *args: Any,
+                      now: float | None = None) -> tuple[Any, str | None]:
+        """A function that may register a waiter with ``box`` (named among ``args`` too),
+        and the BLPOP of that box behind it: the function's result, and what the box gave
+        (None when the wait ended with nothing)."""
+        header = self.header.args(stamp(self.clock.now() if now is None else now))
+        return self.conn.call(
+            lambda: self.conn.script_and_block(name, [*header, *args], box, block))
 
     # -- dead letters --------------------------------------------------------------------------
     def _dead_letters(self, limit: int) -> list[Message]:
@@ -307,13 +370,12 @@ class RedisHub(Hub):
             return
         block = max(0.001, min(timeout, RECHECK_SECONDS, self.settings.socket_timeout / 2))
         kind, subject = topic
-        if kind == "claim":
-            wake = self.keys.key("wake", target=subject)
-            self._read(lambda: self.client.blpop([wake], timeout=block))
-        elif kind == "reply":
+        if kind == "reply":
             self._await_reply(subject, block)
-        else:
+        elif kind == "events":
             self._await_events(subject, block)
+        else:  # claims wait in _claim_waiting
+            self.clock.sleep(block)
 
     def _await_reply(self, request_id: str, block: float) -> None:
         message = self.keys.key("message", id=_message_id(request_id))
@@ -353,6 +415,20 @@ def _message_id(message_id: str) -> str:
 def _is_message_id(message_id: str) -> bool:
     # isdigit() alone accepts '²' and other scripts' digits.
     return message_id.isascii() and message_id.isdigit() and len(message_id) < 19
+
+
+def _new_token() -> str:
+    return os.urandom(16).hex()  # as secrets.token_hex, without importing secrets
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+def _handed(item: str | None, token: str) -> list[Claim]:
+    """The claims a send handed to a waiter's box (JSON of {id, flat record} pairs),
+    leased under the waiter's token; none for the empty item a claim leaves itself."""
+    return _claims(json.loads(item), token) if item else []
 
 
 def _claim(message_id: str, h: dict[str, str], token: str) -> Claim:

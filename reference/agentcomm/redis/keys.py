@@ -43,13 +43,13 @@ PATTERNS = {
     "heartbeat": "agent:{agent}:heartbeat",       # string with the heartbeat TTL (the design's)
     "subscriptions": "agent:{agent}:subscriptions",  # hash: event type -> last event id read
     "stream": "event:{type}",                     # stream: the events of one type
-    "wake": "wake:{target}",                      # list: tokens that wake one blocked claimer
+    "waiters": "waiters:{target}",                # list: claimers waiting on a target
+    "box": "agent:{agent}:box:{handle}",          # list: claims handed to one waiting handle
     # Per target, so that claiming touches only the claimed target's keys (the ACL recipe
     # confines an agent to its own inbox):
     "processing": "processing:{target}",          # zset: leased message id -> lease deadline
     "delayed": "delayed:{target}",                # zset: retried message id -> when it is due
     "finished": "finished:{target}",              # zset: completed/expired id -> finished_at
-    "waiting": "waiting:{target}",                # string with a TTL: a claimer waits here
 }
 
 LEVEL_NAMES = {Priority.HIGH: "high", Priority.NORMAL: "normal", Priority.LOW: "low"}
@@ -109,13 +109,11 @@ def check_prefix(prefix: str) -> str:
 
 
 def lua_key_table() -> str:
-    """Lua that defines ``K``: the fixed keys (set per call by ``fixed_keys()``), one
-    function per pattern, under ``P``, and ``K.pending(target, priority)``, the list
-    ``Keys.pending`` names."""
-    lines = ["local K = {}", "-- Fixed keys depend on the prefix of the call: begin() sets them.",
-             "local function fixed_keys()"]
-    lines += [f"  K.{name} = P .. '{suffix}'" for name, suffix in FIXED.items()]
-    lines += ["end"]
+    """Lua that defines ``K``: one function per fixed key (``K.dead()``) and per pattern
+    (``K.message(id)``), under the call's prefix ``P``, and ``K.pending(target,
+    priority)``, the list ``Keys.pending`` names."""
+    lines = ["local K = {}", "-- Keys depend on the prefix of the call: functions, made when used."]
+    lines += [f"K.{name} = function() return P .. '{suffix}' end" for name, suffix in FIXED.items()]
     lines += [f"K.{name} = function({', '.join(_params(pattern))}) return P .. "
               f"{_lua_text(pattern)} end" for name, pattern in PATTERNS.items()]
     lines.append("local PENDING_INBOX = {" + _lua_levels(INBOX_LISTS) + "}")
@@ -126,7 +124,7 @@ def lua_key_table() -> str:
         "  local layout = PENDING_QUEUE\n"
         "  if string.sub(target, 1, 1) == '@' then layout = PENDING_INBOX\n"
         f"  elseif target == '{DEFAULT_QUEUE}' then layout = PENDING_DEFAULT end\n"
-        "  return P .. layout[tostring(priority)](target)\n"
+        "  return P .. layout[priority](target)\n"
         "end")
     return "\n".join(lines)
 
@@ -141,6 +139,9 @@ def _lua_text(pattern: str) -> str:
 
 
 def _lua_levels(layout: dict[Priority, str]) -> str:
-    """``['2'] = function(target) return 'agent:' .. target .. ':urgent' end, ...``"""
-    return ", ".join(f"['{int(level)}'] = function(target) return {_lua_text(template)} end"
-                     for level, template in layout.items())
+    """``[2] = ..., ['2'] = function(target) return 'agent:' .. target .. ':urgent' end``:
+    by number and by text, since a level read from a record is text (a number turned into
+    text in Lua costs a float format)."""
+    return ", ".join(f"[{key}] = function(target) return {_lua_text(template)} end"
+                     for level, template in layout.items()
+                     for key in (int(level), f"'{int(level)}'"))

@@ -56,8 +56,7 @@ def lua_begin() -> str:
     reads = [f"  {var} = {_READ[kind].format(f'argv[{i}]')}"
              for i, (_, var, kind) in enumerate(HEADER, 1)]
     return "\n".join(["local function begin(argv)", "  ARGV = argv", *reads,
-                      "  NOW = tonumber(NOW_TEXT)", "  DELTAS, TALLIES = {}, {}",
-                      "  fixed_keys()", "end"])
+                      "  NOW = tonumber(NOW_TEXT)", "  DELTAS, TALLIES = {}, {}", "end"])
 
 
 class Header:

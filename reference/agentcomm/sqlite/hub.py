@@ -120,7 +120,7 @@ class SqliteHub(Hub):
         return None
 
     # -- claiming ------------------------------------------------------------------------
-    def _claim(self, agent: str, target: str, limit: int, waiting: bool = False) -> list[Claim]:
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
         # A read first: waiters must not queue for the write lock just to find nothing.
         claimable, lapsed = self.store.query(PROBE, {"target": target, "now": now})[0]

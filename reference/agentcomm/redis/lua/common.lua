@@ -12,20 +12,24 @@
 --@KEYS@
 
 local LEVEL = {['0'] = 'low', ['1'] = 'normal', ['2'] = 'high'}
-local WAKE_TOKENS = 64  -- at most this many claimers woken per target at once
-local WAITING_MS = 1000  -- a waiting claimer re-announces itself at least this often
+local HANDOFF_TTL_TEXT = '60000'  -- ms: a claim handed to a waiter is read at once or never
+
+-- Numbers given to redis.call are turned into text with a float format, which costs more
+-- than the call itself: small counts are given as text.
+local COUNTS = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10'}
 
 -- 17 significant digits read back as exactly the same double.
 local function time_text(t) return string.format('%.17g', t) end
 
 local function audit(ref)
-  if AUDITED then redis.call('XADD', K.audit, '*', 'ref', ref) end
+  if AUDITED then redis.call('XADD', K.audit(), '*', 'ref', ref) end
 end
 
 -- Counters are summed while a script runs and written once, by done(), at its end: a
 -- batch of a thousand messages costs a few HINCRBYs, not thousands.  Only what cannot
--- be derived is counted: 'sent' and 'published' are the id sequences, pending and
--- processing depths the lengths of their lists and sets (stats.lua).
+-- be derived is counted: 'sent' and 'published' are the id sequences, 'completed' the
+-- finished sets plus what prune removed, pending and processing depths the lengths of
+-- their lists and sets (stats.lua).
 local DELTAS, TALLIES
 
 local function add(sums, name, n) sums[name] = (sums[name] or 0) + n end
@@ -38,34 +42,45 @@ local function depth(target, status, delta) add(DELTAS, target .. ':' .. status,
 -- Every script that writes returns through done(), which writes the sums.
 local function done(result)
   for field, delta in pairs(DELTAS) do
-    if delta ~= 0 then redis.call('HINCRBY', K.depths, field, delta) end
+    if delta ~= 0 then redis.call('HINCRBY', K.depths(), field, delta) end
   end
-  for name, n in pairs(TALLIES) do redis.call('HINCRBY', K.counters, name, n) end
+  for name, n in pairs(TALLIES) do redis.call('HINCRBY', K.counters(), name, n) end
   return result
 end
 
--- The fields of a message that decide what a script does (not its payload, which can
--- be large and is only read by those who receive the message).
+-- The fields of a message that decide what a function does (not its payload, which can
+-- be large and is only read by those who receive the message).  Every value that
+-- crosses between Redis and Lua costs about as much as a small command, so each use
+-- reads only what it needs: STATE for the rare paths, the shorter lists for the hot ones.
 local STATE = {'status', 'to_agent', 'from_agent', 'priority', 'lease_token',
   'lease_expires_at', 'retry_count', 'max_retries', 'timeout_seconds', 'expires_at',
-  'correlation_id', 'response_id', 'rev'}
+  'correlation_id', 'response_id'}
+local HELD = {'status', 'lease_token', 'lease_expires_at', 'to_agent', 'expires_at'}
+local ANSWERED = {'status', 'lease_token', 'lease_expires_at', 'to_agent', 'expires_at',
+  'from_agent', 'correlation_id'}
+local RETURNED = {'status', 'lease_token', 'lease_expires_at', 'to_agent', 'expires_at',
+  'priority', 'timeout_seconds'}
 
--- The message's state as a table, or nil when there is no such message.
-local function load(id)
-  local values = redis.call('HMGET', K.message(id), unpack(STATE))
+-- The message's `fields` (STATE by default) as a table, or nil when there is no such
+-- message.  An audited hub's revision comes along (set() bumps it).
+local function load(id, fields)
+  local names = fields or STATE
+  local values = redis.call('HMGET', K.message(id), unpack(names))
   if not values[1] then return nil end
   local m = {id = id}
-  for i, field in ipairs(STATE) do
+  for i, field in ipairs(names) do
     if values[i] then m[field] = values[i] end
   end
+  if AUDITED then m.rev = redis.call('HGET', K.message(id), 'rev') end
   return m
 end
 
--- A whole record (HGETALL's flat reply) as a table.
-local function record(id, flat)
-  local m = {id = id}
-  for i = 1, #flat, 2 do m[flat[i]] = flat[i + 1] end
-  return m
+-- The value of `name` in a flat HGETALL reply, without building a table of it.
+local function field(flat_reply, name)
+  for i = 1, #flat_reply, 2 do
+    if flat_reply[i] == name then return flat_reply[i + 1] end
+  end
+  return nil
 end
 
 local function flat(id) return redis.call('HGETALL', K.message(id)) end
@@ -95,10 +110,11 @@ local function digest(token)
   return token
 end
 
--- The message if `token` holds its live lease; else nil and the refusal, in SPEC
--- LEASE-003's order: unknown id, wrong token, already finished, lapsed lease.
-local function leased(id, token)
-  local m = load(id)
+-- The message (its `fields`, HELD by default) if `token` holds its live lease; else nil
+-- and the refusal, in SPEC LEASE-003's order: unknown id, wrong token, already finished,
+-- lapsed lease.
+local function leased(id, token, fields)
+  local m = load(id, fields or HELD)
   if not m then return nil, "not_found unknown message id '" .. id .. "'" end
   if m.lease_token ~= digest(token) then
     return nil, "stale_lease token does not hold the lease on message '" .. id ..
@@ -130,14 +146,11 @@ local function all_leased(n, first)
   return held
 end
 
--- Claimers waiting on a target are woken with tokens on its wake list, pushed only
--- while one has announced itself (claim_from with `waiting`): a busy hub pushes none.
-local function wake(target, n)
-  if redis.call('EXISTS', K.waiting(target)) == 0 then return end
-  local key, tokens = K.wake(target), {}
-  for i = 1, math.min(n, WAKE_TOKENS) do tokens[i] = '1' end
-  redis.call('LPUSH', key, unpack(tokens))
-  redis.call('LTRIM', key, 0, WAKE_TOKENS - 1)
+-- The server's own clock, in milliseconds: waiting is measured in real time on the
+-- server (BLPOP's timeout), whatever clock the hub's callers use.
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
 -- Back into its pending list at its send-order place (SPEC ORD-001).  The list runs
@@ -145,7 +158,7 @@ end
 -- older than everything waiting, so the scan below is the rare case.
 local function requeue(m)
   local list, id = K.pending(m.to_agent, m.priority), tonumber(m.id)
-  local tail = redis.call('LINDEX', list, -1)
+  local tail = redis.call('LINDEX', list, '-1')
   if not tail or (tonumber(tail) or 0) > id then
     redis.call('RPUSH', list, m.id)
   else
@@ -164,17 +177,18 @@ local function requeue(m)
     end
     if not placed then redis.call('LPUSH', list, m.id) end
   end
-  wake(m.to_agent, 1)
 end
 
 -- Completed or expired: kept in the target's finished set until retention prunes it.
 local function finish(m, status)
   set(m, 'status', status, 'finished_at', NOW_TEXT)
   if m.status == 'processing' then redis.call('ZREM', K.processing(m.to_agent), m.id) end
-  if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
-  redis.call('ZADD', K.finished(m.to_agent), NOW, m.id)
-  if status == 'expired' then depth(m.to_agent, 'expired', 1) end
-  tally(status)
+  if m.expires_at then redis.call('ZREM', K.expiring(), m.id) end
+  redis.call('ZADD', K.finished(m.to_agent), NOW_TEXT, m.id)
+  if status == 'expired' then  -- rare: counted; completions are counted by stats.lua
+    depth(m.to_agent, 'expired', 1)
+    tally('expired')
+  end
   m.status = status
 end
 
@@ -198,21 +212,22 @@ local function retry_or_bury(m, reason, retry, by_holder)
   clear(m, 'lease_expires_at')
   if not by_holder then clear(m, 'lease_token') end
   -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
-  local order = redis.call('HINCRBY', K.counters, 'dead', 1)
+  local order = redis.call('HINCRBY', K.counters(), 'dead', 1)
   set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
   m.status = 'dead'
   depth(m.to_agent, 'dead', 1)
-  if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
-  redis.call('RPUSH', K.dead, m.id)
+  if m.expires_at then redis.call('ZREM', K.expiring(), m.id) end
+  redis.call('RPUSH', K.dead(), m.id)
 end
 
 -- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried).
 -- Marks each id it settles in ``settled`` (when given); returns how many entries it
 -- looked at, so a caller can tell whether a batch of SETTLE_BATCH was the last.
-local SETTLE_BATCH = 1000
+local SETTLE_BATCH, SETTLE_BATCH_TEXT = 1000, '1000'
 local function settle_leases(target, settled)
   local processing = K.processing(target)
-  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW, 'LIMIT', 0, SETTLE_BATCH)
+  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW_TEXT, 'LIMIT', '0',
+                           SETTLE_BATCH_TEXT)
   for _, id in ipairs(lapsed) do
     local m = load(id)
     if m and m.status == 'processing' then
@@ -228,7 +243,7 @@ end
 -- A target's retried messages whose backoff has ended go back to their lists.
 local function promote_due(target)
   local delayed = K.delayed(target)
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW, 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW_TEXT, 'LIMIT', '0', '1000')
   for _, id in ipairs(due) do
     redis.call('ZREM', delayed, id)
     local m = load(id)
@@ -242,58 +257,144 @@ end
 local function lease_popped(id, target, agent, token_digest, out)
   local fields = flat(id)
   if #fields == 0 then
-    if not tonumber(id) then redis.call('RPUSH', K.unadopted, id) end  -- not ours: keep it
+    if not tonumber(id) then redis.call('RPUSH', K.unadopted(), id) end  -- not ours: keep it
     return
   end
-  local m = record(id, fields)
-  if m.status ~= 'pending' or m.to_agent ~= target then return end  -- pushed here wrongly
+  if field(fields, 'status') ~= 'pending' or field(fields, 'to_agent') ~= target then
+    return  -- pushed here wrongly
+  end
+  local m = {id = id, status = 'pending', to_agent = target,
+             expires_at = field(fields, 'expires_at')}
+  if AUDITED then m.rev = field(fields, 'rev') end
   if m.expires_at and tonumber(m.expires_at) <= NOW then
     finish(m, 'expired')
     return
   end
-  local deadline = NOW + tonumber(m.timeout_seconds)
-  local lease = time_text(deadline)
+  local lease = time_text(NOW + tonumber(field(fields, 'timeout_seconds')))
   set(m, 'status', 'processing', 'claimed_by', agent, 'lease_token', token_digest,
       'lease_expires_at', lease, 'processed_at', NOW_TEXT)
-  redis.call('ZADD', K.processing(target), deadline, id)
+  redis.call('ZADD', K.processing(target), lease, id)  -- text: no float formatting
   -- Later fields override earlier ones when the client reads the flat reply.
-  for _, v in ipairs({'status', 'processing', 'claimed_by', agent, 'lease_expires_at', lease,
-                      'processed_at', NOW_TEXT}) do
-    fields[#fields + 1] = v
-  end
+  local n = #fields
+  fields[n + 1], fields[n + 2] = 'status', 'processing'
+  fields[n + 3], fields[n + 4] = 'claimed_by', agent
+  fields[n + 5], fields[n + 6] = 'lease_expires_at', lease
+  fields[n + 7], fields[n + 8] = 'processed_at', NOW_TEXT
   out[#out + 1] = {id, fields}
 end
 
 -- SPEC CLAIM-001..005: lease up to `limit` messages of `target`, highest priority first,
--- oldest first within a level; lapsed leases and ended backoffs are settled first.  With
--- `waiting`, an empty claim announces a waiting claimer, so that sends wake it.
+-- oldest first within a level; lapsed leases and ended backoffs are settled first.
 -- Returns {id, flat record} per message, in claim order.
-local function claim_from(agent, token, limit, target, waiting)
+local function claim_from(agent, token_digest, limit, target, likely_empty)
   settle_leases(target)
   promote_due(target)
-  local out, token_digest = {}, digest(token)
+  local out = {}
+  if likely_empty and redis.call('EXISTS', K.pending(target, 2), K.pending(target, 1),
+                                 K.pending(target, 0)) == 0 then
+    return out  -- one look instead of three pops
+  end
   for level = 2, 0, -1 do
     local list = K.pending(target, level)
     while #out < limit do
       local want = limit - #out
-      local popped = redis.call('RPOP', list, want)
+      local popped = redis.call('RPOP', list, COUNTS[want] or string.format('%d', want))
       if not popped then break end
       for _, id in ipairs(popped) do lease_popped(id, target, agent, token_digest, out) end
       if #popped < want then break end
     end
   end
-  if #out == 0 and waiting then
-    redis.call('SET', K.waiting(target), '1', 'PX', WAITING_MS)
+  return out
+end
+
+-- Waiting claimers (SPEC CLAIM-006, CLAIM-007).  A claim that finds nothing and will wait
+-- leaves a registration in waiters:<target> (its deadline on the server's clock, how many
+-- it takes, its token's digest, its agent, and its box: a list only its handle reads, with
+-- a BLPOP sent right behind the claim).  A call that makes messages claimable then claims
+-- them on the waiter's behalf, under the waiter's token, and hands the claims over in its
+-- box: the waiter gets its message in the same round trip as the send, and a message is
+-- never out of both its list and a lease.  A waiter that dies while waiting holds what it
+-- was handed as a claimer that dies holding it does: until the lease lapses.
+local WAITER = '^(%d+) (%d+) (%x+) (%S+) (%S+)$'
+
+local function register_waiter(target, agent, token_digest, limit, box, block_ms)
+  local key, now_ms = K.waiters(target), server_ms()
+  -- Registrations that ran out are dropped from the head, where the oldest are.
+  for _ = 1, 8 do
+    local head = redis.call('LINDEX', key, '0')
+    local deadline = head and tonumber(string.match(head, '^(%d+)'))
+    if not deadline or deadline > now_ms then break end
+    redis.call('LPOP', key)
+  end
+  -- The deadline falls before the BLPOP's timeout, so nothing is handed over unread.
+  local deadline = now_ms + math.max(0, block_ms - 20)
+  redis.call('RPUSH', key, string.format('%d %d %s %s %s', deadline, limit, token_digest,
+                                         agent, box))
+end
+
+-- May this caller claim from `target` for someone else?  Under the ACL recipe an agent
+-- may not pop another agent's inbox: it then only wakes the waiter, which claims itself.
+-- (fakeredis has no acl_check_cmd; everyone may do everything there.)
+local function may_claim_for(target)
+  if not redis.acl_check_cmd then return true end
+  for level = 0, 2 do
+    if not redis.acl_check_cmd('RPOP', K.pending(target, level)) then return false end
+  end
+  return redis.acl_check_cmd('ZADD', K.processing(target), '0', 'x')
+    and redis.acl_check_cmd('ZADD', K.delayed(target), '0', 'x')
+    and redis.acl_check_cmd('ZADD', K.finished(target), '0', 'x')
+end
+
+local function hand_over(box, item)
+  redis.call('RPUSH', box, item)
+  redis.call('PEXPIRE', box, HANDOFF_TTL_TEXT)
+end
+
+-- Hand what `target` now has to its waiters, oldest registration first.
+local function serve_waiters(target)
+  local key = K.waiters(target)
+  if redis.call('EXISTS', key) == 0 then return end
+  local now_ms, allowed = server_ms(), may_claim_for(target)
+  while true do
+    local entry = redis.call('LPOP', key)
+    if not entry then return end
+    local deadline, limit, token_digest, agent, box = string.match(entry, WAITER)
+    if deadline and tonumber(deadline) > now_ms then
+      if not allowed then  -- wake it with an empty item: it claims for itself
+        hand_over(box, '')
+        return
+      end
+      local out = claim_from(agent, token_digest, tonumber(limit), target)
+      if #out == 0 then  -- nothing left to hand over: the waiter keeps its place
+        redis.call('LPUSH', key, entry)
+        return
+      end
+      hand_over(box, cjson.encode(out))
+    end
+  end
+end
+
+-- A claim by a caller that waits: its own claims when there are any (and an empty item in
+-- its box, so that the BLPOP behind it returns at once), else its registration.
+-- `box` '' means the caller does not wait.
+local function claim_or_wait(agent, token, limit, target, box, block_ms)
+  local out = claim_from(agent, digest(token), limit, target, box ~= '')
+  if box ~= '' then
+    if #out > 0 then
+      hand_over(box, '')
+    else
+      register_waiter(target, agent, digest(token), limit, box, block_ms)
+    end
   end
   return out
 end
 
--- Finishing scripts (complete, reply, fail, release) start with four arguments that ask
+-- Finishing functions (complete, reply, fail, release) start with five arguments that ask
 -- for the next claim in the same step (SPEC CLAIM-009): how many ('0': none), for which
--- agent, under which token, and '1' when the caller will wait.  The next messages come
--- from the target of the finished ones, which must be one target, and a queue or the
--- claiming agent's own inbox.
-local THEN_ARGS = 4
+-- agent, under which token, and the caller's box and block time when it will wait
+-- (claim_or_wait).  The next messages come from the target of the finished ones, which
+-- must be one target, and a queue or the claiming agent's own inbox.
+local THEN_ARGS = 5
 local function then_refusal(held)
   if tonumber(arg(1)) == 0 then return nil end
   local target = held[1].to_agent
@@ -310,11 +411,21 @@ local function then_refusal(held)
   return nil
 end
 
+-- A finishing function's refusal: the caller's box gets its empty item first, so that a
+-- BLPOP sent behind the function returns at once (the box is the caller's own).
+local function refuse(refusal)
+  if tonumber(arg(1)) > 0 and arg(4) ~= '' then
+    redis.call('RPUSH', arg(4), '')
+    redis.call('PEXPIRE', arg(4), HANDOFF_TTL_TEXT)
+  end
+  return redis.error_reply(refusal)
+end
+
 -- {target, claims}: the next claims asked for by the first THEN_ARGS arguments.
 local function then_claim(target)
   local limit = tonumber(arg(1))
   if limit == 0 then return {target, {}} end
-  return {target, claim_from(arg(2), arg(3), limit, target, arg(4) == '1')}
+  return {target, claim_or_wait(arg(2), arg(3), limit, target, arg(4), tonumber(arg(5)))}
 end
 
 -- The design's heartbeat key: the registry entry as JSON, gone when the TTL runs out.

@@ -6,7 +6,7 @@
 -- (only dead and expired stay counted) and keeps lease tokens only as digests.
 -- arg(1) budget.  Returns 1 while there is more to do, else 0.
 local budget = tonumber(arg(1))
-local old_finished = K.finished_v1
+local old_finished = K.finished_v1()
 local batch = redis.call('ZRANGE', old_finished, 0, budget - 1, 'WITHSCORES')
 for i = 1, #batch, 2 do
   local id, at = batch[i], batch[i + 1]
@@ -21,18 +21,29 @@ local function hash_token(id)
   local token = redis.call('HGET', K.message(id), 'lease_token')
   if token and #token ~= 40 then redis.call('HSET', K.message(id), 'lease_token', digest(token)) end
 end
-for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
+for _, target in ipairs(redis.call('SMEMBERS', K.targets())) do
   for _, id in ipairs(redis.call('ZRANGE', K.processing(target), 0, -1)) do hash_token(id) end
 end
-for _, id in ipairs(redis.call('LRANGE', K.dead, 0, -1)) do hash_token(id) end
+for _, id in ipairs(redis.call('LRANGE', K.dead(), 0, -1)) do hash_token(id) end
 
-local kept = redis.call('HGETALL', K.depths)
+local kept = redis.call('HGETALL', K.depths())
 for i = 1, #kept, 2 do
   local field = kept[i]
   if not (string.match(field, ':dead$') or string.match(field, ':expired$')) then
-    redis.call('HDEL', K.depths, field)
+    redis.call('HDEL', K.depths(), field)
   end
 end
-redis.call('HDEL', K.counters, 'sent', 'published')  -- derived from the id sequences now
-redis.call('HSET', K.meta, 'schema', '2')
+-- Derived now: 'sent' and 'published' from the id sequences, 'completed' from the
+-- finished sets, plus what prune removes from now on (and removed before: the old count
+-- less the completions still kept).
+local completed = tonumber(redis.call('HGET', K.counters(), 'completed') or '0')
+local kept = 0
+for _, target in ipairs(redis.call('SMEMBERS', K.targets())) do
+  for _, id in ipairs(redis.call('ZRANGE', K.finished(target), 0, -1)) do
+    if redis.call('HGET', K.message(id), 'status') == 'completed' then kept = kept + 1 end
+  end
+end
+redis.call('HINCRBY', K.counters(), 'pruned_completed', math.max(0, completed - kept))
+redis.call('HDEL', K.counters(), 'sent', 'published', 'completed')
+redis.call('HSET', K.meta(), 'schema', '2')
 return 0

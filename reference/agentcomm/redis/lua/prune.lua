@@ -15,13 +15,17 @@ local function prune_message(target, id)
       replies = replies + redis.call('DEL', K.reply(m.response_id))
       redis.call('DEL', K.response(m.from_agent, id))
     end
-    if m.status == 'expired' then depth(target, 'expired', -1) end
+    if m.status == 'expired' then
+      depth(target, 'expired', -1)
+    else
+      tally('pruned_completed')  -- lifetime 'completed' still counts it (stats.lua)
+    end
     redis.call('DEL', K.message(id))
     messages = messages + 1
   end
 end
 
-for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
+for _, target in ipairs(redis.call('SMEMBERS', K.targets())) do
   if spent >= budget then return done({messages, replies, events, agents, 1}) end
   local old = redis.call('ZRANGEBYSCORE', K.finished(target), '-inf', '(' .. arg(1),
     'LIMIT', 0, budget - spent)
@@ -35,7 +39,7 @@ local function drop_event(kind, entry_id)
   events = events + redis.call('XDEL', K.stream(kind), entry_id)
   spent = spent + 1
 end
-for _, kind in ipairs(redis.call('SMEMBERS', K.event_types)) do
+for _, kind in ipairs(redis.call('SMEMBERS', K.event_types())) do
   while spent < budget do
     local head = redis.call('XRANGE', K.stream(kind), '-', '+', 'COUNT', budget - spent)
     local old = 0
@@ -52,20 +56,20 @@ for _, kind in ipairs(redis.call('SMEMBERS', K.event_types)) do
   end
   if spent >= budget then return done({messages, replies, events, agents, 1}) end
 end
-local lapsed = redis.call('ZRANGEBYSCORE', K.event_expiry, '-inf', NOW, 'LIMIT', 0,
+local lapsed = redis.call('ZRANGEBYSCORE', K.event_expiry(), '-inf', NOW, 'LIMIT', 0,
   budget - spent)
 for _, ref in ipairs(lapsed) do
   local kind, entry_id = string.match(ref, '^(.*) (%d+%-0)$')
-  redis.call('ZREM', K.event_expiry, ref)
+  redis.call('ZREM', K.event_expiry(), ref)
   if kind then drop_event(kind, entry_id) end
 end
 if spent >= budget then return done({messages, replies, events, agents, 1}) end
 
-for _, agent in ipairs(redis.call('SMEMBERS', K.agents)) do
+for _, agent in ipairs(redis.call('SMEMBERS', K.agents())) do
   local status, beat_at = unpack(redis.call('HMGET', K.registry(agent), 'status', 'last_heartbeat'))
   if status == 'inactive' and beat_at and tonumber(beat_at) < cutoff then
     redis.call('DEL', K.registry(agent))
-    redis.call('SREM', K.agents, agent)
+    redis.call('SREM', K.agents(), agent)
     agents = agents + 1
   end
 end

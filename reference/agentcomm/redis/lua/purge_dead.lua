@@ -2,7 +2,7 @@
 -- ids follow from arg(2).  Returns how many were deleted.
 local ids = {}
 if arg(1) == '1' then
-  ids = redis.call('LRANGE', K.dead, 0, -1)
+  ids = redis.call('LRANGE', K.dead(), 0, -1)
 else
   for i = 2, #ARGV - HEADER_ARGS do ids[#ids + 1] = arg(i) end
 end
@@ -12,7 +12,7 @@ for _, id in ipairs(ids) do
   if m and m.status == 'dead' then
     depth(m.to_agent, 'dead', -1)
     redis.call('DEL', K.message(id))
-    redis.call('LREM', K.dead, 1, id)
+    redis.call('LREM', K.dead(), 1, id)
     audit('m:' .. id)
     purged = purged + 1
   end

@@ -7,6 +7,6 @@ redis.call('HSET', K.registry(agent), 'status', 'active', 'last_heartbeat', NOW_
   'capabilities', arg(2), 'current_load', 0, 'max_concurrent', arg(4),
   'heartbeat_ttl', arg(5))
 if arg(3) ~= '' then redis.call('HSET', K.registry(agent), 'process_id', arg(3)) end
-redis.call('SADD', K.agents, agent)
+redis.call('SADD', K.agents(), agent)
 beat(agent)
 return redis.call('HGETALL', K.registry(agent))

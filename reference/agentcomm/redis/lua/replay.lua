@@ -6,7 +6,7 @@ if m.status ~= 'dead' then
   return redis.error_reply("conflict message '" .. m.id .. "' is " .. m.status ..
     ", not dead: nothing to replay")
 end
-redis.call('LREM', K.dead, 1, m.id)
+redis.call('LREM', K.dead(), 1, m.id)
 depth(m.to_agent, 'dead', -1)
 clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by',
   'dead_order')
@@ -14,4 +14,5 @@ m.expires_at = nil
 set(m, 'status', 'pending', 'retry_count', 0, 'available_at', NOW_TEXT)
 m.status = 'pending'
 requeue(m)
+serve_waiters(m.to_agent)
 return done(flat(m.id))

@@ -1,14 +1,14 @@
 -- reply: answer a claimed request and complete it in one step (SPEC REQ-002..004), and
 -- lease the next message of its target when asked (CLAIM-009).
--- arg(1..4) the next claim (THEN_ARGS), arg(5) id, arg(6) token, arg(7) sender,
--- arg(8) payload, arg(9) status.
+-- arg(1..5) the next claim (THEN_ARGS), arg(6) id, arg(7) token, arg(8) sender,
+-- arg(9) payload, arg(10) status.
 -- The reply id is pushed on response:<requester>:<id>, where the requester waits on it.
 -- Returns {{reply id, requester, correlation id or ''}, {target, next claims}}.
-local m, refusal = leased(arg(THEN_ARGS + 1), arg(THEN_ARGS + 2))
-if not m then return redis.error_reply(refusal) end
+local m, refusal = leased(arg(THEN_ARGS + 1), arg(THEN_ARGS + 2), ANSWERED)
+if not m then return refuse(refusal) end
 refusal = then_refusal({m})
-if refusal then return redis.error_reply(refusal) end
-local rid = tostring(redis.call('INCR', K.seq_reply))
+if refusal then return refuse(refusal) end
+local rid = string.format('%d', redis.call('INCR', K.seq_reply()))
 redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', arg(THEN_ARGS + 3),
   'to_agent', m.from_agent, 'response_payload', arg(THEN_ARGS + 4),
   'response_status', arg(THEN_ARGS + 5), 'created_at', NOW_TEXT,

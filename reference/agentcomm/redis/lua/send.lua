@@ -4,11 +4,11 @@
 -- Returns the new message ids.  A record holds only what is not a default: retry_count
 -- is 0 and available_at the created_at until a retry sets them (records.py reads both).
 local sender, n = arg(1), tonumber(arg(2))
-local ids, woken = {}, {}
+local ids, woken = {}, {}  -- woken: the targets sent to, whose waiters are served
 for i = 0, n - 1 do
   local b = 2 + i * 8
   local to, priority, cid, expires = arg(b + 1), arg(b + 4), arg(b + 7), arg(b + 8)
-  local id = tostring(redis.call('INCR', K.seq_message))
+  local id = string.format('%d', redis.call('INCR', K.seq_message()))
   local fields = {'from_agent', sender, 'to_agent', to, 'message_type', arg(b + 2),
     'payload', arg(b + 3), 'status', 'pending', 'priority', priority, 'created_at', NOW_TEXT,
     'timeout_seconds', arg(b + 5), 'max_retries', arg(b + 6)}
@@ -19,7 +19,7 @@ for i = 0, n - 1 do
   if expires ~= '' then
     fields[#fields + 1] = 'expires_at'
     fields[#fields + 1] = expires
-    redis.call('ZADD', K.expiring, expires, id)
+    redis.call('ZADD', K.expiring(), expires, id)
   end
   if AUDITED then
     fields[#fields + 1] = 'rev'
@@ -28,11 +28,11 @@ for i = 0, n - 1 do
   end
   redis.call('HSET', K.message(id), unpack(fields))
   redis.call('LPUSH', K.pending(to, priority), id)
-  woken[to] = (woken[to] or 0) + 1
+  woken[to] = true
   ids[#ids + 1] = id
 end
-for target, many in pairs(woken) do
-  redis.call('SADD', K.targets, target)
-  wake(target, many)
+for target in pairs(woken) do
+  redis.call('SADD', K.targets(), target)
+  serve_waiters(target)
 end
 return ids

@@ -2,15 +2,16 @@
 -- Returns how many messages changed: a lease that lapsed past the message's deadline is
 -- settled and then expired, and counts once.
 local changed = {}
-for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
+for _, target in ipairs(redis.call('SMEMBERS', K.targets())) do
   while settle_leases(target, changed) == SETTLE_BATCH do end  -- every lapsed lease
   promote_due(target)
+  serve_waiters(target)
 end
-local overdue = redis.call('ZRANGEBYSCORE', K.expiring, '-inf', NOW)
+local overdue = redis.call('ZRANGEBYSCORE', K.expiring(), '-inf', NOW)
 for _, id in ipairs(overdue) do
   local m = load(id)
   if not m or is_finished(m.status) then
-    redis.call('ZREM', K.expiring, id)
+    redis.call('ZREM', K.expiring(), id)
   elseif m.status == 'pending' then
     redis.call('LREM', K.pending(m.to_agent, m.priority), 1, id)
     redis.call('ZREM', K.delayed(m.to_agent), id)
