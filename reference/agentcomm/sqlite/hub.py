@@ -100,9 +100,15 @@ class SqliteHub(Hub):
     # -- messages ------------------------------------------------------------------------
     def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
         created = iso(now)
-        with self.store.write() as conn:
-            ids = [conn.execute(INSERT_MESSAGE, _insert_params(sender, m, created, now)).lastrowid
-                   for m in items]
+        if len(items) == 1:  # one INSERT is atomic by itself
+            _, last = self.store.write_one(INSERT_MESSAGE, _insert_params(sender, items[0],
+                                                                          created, now))
+            ids: list[int | None] = [last]
+        else:
+            with self.store.write() as conn:
+                ids = [conn.execute(INSERT_MESSAGE,
+                                    _insert_params(sender, m, created, now)).lastrowid
+                       for m in items]
         return [_sent_message(str(i), sender, m, created, now)
                 for i, m in zip(ids, items, strict=True)]
 
@@ -126,11 +132,15 @@ class SqliteHub(Hub):
         claimable, lapsed = self.store.query(PROBE, {"target": target, "now": now})[0]
         if not (claimable or lapsed):
             return []
+        if not lapsed:  # one UPDATE ... RETURNING is atomic by itself
+            token = _new_token()
+            found, _ = self.store.write_one(CLAIM, _claim_params(agent, token, target, limit,
+                                                                 now))
+            return _claims(found, token)
         with self.store.write() as conn:
-            if lapsed:
-                self._settle_leases(conn, now)
-            token, found = _claim_rows(conn, agent, target, limit, now)
-        return _claims(found, token)
+            self._settle_leases(conn, now)
+            token, rows_found = _claim_rows(conn, agent, target, limit, now)
+        return _claims(rows_found, token)
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
         now = self.clock.now()
@@ -441,10 +451,19 @@ Claimed = tuple[str, str, list[sqlite3.Row]]
 def _claim_rows(conn: sqlite3.Connection, agent: str, target: str, limit: int,
                 now: float) -> tuple[str, list[sqlite3.Row]]:
     """Lease up to ``limit`` pending messages of ``target`` under one fresh token."""
-    token = os.urandom(16).hex()  # as secrets.token_hex, without importing secrets
-    params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
-              "target": target, "limit": limit}
-    return token, conn.execute(CLAIM, params).fetchall()
+    token = _new_token()
+    return token, conn.execute(CLAIM, _claim_params(agent, token, target, limit,
+                                                    now)).fetchall()
+
+
+def _new_token() -> str:
+    return os.urandom(16).hex()  # as secrets.token_hex, without importing secrets
+
+
+def _claim_params(agent: str, token: str, target: str, limit: int,
+                  now: float) -> dict[str, object]:
+    return {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
+            "target": target, "limit": limit}
 
 
 def _claims(found: list[sqlite3.Row], token: str) -> list[Claim]:

@@ -50,6 +50,19 @@ class Store:
         """One atomic state change; rolled back whole on any exception."""
         return _Write(self)
 
+    def write_one(self, sql: str,
+                  params: Sequence[Any] | dict[str, Any]) -> tuple[list[sqlite3.Row], int]:
+        """A state change that is one statement, run in autocommit mode: SQLite makes the
+        statement its own transaction, which saves the BEGIN and COMMIT round trips.
+        Returns its rows (``RETURNING``) and ``lastrowid``.  A busy database is retried as
+        ``write()`` does: the first step takes the write lock or fails having done
+        nothing.  The statement commits when its last row is read, so a failure after
+        that first step is reported as possibly done."""
+        cursor = self.patiently(lambda: self.conn.execute(sql, params), "writing")
+        with self.mapped("committing", definite=False):
+            found = cursor.fetchall()
+        return found, int(cursor.lastrowid or 0)
+
     def snapshot(self, read: Callable[[sqlite3.Connection], T]) -> T:
         """Run several SELECTs that see one snapshot."""
 
