@@ -173,7 +173,12 @@ class DriverProcess:
         """The result of a submitted request (see ``call``)."""
         op, response = self._response(request_id)
         if not response["ok"]:
-            raise error_from_wire(response["error"])
+            error = error_from_wire(response["error"])
+            # What the driver said, for a report on a test that did not expect it.
+            error.driver_said = (  # type: ignore[attr-defined]
+                f"driver {self.name!r} ({self.command}) answered {op!r} (request {request_id})"
+                f" with error {error.code!r}: {error}{self._stderr_tail()}")
+            raise error
         return self._result(op, response["result"])
 
     def close(self) -> None:

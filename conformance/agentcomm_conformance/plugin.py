@@ -8,13 +8,15 @@ Options are flags and ini keys alike: ``--impl``/``conformance_impl``,
 Each suite test names the statements it checks with ``@pytest.mark.spec("CLAIM-002")``
 and the optional behaviour it needs with ``@pytest.mark.capability("batch")``.  A
 statement's verdict is pass (its tests ran and passed), fail (one failed) or unknown
-(none ran: not applicable to this kind of hub, not declared, or deselected).  Failing
-MUST and declared MAY statements fail the run; failing SHOULD statements only under
-``--strict``.
+(none ran: not applicable to this kind of hub, not declared, or deselected), each with
+its reason (report.py).  Failing MUST and declared MAY statements fail the run; failing
+SHOULD statements only under ``--strict``.  An implementation that cannot be run at all
+is one verdict, never a traceback (harness.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -23,7 +25,8 @@ from typing import Any
 import pytest
 
 from agentcomm import Hub
-from agentcomm_conformance.report import Ledger
+from agentcomm_conformance.harness import Halt, load_or_halt, plain_words
+from agentcomm_conformance.report import CONFIGURATION, Ledger
 from agentcomm_conformance.spec import statements
 from agentcomm_conformance.target import Target, describe, load_target, start_clock
 
@@ -81,8 +84,18 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     ids = [i for marker in item.iter_markers("spec") for i in marker.args]
-    if ids:  # travels to the xdist controller with the report
+    if ids:  # travels to the xdist controller with the report, as the rest below
         report.user_properties.append(("spec", ids))
+    implementation = item.config.stash[LEDGER].implementation
+    if implementation is not None:
+        report.user_properties.append(("implementation", implementation))
+    error = None if call.excinfo is None else call.excinfo.value
+    if isinstance(error, Halt):
+        report.user_properties.append(("stopped", dataclasses.asdict(error.stopped)))
+    elif error is not None and report.failed:
+        said = plain_words(item, error, call.excinfo.traceback)  # type: ignore[union-attr]
+        if said is not None:
+            report.longrepr = said
     return report
 
 
@@ -97,15 +110,15 @@ class Verdicts:
         self.ledger.record(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.ledger.ran_any:
-            return
-        if self.ledger.implementation is None:  # under xdist only the workers opened it
-            self.ledger.implementation = _describe(self.config)
+        ledger = self.ledger
         directory = option(self.config, "report")
-        if directory:
-            self.ledger.write(Path(directory))
-        if exitstatus == pytest.ExitCode.TESTS_FAILED and not self.ledger.failing():
-            session.exitstatus = pytest.ExitCode.OK  # only SHOULD statements failed
+        if not (ledger.ran_any or directory):
+            return  # no conformance test here: the checkout's own tests
+        if ledger.implementation is None and ledger.stopped is None:
+            ledger.implementation = _describe(self.config)  # no test opened it here
+        if directory:  # always: a run that judged nothing says so, and why
+            ledger.write(Path(directory))
+        session.exitstatus = _exit_status(ledger, exitstatus)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.ledger.ran_any:
@@ -113,11 +126,24 @@ class Verdicts:
                 terminalreporter.write_line(line)
 
 
+def _exit_status(ledger: Ledger, exitstatus: int) -> int:
+    """pytest's exit status, judged by the statements rather than by the tests."""
+    if ledger.stopped is not None and ledger.stopped.kind == CONFIGURATION:
+        return pytest.ExitCode.USAGE_ERROR
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return exitstatus  # interrupted, internal error, usage error, nothing collected
+    return pytest.ExitCode.TESTS_FAILED if ledger.failing() else pytest.ExitCode.OK
+
+
 def _describe(config: pytest.Config) -> dict[str, Any] | None:
+    """The implementation's declaration, for a run in which no test opened it."""
     spec = option(config, "impl")
     if not spec:
         return None
-    target = load_target(str(spec))
+    try:
+        target = load_target(str(spec), driver_timeout=float(option(config, "driver_timeout")))
+    except Exception:  # it cannot even be loaded: the report names what --impl said
+        return {"impl": str(spec)}
     try:
         return describe(target, str(spec))
     finally:
@@ -128,10 +154,7 @@ def _describe(config: pytest.Config) -> dict[str, Any] | None:
 @pytest.fixture(scope="session")
 def conformance_target(pytestconfig: pytest.Config) -> Iterator[Target]:
     spec = option(pytestconfig, "impl")
-    if not spec:
-        pytest.fail("no implementation under test: pass --impl (a hub URL such as "
-                    "sqlite:///hub.db, python:module:factory, or driver:COMMAND)", pytrace=False)
-    target = load_target(str(spec), driver_timeout=float(option(pytestconfig, "driver_timeout")))
+    target = load_or_halt(spec and str(spec), float(option(pytestconfig, "driver_timeout")))
     pytestconfig.stash[LEDGER].implementation = describe(target, str(spec))
     yield target
     target.close()
@@ -204,8 +227,11 @@ def _skip_unless_applicable(item: pytest.Item, target: Target) -> None:
         capability = marker.args[0]
         if capability in target.capabilities:
             continue
-        if ids and all(known[i].level == "SHOULD" for i in ids):
+        if any(known[i].level == "SHOULD" and capability in known[i].capabilities for i in ids):
             # CAP-002: a SHOULD is a recommendation; not offering it is reported as not met.
             pytest.fail(f"SHOULD not met: capability {capability!r} is not declared",
                         pytrace=False)
-        pytest.skip(f"capability {capability!r} not declared")
+        named = any(capability in known[i].capabilities for i in ids)
+        pytest.skip(f"capability {capability!r} not declared" if named else
+                    f"cannot be judged without capability {capability!r}, which is not "
+                    "declared")
