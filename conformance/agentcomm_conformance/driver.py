@@ -37,7 +37,7 @@ import pytest
 from agentcomm import Claim, Clock, Hub, ManualClock
 from agentcomm.driver import HUB_OPS, PROTOCOL
 from agentcomm.errors import AgentCommError, ConfigurationError
-from agentcomm.wire import error_from_wire, from_wire, to_wire
+from agentcomm.wire import error_from_wire, from_wire, is_plain, tag, to_wire
 from agentcomm_conformance import __version__
 
 __all__ = ["DriverFailure", "DriverHub", "DriverProcess", "DriverTarget", "Hello",
@@ -74,10 +74,9 @@ class DriverFailure(Exception):
 
 
 class Inexpressible(ValueError):
-    """An argument JSON cannot carry (NaN, infinity, a lone surrogate): nothing was sent.
-
-    Suite tests that pass such values check the hub's refusal of them; through a driver
-    that check cannot be made, so ``DriverHub`` turns this into a skip, not a failure."""
+    """An argument that has no JSON form, not even a tagged one (bytes, an arbitrary
+    object): nothing was sent, and ``DriverHub`` turns this into a skip, not a failure.
+    NaN, infinities, lone surrogates and keys that are not strings travel tagged."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,16 +152,14 @@ class DriverProcess:
     def submit(self, op: str, /, **args: Any) -> int:
         """Send one request without waiting; ``collect`` its id later.  Lets several
         drivers work at once: submit to each, then collect from each."""
-        try:
-            wire_args = {k: _jsonable(v) for k, v in args.items()}
-        except Inexpressible as exc:
-            raise Inexpressible(f"an argument of {op!r} cannot travel to a driver: {exc}"
-                                ) from None
+        wire_args, tagged = _wire_args(op, args)
         with self._lock:
             self._check_running(op)
             request_id = self._next_id
             request = {"id": request_id, "op": op, "args": wire_args}
-            line = _encode(request, op)
+            if tagged:  # arguments JSON cannot carry, in tagged form (DRIVER.md)
+                request["nonjson"] = tagged
+            line = _encode(request)
             self._next_id += 1
             self._pending.append(_Pending(request_id, op, time.monotonic(), allowance(op, args)))
             self._record("request", request)
@@ -467,28 +464,39 @@ def _no_constant(name: str) -> None:
 
 
 # -- sending arguments -------------------------------------------------------------------------
+def _wire_args(op: str, args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The arguments that travel as plain JSON, and those that JSON cannot carry (NaN, a
+    lone surrogate, a key that is not a string: JSON would turn ``{1: "a"}`` into
+    ``{"1": "a"}``, hiding it from the hub that must refuse it) in tagged form."""
+    plain: dict[str, Any] = {}
+    tagged: dict[str, Any] = {}
+    for name, value in args.items():
+        wire = _jsonable(value)
+        if is_plain(wire):
+            plain[name] = wire
+            continue
+        try:
+            tagged[name] = tag(wire)
+        except TypeError as exc:
+            raise Inexpressible(f"argument {name!r} of {op!r} cannot travel to a driver: "
+                                f"{exc}") from None
+    return plain, tagged
+
+
 def _jsonable(value: Any) -> Any:
-    """An argument in its JSON form: ``Outgoing`` as an object, enums by ``to_wire``; sets,
-    tuples and generators as lists.  A key that is not a string is ``Inexpressible``: JSON
-    would turn ``{1: "a"}`` into ``{"1": "a"}``, hiding it from the hub that must refuse it."""
+    """An argument in the shape of JSON: ``Outgoing`` as an object, enums by ``to_wire``;
+    sets, tuples and generators as lists (which JSON can carry is ``_wire_args``' call)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return _jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
     if isinstance(value, Mapping):
-        keys = [k for k in value if not isinstance(k, str)]
-        if keys:
-            raise Inexpressible(f"JSON object keys are strings, not {keys[0]!r}")
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray)):
         return [_jsonable(v) for v in value]
     return to_wire(value)
 
 
-def _encode(request: dict[str, Any], op: str) -> bytes:
-    try:
-        return json.dumps(request, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
-    except (TypeError, ValueError) as exc:  # NaN, infinity, a lone surrogate, bytes...
-        raise Inexpressible(f"an argument of {op!r} cannot travel to a driver: JSON has no "
-                            f"such value ({exc})") from None
+def _encode(request: dict[str, Any]) -> bytes:
+    return json.dumps(request, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
 
 
 def allowance(op: str, args: Mapping[str, Any]) -> float:
