@@ -113,8 +113,8 @@ def test_a_driver_speaking_another_protocol_version_gets_a_verdict_naming_both(
     hello = {"id": 0, "ok": True, "result": {
         "protocol": 2, "implementation": {"name": "future", "version": "9"}, "kind": "other",
         "capabilities": []}}
-    driver = script(tmp_path, "future.sh",
-                    f"#!/bin/sh\nread line\necho {shlex.quote(json.dumps(hello))}\ncat >/dev/null\n")
+    answer = shlex.quote(json.dumps(hello))
+    driver = script(tmp_path, "future.sh", f"#!/bin/sh\nread line\necho {answer}\ncat >/dev/null\n")
     run = conformance(tmp_path, f"driver:{driver}")
     stopped_at_start(run, "speaks protocol 2; this suite speaks protocol 1")
 
