@@ -198,6 +198,12 @@ class DriverProcess:
             self._fail(what, "close")
         self._reap(0.0)
 
+    def kill(self) -> None:
+        """SIGKILL it, as a crash would, and reap it: its pending requests get no answer."""
+        if self._proc.returncode is None:
+            self._proc.kill()
+        self._reap(0.0)
+
     def __enter__(self) -> DriverProcess:
         return self
 

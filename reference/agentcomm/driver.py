@@ -20,7 +20,6 @@ import math
 import operator
 import re
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -177,8 +176,9 @@ class Driver:
         if now is not None and MANUAL_CLOCK not in self.capabilities:
             raise Unsupported("'now' needs capability 'manual_clock', which this driver "
                               "does not declare (run it with --clock manual)")
-        start = time.time() if now is None else number("now", now)
-        self.clock = ManualClock(start) if MANUAL_CLOCK in self.capabilities else None
+        # Without 'now' the handle runs on the system clock: the suite opens such handles
+        # for what must wait in real time (a waiter's CPU, a process killed mid-lease).
+        self.clock = None if now is None else ManualClock(number("now", now))
         # The hub judges the agent id, as in-process: InvalidInput for 42 or "bob".
         self.hub = connect(text("hub", hub), agent=cast(Any, agent), clock=self.clock)
 
@@ -189,8 +189,11 @@ class Driver:
         return self.open_clock("read_clock").now()
 
     def open_clock(self, op: str) -> ManualClock:
-        if self.clock is None:
+        if self.hub is None:
             raise ProtocolViolation(f"no hub is open: send 'open' before {op!r}")
+        if self.clock is None:
+            raise ProtocolViolation(f"{op!r}: this handle runs on the system clock (it was "
+                                    "opened without 'now')")
         return self.clock
 
     def close(self) -> None:
