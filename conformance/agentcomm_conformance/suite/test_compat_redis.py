@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -161,14 +162,19 @@ def test_every_state_change_reaches_the_server_as_one_script(
 class monitored:
     """Top-level commands the server runs meanwhile (MONITOR), without those run by scripts.
 
-    The block ends with an ECHO of a mark, and the listener stops when it sees the mark,
-    so every command of the block has been read by then."""
+    Synchronised on what MONITOR itself shows, never on timing: the block starts only once
+    the listener has read an ECHO of a start mark, and ends with an ECHO of an end mark,
+    read by the listener before it stops; so every command of the block is seen.  The
+    marks are unique, so another client of a shared server cannot end the watch."""
 
-    MARK = "agentcomm-monitor-end"
+    WAIT = 30.0  # seconds for a mark to show; a loaded machine shows one in milliseconds
 
     def __init__(self, server: Any) -> None:
         self.server = server
         self.seen: list[str] = []
+        self.start_mark = f"agentcomm-monitor-start-{uuid.uuid4().hex}"
+        self.end_mark = f"agentcomm-monitor-end-{uuid.uuid4().hex}"
+        self.started = threading.Event()
         self.done = threading.Event()
 
     def __enter__(self) -> list[str]:
@@ -177,19 +183,27 @@ class monitored:
         except Exception as exc:  # a server without MONITOR cannot be observed
             pytest.skip(f"the server does not allow MONITOR: {exc}")
         threading.Thread(target=self.listen, daemon=True).start()
+        self.server.echo(self.start_mark)
+        if not self.started.wait(self.WAIT):
+            self.monitor.connection.disconnect()
+            raise AssertionError(f"MONITOR did not show the start mark within {self.WAIT:g} s")
         return self.seen
 
     def listen(self) -> None:
         for command in self.monitor.listen():
             text = str(command["command"])
-            if self.MARK in text:
+            if not self.started.is_set():
+                if self.start_mark in text:
+                    self.started.set()
+                continue
+            if self.end_mark in text:
                 break
             if command.get("client_type") != "lua":
                 self.seen.append(text.split(" ")[0].lower())
         self.done.set()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.server.echo(self.MARK)
-        finished = self.done.wait(timeout=10)
+        self.server.echo(self.end_mark)
+        finished = self.done.wait(self.WAIT)
         self.monitor.connection.disconnect()
-        assert finished, "MONITOR never showed the end mark"
+        assert finished, f"MONITOR did not show the end mark within {self.WAIT:g} s"
