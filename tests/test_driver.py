@@ -471,6 +471,16 @@ def conforms(value: Any, name: str) -> None:
     assert violations(value, load(name)) == [], f"{name}: {value}"
 
 
+def args_conform(request: dict[str, Any]) -> None:
+    """A request's args against op-args.json; those sent tagged are only counted present."""
+    if request["op"] == "frob":
+        return  # the unknown op sent on purpose
+    schema = dict(load("op-args.json")["properties"][request["op"]])
+    tagged = set(request.get("nonjson", {}))
+    schema["required"] = [r for r in schema["required"] if r not in tagged]
+    assert violations(request.get("args", {}), schema) == [], request
+
+
 def keywords(schema: Any) -> set[str]:
     if isinstance(schema, list):
         return set().union(*(keywords(s) for s in schema)) if schema else set()
@@ -487,7 +497,7 @@ def keywords(schema: Any) -> set[str]:
 
 def test_the_schemas_use_only_keywords_the_structural_check_knows() -> None:
     files = sorted(SCHEMAS.glob("*.json"))
-    assert len(files) == 13
+    assert len(files) == 14
     for path in files:
         schema = load(path.name)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -504,6 +514,21 @@ def test_the_structural_check_rejects_what_the_schemas_forbid() -> None:
                       load("response-error.json")) == ["$.error.definite: 'yes' is not boolean"]
     assert violations({"id": True, "op": "x"}, load("request.json")) == [
         "$.id: True is not integer"]
+
+
+def test_op_args_lists_every_ops_arguments_and_allows_null_where_the_default_is_none() -> None:
+    ops = load("op-args.json")["properties"]
+    assert set(ops) == set(HUB_OPS) | {"hello", "new_hub", "open", "advance_clock",
+                                       "read_clock", "close"}
+    for name in HUB_OPS:
+        parameters = list(inspect.signature(getattr(Hub, name)).parameters.values())[1:]
+        schema = ops[name]
+        assert list(schema["properties"]) == [p.name for p in parameters], name
+        assert schema["required"] == [p.name for p in parameters if p.default is p.empty]
+        for p in parameters:
+            types = schema["properties"][p.name].get("type", [])
+            if p.default is not p.empty:  # SPEC "Null and the defaults"
+                assert ("null" in types) == (p.default is None), f"{name}({p.name})"
 
 
 def session(driver: DriverProcess, tmp_path: Path) -> None:
@@ -565,6 +590,7 @@ def test_every_message_of_a_real_session_matches_its_json_schema(tmp_path: Path)
         if direction == "request":
             conforms(message, "hello-request.json" if message["op"] == "hello" else "request.json")
             ops[message["id"]] = message["op"]
+            args_conform(message)
             continue
         op = ops[message["id"]]
         if not message["ok"]:

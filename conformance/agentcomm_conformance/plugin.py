@@ -222,7 +222,7 @@ def _skip_unless_applicable(item: pytest.Item, target: Target) -> None:
     known = statements()
     ids = [i for marker in item.iter_markers("spec") for i in marker.args]
     if ids and not any(known[i].applies_to(target.kind) for i in ids):
-        pytest.skip(f"not applicable to a {target.kind!r} hub")
+        pytest.skip(f"not applicable to a hub of kind {target.kind!r}")
     for marker in item.iter_markers("capability"):
         capability = marker.args[0]
         if capability in target.capabilities:

@@ -109,7 +109,7 @@ class Ledger:
         if verdict == PASS:
             return ""
         if self.kind is not None and not self.spec[statement_id].applies_to(self.kind):
-            return f"not applicable to a {self.kind!r} hub"
+            return f"not applicable to a hub of kind {self.kind!r}"
         skips = [t.detail for t in tests if t.outcome == "skipped"]
         return "; ".join(dict.fromkeys(skips)) if skips else NOT_SELECTED
 

@@ -195,7 +195,7 @@ class Hub(abc.ABC):
         if v.is_agent_id(target) and target != agent:
             raise InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
                                f"not from {target!r}'s inbox")
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
                                ("claim", target))
@@ -237,7 +237,8 @@ class Hub(abc.ABC):
         """Give a claimed message up.  It is retried after a backoff while retries remain,
         else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state."""
         why = v.check_reason(reason)
-        return self._fail(self._check_message_id(message_id), _token(token), why, retry)
+        again = _flag("retry", retry)
+        return self._fail(self._check_message_id(message_id), _token(token), why, again)
 
     def release(self, message_id: str, token: str) -> Message:
         """Hand a claimed message back untouched: pending at once, no retry counted."""
@@ -246,7 +247,7 @@ class Hub(abc.ABC):
     # -- dead letters ------------------------------------------------------------------
     def dead_letters(self, *, limit: int = 100) -> list[Message]:
         """Dead-lettered messages, oldest first, each with ``last_error`` as the reason."""
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         return self._dead_letters(limit)
 
     def replay(self, message_id: str) -> Message:
@@ -288,14 +289,14 @@ class Hub(abc.ABC):
         published while the subscriber was offline are delivered until they expire.
         """
         agent = self._require_agent()
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         return self._wait_for(lambda: self._read_events(agent, limit) or None, wait,
                               ("events", agent)) or []
 
     def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
         """Recent events of every type, for monitoring; reads no cursor and moves none."""
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         return self._tail_events(None if after is None else self._check_message_id(after), limit)
 
     # -- registry ------------------------------------------------------------------------
@@ -311,7 +312,7 @@ class Hub(abc.ABC):
         agent = self._require_agent()
         if isinstance(capabilities, str) or not isinstance(capabilities, Iterable):
             raise InvalidInput(f"capabilities must be a list of names, not {capabilities!r}")
-        caps = tuple(v.check_message_type(c) for c in capabilities)
+        caps = tuple(v.check_capability(c) for c in capabilities)
         secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
         limit = _count("max_concurrent", max_concurrent)
         pid = None if process_id is None else _count("process_id", process_id)
@@ -328,8 +329,9 @@ class Hub(abc.ABC):
 
     def agents(self, *, alive_only: bool = False) -> list[AgentInfo]:
         """The registry, sorted by agent id, each entry judged alive or not as of now."""
+        only_alive = _flag("alive_only", alive_only)
         found = self._agents()
-        return [a for a in found if a.alive] if alive_only else found
+        return [a for a in found if a.alive] if only_alive else found
 
     # -- maintenance -----------------------------------------------------------------------
     def sweep(self) -> int:
@@ -356,13 +358,13 @@ class Hub(abc.ABC):
 
     def _check_message_id(self, message_id: object) -> str:
         if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
-            raise InvalidInput(f"message id {message_id!r} is not a valid id")
+            raise InvalidInput(f"message id {_shown(message_id)} is not a valid id")
         return message_id
 
     @staticmethod
-    def _check_batch(size: int) -> None:
+    def _check_batch(size: int, name: str = "batch size") -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-            raise InvalidInput(f"batch size {size!r} must be between 1 and {MAX_BATCH}")
+            raise InvalidInput(f"{name} {size!r} must be between 1 and {MAX_BATCH}")
 
     def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
@@ -468,7 +470,7 @@ def new_correlation_id() -> str:
 
 def _token(token: object) -> str:
     if not isinstance(token, str) or not 1 <= len(token) <= 100:
-        raise InvalidInput(f"lease token {token!r} is not a valid token")
+        raise InvalidInput(f"lease token {_shown(token)} is not a valid token")
     return token
 
 
@@ -477,6 +479,21 @@ def _reply_status(status: ReplyStatus | str) -> ReplyStatus:
         return ReplyStatus(status)
     except ValueError:
         raise InvalidInput(f"reply status {status!r} is not 'success' or 'error'") from None
+
+
+def _shown(value: object) -> str:
+    """A bad value for an error message: a long one by its beginning and length (LIMIT-005)."""
+    if isinstance(value, str) and len(value) > v.MAX_ID_LENGTH:
+        return f"{value[:40]!r}... ({len(value)} characters)"
+    return repr(value)
+
+
+def _flag(name: str, value: object) -> bool:
+    """A boolean argument: true or false, never null or a truthy stand-in (SPEC, "Null and
+    the defaults")."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _count(name: str, value: object) -> int:

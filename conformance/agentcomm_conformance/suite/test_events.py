@@ -299,6 +299,20 @@ def test_tail_events_shows_events_of_every_type_in_order_without_consuming(
     assert payloads(reader.events()) == [0, 2]
 
 
+@pytest.mark.spec("EVT-005", "EXP-004")
+def test_tail_events_lists_expired_events_until_prune_deletes_them(agents: Agents,
+                                                                  elapse: Elapse) -> None:
+    reader, publisher, monitor = agents("@reader"), agents("@publisher"), agents()
+    reader.subscribe("flash")
+    brief = publisher.publish("flash", "brief", ttl=0.5)
+    lasting = publisher.publish("flash", "lasting")
+    elapse(0.5)
+    assert monitor.tail_events() == [brief, lasting]  # a view of the log
+    assert payloads(reader.events()) == ["lasting"]  # delivery skips what expired
+    assert monitor.prune()["events"] == 1
+    assert monitor.tail_events() == [lasting]
+
+
 # -- EVT-006: live PUBLISH on Redis ------------------------------------------------------------
 @pytest.mark.spec("EVT-006")
 def test_a_redis_hub_also_publishes_each_event_live_on_the_designs_channel(
