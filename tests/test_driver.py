@@ -41,6 +41,7 @@ from agentcomm_conformance.driver import (
     DriverTarget,
     Transcript,
 )
+from agentcomm_conformance.json_form import FORMS
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMAS = ROOT / "conformance" / "schemas"
@@ -514,6 +515,16 @@ def test_the_structural_check_rejects_what_the_schemas_forbid() -> None:
                       load("response-error.json")) == ["$.error.definite: 'yes' is not boolean"]
     assert violations({"id": True, "op": "x"}, load("request.json")) == [
         "$.id: True is not integer"]
+
+
+def test_the_suites_json_form_checks_are_the_record_schemas() -> None:
+    """ENV-005's test (agentcomm_conformance.json_form) judges what the schemas say."""
+    for kind, name in KIND_SCHEMAS.items():
+        properties = load(name)["properties"]
+        plain = {field: {k: v for k, v in rule.items() if k in {"type", "enum", "$ref"}}
+                 for field, rule in properties.items()}
+        assert FORMS[kind] == plain, name
+        assert load(name)["required"] == list(properties), name
 
 
 def test_op_args_lists_every_ops_arguments_and_allows_null_where_the_default_is_none() -> None:

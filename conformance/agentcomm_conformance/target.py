@@ -4,7 +4,8 @@
   gets a fresh hub in its own directory, with the URL's options;
 * ``python:package.module:factory``: ``factory()`` returns an object with ``name``,
   ``version``, ``kind``, ``capabilities``, ``new_hub(workdir) -> locator`` and
-  ``open(locator, agent, clock) -> hub``, the hub having ``agentcomm.Hub``'s methods;
+  ``open(locator, agent, clock) -> hub``, the hub having ``agentcomm.Hub``'s methods, and
+  may have ``close()``, called once at the end of the run;
 * ``driver:COMMAND``: any language, one process per agent, JSON lines (DRIVER.md).
 """
 
@@ -208,6 +209,12 @@ class PythonTarget(InProcessTarget):
 
     def open(self, hub: str, agent: str | None, clock: Clock | None) -> Hub:
         return self.impl.open(hub, agent, clock)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        """The factory's object may own what its hubs live on (a server): ``close()`` it."""
+        close = getattr(self.impl, "close", None)
+        if callable(close):
+            close()
 
 
 CLOCK_FRACTION = 3 / 4096

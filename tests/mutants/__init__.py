@@ -1,11 +1,15 @@
 """Deliberately broken hubs ("mutants"): each must be caught by the conformance suite.
 
 STYLE.md section 6: a conformance test that no mutant can fail has not shown that it tests
-anything.  Each module here is the reference SQLite hub with exactly one defect, most of
-them the design document's own (its rationale in SPEC.md names it), and declares:
+anything.  Each module here is a reference hub with exactly one defect, one an implementer
+might plausibly make (many are the design document's own; SPEC's rationale names them),
+and declares:
 
 * ``CATCHES``: the SPEC statements whose tests must fail against it;
-* ``implementation()``: the factory for ``--impl python:mutants.<module>:implementation``.
+* ``implementation()``: the factory for ``--impl python:mutants.<module>:implementation``
+  (an ``Implementation`` of a SQLite hub class, or a ``RedisImplementation``);
+* or, for a broken driver, ``IMPL``: the ``--impl driver:...`` that runs the module
+  (``driver_impl``), with ``ARGS``: the pytest arguments that select the tests it needs.
 
 ``tests/test_mutants.py`` runs the suite against every mutant and checks those verdicts.
 By hand, from the checkout (``tests/`` on the path, so racer processes import it too)::
@@ -20,22 +24,33 @@ import importlib
 import os
 import pkgutil
 import secrets
+import shlex
 import sqlite3
+import sys
 import types
 import urllib.parse
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
 
 import agentcomm
 from agentcomm.clock import Clock
+from agentcomm.driver import Driver
 from agentcomm.errors import ConfigurationError
 from agentcomm.models import Claim
+from agentcomm.redis.hub import RedisHub
 from agentcomm.sqlite import hub as reference
 from agentcomm.sqlite import rows
 from agentcomm.sqlite.hub import SqliteHub
 from agentcomm.sqlite.rows import iso
 from agentcomm.urls import parse, redact
+from agentcomm_conformance.servers import redis_server_binary
+from agentcomm_conformance.target import ReferenceTarget
 
-__all__ = ["ClaimHook", "Implementation", "catalogue"]
+T = TypeVar("T")
+
+__all__ = ["ClaimHook", "Implementation", "RedisImplementation", "catalogue", "driver_impl",
+           "impl_of", "keeping_depths", "run_driver", "suite_args"]
 
 
 class Implementation:
@@ -93,6 +108,80 @@ class ClaimHook(SqliteHub):
             found = conn.execute(self.claim_sql, params).fetchall()
         found.sort(key=self._claim_order)
         return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
+
+
+class RedisImplementation:
+    """Hubs of one mutant ``RedisHub`` class, each a fresh key prefix on a private server
+    that the first ``new_hub`` starts (``redis-server`` when installed, else fakeredis
+    served on a port) and ``close`` stops.  Racing processes only ``open``, which needs
+    nothing but the locator."""
+
+    kind = "redis"
+    version = agentcomm.__version__
+
+    def __init__(self, hub_class: type[RedisHub], module: str) -> None:
+        self.hub_class = hub_class
+        self.name = f"mutant {module.rpartition('.')[2]}"
+        self.capabilities = frozenset(hub_class.capabilities)
+        self.server: ReferenceTarget | None = None
+
+    def new_hub(self, workdir: str) -> str:
+        if self.server is None:
+            self.server = ReferenceTarget("redis:" if redis_server_binary() else "fakeredis:")
+        return self.server.new_hub(Path(workdir))
+
+    def open(self, locator: str, agent: str | None, clock: Clock | None) -> RedisHub:
+        return self.hub_class(parse(locator), agent=agent, clock=clock)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+def keeping_depths(hub: RedisHub, change: Callable[[], T]) -> T:
+    """Make ``change`` and put the depth counters back as they were: a script that forgets
+    to count what it moved."""
+    before: dict[Any, Any] = dict(hub.client.hgetall(hub.keys.depths))
+    result = change()
+    pipe = hub.client.pipeline()
+    pipe.delete(hub.keys.depths)
+    if before:
+        pipe.hset(hub.keys.depths, mapping=before)
+    pipe.execute()
+    return result
+
+
+# -- broken drivers -----------------------------------------------------------------------------
+def driver_impl(module: str, *options: str) -> str:
+    """``--impl`` running mutant ``module`` as a driver (``tests/`` must be importable)."""
+    return f"driver:{shlex.quote(sys.executable)} -m {module} {' '.join(options)}".rstrip()
+
+
+def run_driver(driver_class: type[Driver], argv: list[str]) -> int:
+    """Serve the protocol as the reference driver does, with ``driver_class``'s defects:
+    ``argv`` is ``[--clock manual|system]``."""
+    clock = argv[argv.index("--clock") + 1] if "--clock" in argv else "system"
+    driver = driver_class("sqlite:", clock, sys.stderr)
+    out = sys.stdout.buffer
+    for line in sys.stdin.buffer:
+        if line.strip():
+            out.write(driver.respond(line))
+            out.flush()
+        if driver.closed:
+            break
+    driver.shutdown()
+    return 0
+
+
+def impl_of(name: str) -> str:
+    """The ``--impl`` that runs mutant ``name``."""
+    module = importlib.import_module(f"{__name__}.{name}")
+    return str(getattr(module, "IMPL", f"python:{__name__}.{name}:implementation"))
+
+
+def suite_args(name: str) -> tuple[str, ...]:
+    """The pytest arguments a mutant's run adds (a selection; none: the whole suite)."""
+    return tuple(getattr(importlib.import_module(f"{__name__}.{name}"), "ARGS", ()))
 
 
 def catalogue() -> dict[str, tuple[str, ...]]:
