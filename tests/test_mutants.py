@@ -55,7 +55,7 @@ class SuiteRun:
         return "\n".join(self.output.splitlines()[-lines:])
 
 
-def testable_path() -> str:
+def path_with_the_mutants() -> str:
     """PYTHONPATH with ``tests/``, so that other processes import the mutants too."""
     return os.pathsep.join([str(ROOT / "tests"), *filter(None, [os.environ.get("PYTHONPATH")])])
 
@@ -65,7 +65,7 @@ def run_suite(impl: str, workdir: Path, selection: tuple[str, ...] = ()) -> Suit
     (the suite's racer processes import the mutant too)."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTEST_", "COV_CORE_"))}  # this run's own options only
-    env["PYTHONPATH"] = testable_path()
+    env["PYTHONPATH"] = path_with_the_mutants()
     command = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:randomly",
                "-p", "no:cacheprovider", "-o", "timeout=60", f"--impl={impl}",
                f"--conformance-report={workdir / 'report'}", f"--basetemp={workdir / 'tmp'}",
@@ -121,7 +121,7 @@ def suite_runs(request: pytest.FixtureRequest,
 
 
 def test_every_mutant_names_statements_that_apply_to_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", testable_path())  # broken drivers import mutants
+    monkeypatch.setenv("PYTHONPATH", path_with_the_mutants())  # broken drivers import mutants
     known = statements()
     assert len(MUTANTS) >= 9
     for mutant, catches in MUTANTS.items():
