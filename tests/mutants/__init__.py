@@ -31,7 +31,7 @@ import types
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import agentcomm
 from agentcomm.clock import Clock
@@ -48,22 +48,29 @@ from agentcomm_conformance.servers import redis_server_binary
 from agentcomm_conformance.target import ReferenceTarget
 
 T = TypeVar("T")
+H = TypeVar("H", bound=agentcomm.Hub)
 
 __all__ = ["ClaimHook", "Implementation", "RedisImplementation", "catalogue", "driver_impl",
            "impl_of", "keeping_depths", "run_driver", "suite_args"]
 
 
-class Implementation:
-    """What ``factory()`` returns for ``--impl python:...`` (agentcomm_conformance.target):
-    hubs of one mutant class, in files laid out as the reference's (``sqlite:////abs``)."""
+class Factory(Generic[H]):
+    """What ``factory()`` returns for ``--impl python:...`` (agentcomm_conformance.target),
+    for the hubs of one mutant class: its name, version and capabilities."""
 
-    kind = "sqlite"
     version = agentcomm.__version__
 
-    def __init__(self, hub_class: type[SqliteHub], module: str) -> None:
+    def __init__(self, hub_class: type[H], module: str) -> None:
         self.hub_class = hub_class
         self.name = f"mutant {module.rpartition('.')[2]}"
         self.capabilities = frozenset(hub_class.capabilities)
+
+
+class Implementation(Factory[SqliteHub]):
+    """Hubs of one mutant SQLite class, in files laid out as the reference's
+    (``sqlite:////abs``)."""
+
+    kind = "sqlite"
 
     def new_hub(self, workdir: str) -> str:
         path = os.path.abspath(os.path.join(workdir, "hub.db"))
@@ -110,20 +117,14 @@ class ClaimHook(SqliteHub):
         return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
 
 
-class RedisImplementation:
+class RedisImplementation(Factory[RedisHub]):
     """Hubs of one mutant ``RedisHub`` class, each a fresh key prefix on a private server
     that the first ``new_hub`` starts (``redis-server`` when installed, else fakeredis
     served on a port) and ``close`` stops.  Racing processes only ``open``, which needs
     nothing but the locator."""
 
     kind = "redis"
-    version = agentcomm.__version__
-
-    def __init__(self, hub_class: type[RedisHub], module: str) -> None:
-        self.hub_class = hub_class
-        self.name = f"mutant {module.rpartition('.')[2]}"
-        self.capabilities = frozenset(hub_class.capabilities)
-        self.server: ReferenceTarget | None = None
+    server: ReferenceTarget | None = None
 
     def new_hub(self, workdir: str) -> str:
         if self.server is None:
