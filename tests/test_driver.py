@@ -34,13 +34,8 @@ from agentcomm import (
 )
 from agentcomm.driver import HUB_OPS, Driver
 from agentcomm.wire import RESULT_KINDS
-from agentcomm_conformance.driver import (
-    DriverFailure,
-    DriverHub,
-    DriverProcess,
-    DriverTarget,
-    Transcript,
-)
+from agentcomm_conformance.driver import DriverFailure, DriverProcess, Transcript
+from agentcomm_conformance.driver_target import DriverHub, DriverTarget
 from agentcomm_conformance.json_form import FORMS
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -100,8 +100,10 @@ def test_a_driver_that_does_not_exist_fails_cap_001_and_nothing_else_is_judged(
 
 
 def test_a_log_line_on_stdout_at_hello_is_quoted_in_the_verdict(tmp_path: Path) -> None:
-    driver = script(tmp_path, "chatty.sh", "#!/bin/sh\necho 'my-hub 2.3 starting up'\n"
-                                           "echo 'loading config' >&2\ncat > /dev/null\n")
+    # Its log line goes to stderr before the stray one to stdout: once the suite has read
+    # the stray line, the log line is certainly there to quote.
+    driver = script(tmp_path, "chatty.sh", "#!/bin/sh\necho 'loading config' >&2\n"
+                                           "echo 'my-hub 2.3 starting up'\ncat > /dev/null\n")
     run = conformance(tmp_path, f"driver:{driver}")
     stopped_at_start(run, "wrote a line that is not JSON while 'hello' (request 0) was due: "
                           "'my-hub 2.3 starting up'")
@@ -191,3 +193,14 @@ def test_every_unknown_statement_has_its_reason_in_report_md(tmp_path: Path) -> 
     assert all(reasons.values())
     for statement, reason in reasons.items():
         assert f"- **{statement}** (" in run.markdown and reason in run.markdown
+
+
+def test_prio_004_without_manual_clock_is_unknown_with_that_reason_not_a_failure(
+        tmp_path: Path) -> None:
+    """Its test needs the suite's clock to let 30 days pass; PRIO-004 names no capability."""
+    system = f"driver:{PYTHON} -m agentcomm.cli driver --url sqlite: --clock system"
+    run = conformance(tmp_path, system, "-k", "counters_never_decrease")
+    assert run.code == 0
+    assert run.verdicts()["PRIO-004"] == "unknown"
+    assert run.reason("PRIO-004") == ("cannot be judged without capability 'manual_clock', "
+                                      "which is not declared")

@@ -23,7 +23,8 @@ import time
 from typing import Any
 
 from agentcomm import Claim
-from agentcomm_conformance.driver import DriverHub, DriverProcess, DriverTarget
+from agentcomm_conformance.driver import DriverProcess
+from agentcomm_conformance.driver_target import DriverHub, DriverTarget
 from agentcomm_conformance.target import InProcessTarget, Target, load_target
 
 WAIT = 30.0

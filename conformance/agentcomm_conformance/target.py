@@ -71,7 +71,7 @@ def load_target(spec: str, *, driver_timeout: float = 10.0) -> Target:
     if spec.startswith("python:"):
         return PythonTarget(spec)
     if spec.startswith("driver:"):
-        from agentcomm_conformance.driver import DriverTarget
+        from agentcomm_conformance.driver_target import DriverTarget
 
         return DriverTarget(spec[len("driver:"):].strip(), spec, timeout=driver_timeout)
     if "://" in spec or spec.partition("?")[0].endswith(":"):

@@ -11,7 +11,8 @@ import pytest
 
 from agentcomm import Claim, Hub, Outgoing, Priority, Status
 from agentcomm.wire import RESULT_KINDS
-from agentcomm_conformance.driver import DriverTarget, Transcript
+from agentcomm_conformance.driver import Transcript
+from agentcomm_conformance.driver_target import DriverTarget
 from agentcomm_conformance.expect import claimed, refused
 from agentcomm_conformance.expect import now_by_event as hub_now
 from agentcomm_conformance.json_form import problems
