@@ -46,8 +46,8 @@ def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: P
     applicable = {"all", "sqlite"}
     musts = [s for s in found["statements"]
              if s["level"] == "MUST" and applicable & set(s["hubs"])]
-    # LIMIT-003's cases (NaN, lone surrogates, bytes) have no JSON form to send a driver.
-    assert [s["id"] for s in musts if s["verdict"] != "pass"] == ["LIMIT-003"]
+    # LIMIT-003's values (NaN, lone surrogates) reach the driver tagged, and are judged.
+    assert [s["id"] for s in musts if s["verdict"] != "pass"] == []
 
 
 def driver_for(url: str) -> str:
@@ -84,7 +84,7 @@ def test_the_whole_suite_passes_the_redis_hub_in_process_and_through_its_driver(
     verdicts = {s["id"]: s["verdict"] for s in found["statements"]
                 if {"all", "redis"} & set(s["hubs"])
                 and (s["level"] == "MUST" or "redis" in s["hubs"])}
-    unknown = {"LIMIT-003"} if route == "driver" else set()  # no JSON form (see above)
+    unknown = set()
     if "persistence=ignore" in redis_url:
         unknown.add("COMPAT-008")  # fakeredis has no MONITOR to watch the commands with
     assert {i for i, v in verdicts.items() if v != "pass"} == unknown

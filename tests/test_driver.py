@@ -34,13 +34,9 @@ from agentcomm import (
 )
 from agentcomm.driver import HUB_OPS, Driver
 from agentcomm.wire import RESULT_KINDS
-from agentcomm_conformance.driver import (
-    DriverFailure,
-    DriverHub,
-    DriverProcess,
-    DriverTarget,
-    Transcript,
-)
+from agentcomm_conformance.driver import DriverFailure, DriverProcess, Transcript
+from agentcomm_conformance.driver_target import DriverHub, DriverTarget
+from agentcomm_conformance.json_form import FORMS
 from agentcomm_conformance.resources import DRIVER_SCHEMAS
 
 SCHEMAS = DRIVER_SCHEMAS.path()
@@ -148,6 +144,31 @@ class Exploding:
         pass
 
 
+@pytest.mark.parametrize(("nonjson", "said"), [
+    ('"x"', "nonjson of 'stats' must be a JSON object"),
+    ('{"payload": ["number", "nan"]}', "a number node holds a number or NaN"),
+    ('{"payload": ["string", [70000]]}', "UTF-16 code units"),
+    ('{"payload": ["set", []]}', "unknown tag"),
+    ('{"limit": ["number", 1]}', "both in args and in nonjson"),
+])
+def test_a_malformed_tagged_value_is_a_protocol_error(nonjson: str, said: str) -> None:
+    driver = Driver("sqlite:", "system", io.StringIO())
+    driver.respond(b'{"id": 0, "op": "hello", "args": {"protocol": 1}}\n')
+    line = f'{{"id": 1, "op": "stats", "args": {{"limit": 1}}, "nonjson": {nonjson}}}\n'
+    answer = json.loads(driver.respond(line.encode()))
+    assert answer["error"]["code"] == "protocol" and said in answer["error"]["message"]
+
+
+def test_a_refused_lone_surrogate_quoted_in_an_error_is_written_as_its_escape() -> None:
+    driver = Driver("sqlite:", "system", io.StringIO())
+    driver.respond(b'{"id": 0, "op": "hello", "args": {"protocol": 1}}\n')
+    line = b'{"id": 1, "op": "open", "args": {"hub": "sqlite:///nowhere.db"}, ' \
+           b'"nonjson": {"agent": ["string", [64, 55296]]}}\n'
+    answer = driver.respond(line)
+    answer.decode("utf-8")  # valid UTF-8 whatever the message quotes
+    assert json.loads(answer)["error"]["code"] == "invalid_input"
+
+
 def test_an_unexpected_exception_is_an_indefinite_internal_error_and_the_driver_goes_on() -> None:
     log = io.StringIO()
     driver = Driver("sqlite:", "system", log)
@@ -186,16 +207,32 @@ def test_time_a_wait_lets_pass_on_one_handle_passes_on_every_handle_of_the_hub(
     assert isinstance(worker, DriverHub) and worker.driver.call("read_clock") == clock.now()
 
 
-def test_a_value_json_cannot_carry_skips_the_check_instead_of_failing_it(
+def test_values_json_cannot_carry_reach_the_hub_tagged_and_are_refused_there(
+        target: DriverTarget, locator: str) -> None:
+    transcript: Transcript = []
+    hub = target.open(locator, "@alice", None)
+    assert isinstance(hub, DriverHub)
+    hub.driver.transcript = transcript
+    for payload in (float("nan"), {"x": [1, -float("inf")]}, "lone \ud800 surrogate",
+                    {"k\udfff": 1}, {1: "one"}):
+        with pytest.raises(InvalidInput):
+            hub.send("jobs", "task", payload)
+    with pytest.raises(InvalidInput, match="timeout_seconds"):
+        hub.send("jobs", "task", {}, timeout_seconds=float("nan"))
+    with pytest.raises(InvalidInput):
+        hub.send_many([Outgoing("jobs", "task", {"ok": [{1: "a"}]})])
+    sent = [m for d, m in transcript if d == "request"]
+    assert sent[0]["nonjson"] == {"payload": ["number", "NaN"]} and "payload" not in sent[0]["args"]
+    assert sent[2]["nonjson"]["payload"][1][5] == 0xD800  # the lone surrogate, as a code unit
+    assert hub.stats().counters["sent"] == 0  # nothing was sent, and the driver goes on
+
+
+def test_a_value_with_no_json_form_at_all_skips_the_check_instead_of_failing_it(
         target: DriverTarget, locator: str) -> None:
     hub = target.open(locator, "@alice", None)
-    with pytest.raises(pytest.skip.Exception, match="JSON has no such value"):
-        hub.send("jobs", "task", {"x": float("nan")})
-    with pytest.raises(pytest.skip.Exception):
-        hub.send("jobs", "task", "lone \ud800 surrogate")
-    with pytest.raises(pytest.skip.Exception, match="keys are strings, not 1"):
-        hub.send_many([Outgoing("jobs", "task", {"ok": [{1: "a"}]})])
-    assert hub.stats().counters["sent"] == 0  # nothing was sent, and the driver goes on
+    with pytest.raises(pytest.skip.Exception, match="no tagged form for bytes"):
+        hub.send("jobs", "task", b"raw bytes")
+    assert hub.stats().counters["sent"] == 0
 
 
 def test_three_drivers_racing_for_30_claims_never_get_the_same_message_twice(
@@ -430,6 +467,16 @@ def conforms(value: Any, name: str) -> None:
     assert violations(value, load(name)) == [], f"{name}: {value}"
 
 
+def args_conform(request: dict[str, Any]) -> None:
+    """A request's args against op-args.json; those sent tagged are only counted present."""
+    if request["op"] == "frob":
+        return  # the unknown op sent on purpose
+    schema = dict(load("op-args.json")["properties"][request["op"]])
+    tagged = set(request.get("nonjson", {}))
+    schema["required"] = [r for r in schema["required"] if r not in tagged]
+    assert violations(request.get("args", {}), schema) == [], request
+
+
 def keywords(schema: Any) -> set[str]:
     if isinstance(schema, list):
         return set().union(*(keywords(s) for s in schema)) if schema else set()
@@ -446,7 +493,7 @@ def keywords(schema: Any) -> set[str]:
 
 def test_the_schemas_use_only_keywords_the_structural_check_knows() -> None:
     files = DRIVER_SCHEMAS.files()
-    assert len(files) == 12
+    assert len(files) == 14
     for path in files:
         schema = load(path.name)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -463,6 +510,31 @@ def test_the_structural_check_rejects_what_the_schemas_forbid() -> None:
                       load("response-error.json")) == ["$.error.definite: 'yes' is not boolean"]
     assert violations({"id": True, "op": "x"}, load("request.json")) == [
         "$.id: True is not integer"]
+
+
+def test_the_suites_json_form_checks_are_the_record_schemas() -> None:
+    """ENV-005's test (agentcomm_conformance.json_form) judges what the schemas say."""
+    for kind, name in KIND_SCHEMAS.items():
+        properties = load(name)["properties"]
+        plain = {field: {k: v for k, v in rule.items() if k in {"type", "enum", "$ref"}}
+                 for field, rule in properties.items()}
+        assert FORMS[kind] == plain, name
+        assert load(name)["required"] == list(properties), name
+
+
+def test_op_args_lists_every_ops_arguments_and_allows_null_where_the_default_is_none() -> None:
+    ops = load("op-args.json")["properties"]
+    assert set(ops) == set(HUB_OPS) | {"hello", "new_hub", "open", "advance_clock",
+                                       "read_clock", "close"}
+    for name in HUB_OPS:
+        parameters = list(inspect.signature(getattr(Hub, name)).parameters.values())[1:]
+        schema = ops[name]
+        assert list(schema["properties"]) == [p.name for p in parameters], name
+        assert schema["required"] == [p.name for p in parameters if p.default is p.empty]
+        for p in parameters:
+            types = schema["properties"][p.name].get("type", [])
+            if p.default is not p.empty:  # SPEC "Null and the defaults"
+                assert ("null" in types) == (p.default is None), f"{name}({p.name})"
 
 
 def session(driver: DriverProcess, tmp_path: Path) -> None:
@@ -506,7 +578,8 @@ def session(driver: DriverProcess, tmp_path: Path) -> None:
     alice.stats()
     alice.unsubscribe("news")
     alice.deregister()
-    for refused in (lambda: alice.request("@bob", "ask", {}, timeout=1),
+    for refused in (lambda: alice.send("@bob", "ask", {"n": float("nan")}),
+                    lambda: alice.request("@bob", "ask", {}, timeout=1),
                     lambda: alice.complete(sent.id, "stale"), lambda: driver.call("frob")):
         with pytest.raises(AgentCommError):
             refused()
@@ -523,6 +596,7 @@ def test_every_message_of_a_real_session_matches_its_json_schema(tmp_path: Path)
         if direction == "request":
             conforms(message, "hello-request.json" if message["op"] == "hello" else "request.json")
             ops[message["id"]] = message["op"]
+            args_conform(message)
             continue
         op = ops[message["id"]]
         if not message["ok"]:
@@ -541,4 +615,4 @@ def test_every_message_of_a_real_session_matches_its_json_schema(tmp_path: Path)
     assert set(ops.values()) == set(HUB_OPS) | {"hello", "new_hub", "open", "advance_clock",
                                                 "read_clock", "close", "frob"}
     assert [m["error"]["code"] for d, m in transcript if d == "response" and not m["ok"]] == [
-        "deadline_exceeded", "stale_lease", "unsupported"]
+        "invalid_input", "deadline_exceeded", "stale_lease", "unsupported"]

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import math
+import re
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +50,42 @@ def refused(code: str) -> Iterator[Refusal]:
                                  f"{type(exc).__name__} (code {got!r}): {exc}") from exc
         return
     raise AssertionError(f"expected an error with code {code!r}; nothing was raised")
+
+
+LONG = 100
+"""SPEC LIMIT-005: a value longer than this is never quoted whole."""
+NOTHING: Any = object()
+
+
+def names(message: str, *terms: str, value: Any = NOTHING) -> None:
+    """SPEC LIMIT-005's rule, and only it: ``message`` names the parameter (contains one
+    of ``terms`` as a word) or quotes ``value`` (its text; its JSON spelling if it is not
+    a string; a long string by its beginning and its length, never whole)."""
+    long = isinstance(value, str) and len(value) > LONG
+    if long:
+        assert value not in message, f"the message quotes a {len(value)}-character value whole"
+    if any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])", message, re.I)
+           for t in terms):
+        return
+    if long and value[:10] in message and str(len(value)) in message:
+        return
+    if not long and value is not NOTHING and _quoted(value) and _quoted(value) in message:
+        return
+    shown = "" if value is NOTHING else f", nor quotes the value {_quoted(value) or value!r}"
+    raise AssertionError(f"the error message {message!r} names neither the parameter "
+                         f"({' or '.join(terms)}){shown} (SPEC LIMIT-005)")
+
+
+def _quoted(value: Any) -> str:
+    """A value's text as LIMIT-005 means it: a string itself, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return ""  # no JSON spelling: only the parameter's name can name it
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return ""
 
 
 def claimed(worker: Hub, source: str | None = None) -> Claim:

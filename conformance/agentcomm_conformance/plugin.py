@@ -8,18 +8,21 @@ Options are flags and ini keys alike: ``--impl``/``conformance_impl``,
 Each suite test names the statements it checks with ``@pytest.mark.spec("CLAIM-002")``
 and the optional behaviour it needs with ``@pytest.mark.capability("batch")``.  A
 statement's verdict is pass (its tests ran and passed), fail (one failed) or unknown
-(none ran: not applicable to this kind of hub, not declared, or deselected).  Failing
-MUST and declared MAY statements fail the run; failing SHOULD statements only under
-``--strict``.
+(none ran: not applicable to this kind of hub, not declared, or deselected), each with
+its reason (report.py).  Failing MUST and declared MAY statements fail the run; failing
+SHOULD statements only under ``--strict``.  An implementation that cannot be run at all
+is one verdict, never a traceback (harness.py).
 
 The plugin is a ``pytest11`` entry point, so it loads in every pytest run of an environment
-that has agentcomm installed.  Until an implementation is named (``--impl`` or the ini key)
-it only adds its options, markers and fixtures: it judges nothing, prints nothing and
-writes no report, so someone else's tests run as they would without it.
+that has agentcomm installed.  It judges only the suite's own tests and scenario cases: in a
+run without them it only adds its options, markers and fixtures, prints nothing and writes
+no report, so someone else's tests run as they would without it.  A run of the suite that
+names no implementation (``--impl`` or the ini key) is a usage error, with its report.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -28,7 +31,8 @@ from typing import Any
 import pytest
 
 from agentcomm import Hub
-from agentcomm_conformance.report import Ledger
+from agentcomm_conformance.harness import Halt, load_or_halt, plain_words
+from agentcomm_conformance.report import CONFIGURATION, Ledger
 from agentcomm_conformance.spec import statements
 from agentcomm_conformance.target import Target, describe, load_target, start_clock
 
@@ -62,27 +66,33 @@ def option(config: pytest.Config, name: str) -> Any:
     return given if given is not None else config.getini(f"conformance_{name}")
 
 
-def active(config: pytest.Config) -> bool:
-    """Whether this run tests an implementation; otherwise the plugin stays out of it."""
-    return bool(option(config, "impl"))
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spec(*ids): the SPEC.md statements a test checks")
     config.addinivalue_line("markers", "capability(name): optional behaviour the test needs")
-    if not active(config):
-        return
+    # The ledger judges only the suite's own tests (marked `spec`): in another project's
+    # run, where no such test runs, it prints and writes nothing.
     ledger = Ledger(statements(), strict=bool(option(config, "strict")))
     config.stash[LEDGER] = ledger
     if not hasattr(config, "workerinput"):  # xdist workers report; the controller judges
         config.pluginmanager.register(Verdicts(config, ledger), "agentcomm-conformance-verdicts")
 
 
+def is_suite_test(item: pytest.Item) -> bool:
+    """What the plugin judges: in a run that names an implementation, every test; in any
+    other, only the suite's own tests and scenario cases, whose run then stops for want of
+    an implementation.  Another project's tests, which may carry a `spec` marker of their
+    own, are left alone."""
+    if option(item.config, "impl"):
+        return True
+    if type(item).__module__ == "agentcomm_conformance.scenario_items":  # a ScenarioItem
+        return True
+    module = getattr(item, "module", None)
+    return getattr(module, "__name__", "").startswith("agentcomm_conformance.suite.")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not active(config):
-        return
     known = statements()
-    for item in items:
+    for item in filter(is_suite_test, items):
         for marker in item.iter_markers("spec"):
             unknown = [i for i in marker.args if i not in known]
             if unknown:
@@ -94,9 +104,21 @@ def pytest_runtest_makereport(
         item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
+    if not is_suite_test(item):  # someone else's test: left alone
+        return report
     ids = [i for marker in item.iter_markers("spec") for i in marker.args]
-    if ids and active(item.config):  # travels to the xdist controller with the report
+    if ids:  # travels to the xdist controller with the report, as the rest below
         report.user_properties.append(("spec", ids))
+    implementation = item.config.stash[LEDGER].implementation
+    if implementation is not None:
+        report.user_properties.append(("implementation", implementation))
+    error = None if call.excinfo is None else call.excinfo.value
+    if isinstance(error, Halt):
+        report.user_properties.append(("stopped", dataclasses.asdict(error.stopped)))
+    elif error is not None and report.failed:
+        said = plain_words(item, error, call.excinfo.traceback)  # type: ignore[union-attr]
+        if said is not None:
+            report.longrepr = said
     return report
 
 
@@ -111,15 +133,15 @@ class Verdicts:
         self.ledger.record(report)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
-        if not self.ledger.ran_any:
-            return
-        if self.ledger.implementation is None:  # under xdist only the workers opened it
-            self.ledger.implementation = _describe(self.config)
+        ledger = self.ledger
         directory = option(self.config, "report")
-        if directory:
-            self.ledger.write(Path(directory))
-        if exitstatus == pytest.ExitCode.TESTS_FAILED and not self.ledger.failing():
-            session.exitstatus = pytest.ExitCode.OK  # only SHOULD statements failed
+        if not (ledger.ran_any or directory):
+            return  # no conformance test here: the checkout's own tests
+        if ledger.implementation is None and ledger.stopped is None:
+            ledger.implementation = _describe(self.config)  # no test opened it here
+        if directory:  # always: a run that judged nothing says so, and why
+            ledger.write(Path(directory))
+        session.exitstatus = _exit_status(ledger, exitstatus)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.ledger.ran_any:
@@ -127,11 +149,24 @@ class Verdicts:
                 terminalreporter.write_line(line)
 
 
+def _exit_status(ledger: Ledger, exitstatus: int) -> int:
+    """pytest's exit status, judged by the statements rather than by the tests."""
+    if ledger.stopped is not None and ledger.stopped.kind == CONFIGURATION:
+        return pytest.ExitCode.USAGE_ERROR
+    if exitstatus not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        return exitstatus  # interrupted, internal error, usage error, nothing collected
+    return pytest.ExitCode.TESTS_FAILED if ledger.failing() else pytest.ExitCode.OK
+
+
 def _describe(config: pytest.Config) -> dict[str, Any] | None:
+    """The implementation's declaration, for a run in which no test opened it."""
     spec = option(config, "impl")
     if not spec:
         return None
-    target = load_target(str(spec))
+    try:
+        target = load_target(str(spec), driver_timeout=float(option(config, "driver_timeout")))
+    except Exception:  # it cannot even be loaded: the report names what --impl said
+        return {"impl": str(spec)}
     try:
         return describe(target, str(spec))
     finally:
@@ -142,10 +177,7 @@ def _describe(config: pytest.Config) -> dict[str, Any] | None:
 @pytest.fixture(scope="session")
 def conformance_target(pytestconfig: pytest.Config) -> Iterator[Target]:
     spec = option(pytestconfig, "impl")
-    if not spec:
-        pytest.fail("no implementation under test: pass --impl (a hub URL such as "
-                    "sqlite:///hub.db, python:module:factory, or driver:COMMAND)", pytrace=False)
-    target = load_target(str(spec), driver_timeout=float(option(pytestconfig, "driver_timeout")))
+    target = load_or_halt(spec and str(spec), float(option(pytestconfig, "driver_timeout")))
     pytestconfig.stash[LEDGER].implementation = describe(target, str(spec))
     yield target
     target.close()
@@ -213,13 +245,16 @@ def _skip_unless_applicable(item: pytest.Item, target: Target) -> None:
     known = statements()
     ids = [i for marker in item.iter_markers("spec") for i in marker.args]
     if ids and not any(known[i].applies_to(target.kind) for i in ids):
-        pytest.skip(f"not applicable to a {target.kind!r} hub")
+        pytest.skip(f"not applicable to a hub of kind {target.kind!r}")
     for marker in item.iter_markers("capability"):
         capability = marker.args[0]
         if capability in target.capabilities:
             continue
-        if ids and all(known[i].level == "SHOULD" for i in ids):
+        if any(known[i].level == "SHOULD" and capability in known[i].capabilities for i in ids):
             # CAP-002: a SHOULD is a recommendation; not offering it is reported as not met.
             pytest.fail(f"SHOULD not met: capability {capability!r} is not declared",
                         pytrace=False)
-        pytest.skip(f"capability {capability!r} not declared")
+        named = any(capability in known[i].capabilities for i in ids)
+        pytest.skip(f"capability {capability!r} not declared" if named else
+                    f"cannot be judged without capability {capability!r}, which is not "
+                    "declared")

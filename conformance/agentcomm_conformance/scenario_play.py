@@ -120,7 +120,7 @@ def skip_reason(case: Case, target: Target) -> str | None:
     """Why this target cannot run this case, or None."""
     known = statements()
     if not any(known[i].applies_to(target.kind) for i in case.requirements):
-        return f"not applicable to a {target.kind!r} hub"
+        return f"not applicable to a hub of kind {target.kind!r}"
     if not isinstance(target, InProcessTarget) and MANUAL_CLOCK in target.capabilities:
         return ("scenarios run on the real clock; this target declares manual_clock, so its "
                 "handles run on clocks only the suite moves (start the driver without it)")

@@ -4,7 +4,8 @@
   gets a fresh hub in its own directory, with the URL's options;
 * ``python:package.module:factory``: ``factory()`` returns an object with ``name``,
   ``version``, ``kind``, ``capabilities``, ``new_hub(workdir) -> locator`` and
-  ``open(locator, agent, clock) -> hub``, the hub having ``agentcomm.Hub``'s methods;
+  ``open(locator, agent, clock) -> hub``, the hub having ``agentcomm.Hub``'s methods, and
+  may have ``close()``, called once at the end of the run;
 * ``driver:COMMAND``: any language, one process per agent, JSON lines (DRIVER.md).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -69,7 +71,7 @@ def load_target(spec: str, *, driver_timeout: float = 10.0) -> Target:
     if spec.startswith("python:"):
         return PythonTarget(spec)
     if spec.startswith("driver:"):
-        from agentcomm_conformance.driver import DriverTarget
+        from agentcomm_conformance.driver_target import DriverTarget
 
         return DriverTarget(spec[len("driver:"):].strip(), spec, timeout=driver_timeout)
     if "://" in spec or spec.partition("?")[0].endswith(":"):
@@ -208,10 +210,24 @@ class PythonTarget(InProcessTarget):
     def open(self, hub: str, agent: str | None, clock: Clock | None) -> Hub:
         return self.impl.open(hub, agent, clock)  # type: ignore[no-any-return]
 
+    def close(self) -> None:
+        """The factory's object may own what its hubs live on (a server): ``close()`` it."""
+        close = getattr(self.impl, "close", None)
+        if callable(close):
+            close()
+
+
+CLOCK_FRACTION = 3 / 4096
+"""The suite's clock starts this far past a whole second: 0.73 ms, exact in binary (so whole
+seconds added to it stay exact), and moved by rounding to the nearest millisecond, so a hub
+rounding a time the wrong way shows at the boundaries the spec names (SPEC ENV-005)."""
+
 
 def start_clock(target: Target) -> ManualClock | None:
     """A manual clock for one hub when the target lets the suite drive time."""
-    return ManualClock(start=time.time()) if MANUAL_CLOCK in target.capabilities else None
+    if MANUAL_CLOCK not in target.capabilities:
+        return None
+    return ManualClock(start=math.floor(time.time()) + CLOCK_FRACTION)
 
 
 def describe(target: Target, spec: str) -> dict[str, Any]:

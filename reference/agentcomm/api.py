@@ -217,7 +217,7 @@ class Hub(abc.ABC):
         if v.is_agent_id(target) and target != agent:
             raise InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
                                f"not from {target!r}'s inbox")
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         if wait > 0:
             return self._claim_waiting(agent, target, limit, wait)
@@ -239,8 +239,8 @@ class Hub(abc.ABC):
         finished message's target (its queue, or this agent's inbox) and returns it, or
         ``None``; ``wait`` then waits for one as ``claim`` does (SPEC CLAIM-009).
         """
-        claims = self.complete_many([(message_id, token)], claim_next=int(_flag(claim_next)),
-                                    wait=wait)
+        chained = int(_flag("claim_next", claim_next))
+        claims = self.complete_many([(message_id, token)], claim_next=chained, wait=wait)
         return claims[0] if claims else None
 
     def complete_many(self, items: Iterable[tuple[str, str]], *, claim_next: int = 0,
@@ -281,7 +281,7 @@ class Hub(abc.ABC):
         sender = self._require_agent()
         text = v.encode_payload(payload, self.settings.max_payload_bytes)
         state = _reply_status(status)
-        then = self._then(int(_flag(claim_next)), wait)
+        then = self._then(int(_flag("claim_next", claim_next)), wait)
         answer, found = self._reply(sender, self._check_message_id(message_id), _token(token),
                                     text, state, then)
         return answer if then is None else _first(self._next_claims(then, wait, found))
@@ -300,9 +300,10 @@ class Hub(abc.ABC):
         else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state,
         or with ``claim_next`` the next claim (see ``complete``)."""
         why = v.check_reason(reason)
-        then = self._then(int(_flag(claim_next)), wait)
+        again = _flag("retry", retry)
+        then = self._then(int(_flag("claim_next", claim_next)), wait)
         state, found = self._fail(self._check_message_id(message_id), _token(token), why,
-                                  _flag(retry, "retry"), then)
+                                  again, then)
         return state if then is None else _first(self._next_claims(then, wait, found))
 
     @overload
@@ -318,14 +319,14 @@ class Hub(abc.ABC):
         """Hand a claimed message back untouched: pending at once, no retry counted.
         With ``claim_next``, returns the next claim (see ``complete``): the released
         message itself when it is the best one there."""
-        then = self._then(int(_flag(claim_next)), wait)
+        then = self._then(int(_flag("claim_next", claim_next)), wait)
         state, found = self._release(self._check_message_id(message_id), _token(token), then)
         return state if then is None else _first(self._next_claims(then, wait, found))
 
     # -- dead letters ------------------------------------------------------------------
     def dead_letters(self, *, limit: int = 100) -> list[Message]:
         """Dead-lettered messages, oldest first, each with ``last_error`` as the reason."""
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         return self._dead_letters(limit)
 
     def replay(self, message_id: str) -> Message:
@@ -367,14 +368,14 @@ class Hub(abc.ABC):
         published while the subscriber was offline are delivered until they expire.
         """
         agent = self._require_agent()
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         return self._wait_for(lambda: self._read_events(agent, limit) or None, wait,
                               ("events", agent)) or []
 
     def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
         """Recent events of every type, for monitoring; reads no cursor and moves none."""
-        self._check_batch(limit)
+        self._check_batch(limit, "limit")
         return self._tail_events(None if after is None else self._check_message_id(after), limit)
 
     # -- registry ------------------------------------------------------------------------
@@ -390,7 +391,7 @@ class Hub(abc.ABC):
         agent = self._require_agent()
         if isinstance(capabilities, str) or not isinstance(capabilities, Iterable):
             raise InvalidInput(f"capabilities must be a list of names, not {capabilities!r}")
-        caps = tuple(v.check_message_type(c) for c in capabilities)
+        caps = tuple(v.check_capability(c) for c in capabilities)
         secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
         limit = _count("max_concurrent", max_concurrent)
         pid = None if process_id is None else _count("process_id", process_id)
@@ -407,8 +408,9 @@ class Hub(abc.ABC):
 
     def agents(self, *, alive_only: bool = False) -> list[AgentInfo]:
         """The registry, sorted by agent id, each entry judged alive or not as of now."""
+        only_alive = _flag("alive_only", alive_only)
         found = self._agents()
-        return [a for a in found if a.alive] if alive_only else found
+        return [a for a in found if a.alive] if only_alive else found
 
     # -- maintenance -----------------------------------------------------------------------
     def sweep(self) -> int:
@@ -435,7 +437,7 @@ class Hub(abc.ABC):
 
     def _check_message_id(self, message_id: object) -> str:
         if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
-            raise InvalidInput(f"message id {message_id!r} is not a valid id")
+            raise InvalidInput(f"message id {_shown(message_id)} is not a valid id")
         return message_id
 
     def _then(self, claim_next: int, wait: float) -> Then | None:
@@ -460,9 +462,9 @@ class Hub(abc.ABC):
         return self._claim_waiting(then.agent, found.target, then.limit, wait - found.waited)
 
     @staticmethod
-    def _check_batch(size: int) -> None:
+    def _check_batch(size: int, name: str = "batch size") -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-            raise InvalidInput(f"batch size {size!r} must be between 1 and {MAX_BATCH}")
+            raise InvalidInput(f"{name} {size!r} must be between 1 and {MAX_BATCH}")
 
     def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
@@ -580,7 +582,7 @@ def new_correlation_id() -> str:
 
 def _token(token: object) -> str:
     if not isinstance(token, str) or not 1 <= len(token) <= 100:
-        raise InvalidInput(f"lease token {token!r} is not a valid token")
+        raise InvalidInput(f"lease token {_shown(token)} is not a valid token")
     return token
 
 
@@ -595,12 +597,6 @@ def next_source_refusal(agent: str, targets: list[str]) -> InvalidInput | None:
         return InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
                             f"not from {source!r}'s inbox")
     return None
-
-
-def _flag(value: object, name: str = "claim_next") -> bool:
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{name} {value!r} must be true or false")
-    return value
 
 
 def _pairs(items: object) -> list[tuple[object, object]]:
@@ -624,6 +620,21 @@ def _reply_status(status: ReplyStatus | str) -> ReplyStatus:
         return ReplyStatus(status)
     except ValueError:
         raise InvalidInput(f"reply status {status!r} is not 'success' or 'error'") from None
+
+
+def _shown(value: object) -> str:
+    """A bad value for an error message: a long one by its beginning and length (LIMIT-005)."""
+    if isinstance(value, str) and len(value) > v.MAX_ID_LENGTH:
+        return f"{value[:40]!r}... ({len(value)} characters)"
+    return repr(value)
+
+
+def _flag(name: str, value: object) -> bool:
+    """A boolean argument: true or false, never null or a truthy stand-in (SPEC, "Null and
+    the defaults")."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} must be true or false, not {value!r}")
+    return value
 
 
 def _count(name: str, value: object) -> int:

@@ -18,8 +18,8 @@ import inspect
 import json
 import math
 import operator
+import re
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +31,7 @@ from agentcomm.clock import ManualClock
 from agentcomm.errors import AgentCommError, ConfigurationError
 from agentcomm.models import Outgoing
 from agentcomm.urls import KINDS, connect, fresh_url, hub_class, parse
-from agentcomm.wire import error_to_wire, to_wire
+from agentcomm.wire import ERRORS, BadTag, error_to_wire, to_wire, untag
 
 __all__ = ["HUB_OPS", "KINDS", "PROTOCOL", "Driver", "serve"]
 
@@ -39,6 +39,10 @@ PROTOCOL = 1
 """The driver protocol version this module speaks."""
 
 IMPLEMENTATION = "agentcomm-reference"
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+WIRE_CODES = {*ERRORS, "protocol", "unsupported", "internal"} - {"error"}
+"""The error codes of DRIVER.md's table."""
 
 MANUAL_CLOCK = "manual_clock"
 CLAIM_NEXT = "claim_next"
@@ -117,7 +121,7 @@ class Driver:
             op, args = op_and_args(request)
             return encode({"id": request_id, "ok": True, "result": to_wire(self.run(op, args))})
         except AgentCommError as exc:
-            return encode({"id": request_id, "ok": False, "error": error_to_wire(exc)})
+            return encode({"id": request_id, "ok": False, "error": wire_error(exc)})
         except Exception as exc:  # any other failure is reported, and the driver goes on
             traceback.print_exc(file=self.log)
             error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}",
@@ -176,8 +180,9 @@ class Driver:
         if now is not None and MANUAL_CLOCK not in self.capabilities:
             raise Unsupported("'now' needs capability 'manual_clock', which this driver "
                               "does not declare (run it with --clock manual)")
-        start = time.time() if now is None else number("now", now)
-        self.clock = ManualClock(start) if MANUAL_CLOCK in self.capabilities else None
+        # Without 'now' the handle runs on the system clock: the suite opens such handles
+        # for what must wait in real time (a waiter's CPU, a process killed mid-lease).
+        self.clock = None if now is None else ManualClock(number("now", now))
         # The hub judges the agent id, as in-process: InvalidInput for 42 or "bob".
         self.hub = connect(text("hub", hub), agent=cast(Any, agent), clock=self.clock)
 
@@ -188,8 +193,11 @@ class Driver:
         return self.open_clock("read_clock").now()
 
     def open_clock(self, op: str) -> ManualClock:
-        if self.clock is None:
+        if self.hub is None:
             raise ProtocolViolation(f"no hub is open: send 'open' before {op!r}")
+        if self.clock is None:
+            raise ProtocolViolation(f"{op!r}: this handle runs on the system clock (it was "
+                                    "opened without 'now')")
         return self.clock
 
     def close(self) -> None:
@@ -229,19 +237,41 @@ def request_id_of(request: dict[str, Any]) -> int:
 
 
 def op_and_args(request: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    extra = sorted(set(request) - {"id", "op", "args"})
+    extra = sorted(set(request) - {"id", "op", "args", "nonjson"})
     if extra:
-        raise ProtocolViolation(f"a request has only id, op and args, not {extra}")
+        raise ProtocolViolation(f"a request has only id, op, args and nonjson, not {extra}")
     op, args = request.get("op"), request.get("args", {})
     if not isinstance(op, str):
         raise ProtocolViolation(f"op {op!r} is not a string")
     if not isinstance(args, dict):
         raise ProtocolViolation(f"args of {op!r} must be a JSON object, not {args!r}")
-    return op, args
+    return op, {**args, **untagged(op, request.get("nonjson", {}), args)}
+
+
+def untagged(op: str, nonjson: object, args: dict[str, Any]) -> dict[str, Any]:
+    """The arguments a request carries in tagged form (DRIVER.md), as the values they are."""
+    if not isinstance(nonjson, dict):
+        raise ProtocolViolation(f"nonjson of {op!r} must be a JSON object, not {nonjson!r:.60}")
+    both = sorted(set(nonjson) & set(args))
+    if both:
+        raise ProtocolViolation(f"{op!r} has {both} both in args and in nonjson")
+    try:
+        return {name: untag(node) for name, node in nonjson.items()}
+    except BadTag as exc:
+        raise ProtocolViolation(f"nonjson of {op!r}: {exc}") from None
 
 
 def encode(response: dict[str, Any]) -> bytes:
-    return json.dumps(response, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
+    """One response line.  A lone surrogate (a refused value quoted in an error message)
+    is written as its ``\\uXXXX`` escape, which is JSON, instead of breaking UTF-8."""
+    text = json.dumps(response, ensure_ascii=False, allow_nan=False)
+    return LONE_SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text).encode("utf-8") + b"\n"
+
+
+def wire_error(exc: AgentCommError) -> dict[str, Any]:
+    """``error_to_wire``, with a code outside DRIVER.md's table (the tree's root) as internal."""
+    found = error_to_wire(exc)
+    return found if found["code"] in WIRE_CODES else {**found, "code": "internal"}
 
 
 def _no_constant(name: str) -> None:

@@ -17,6 +17,7 @@ from agentcomm.errors import InvalidInput
 __all__ = [
     "MAX_ID_LENGTH",
     "check_agent_id",
+    "check_capability",
     "check_correlation_id",
     "check_event_type",
     "check_max_retries",
@@ -74,6 +75,12 @@ def check_target(value: object) -> str:
 def check_message_type(value: object) -> str:
     rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
     return _check("message type", value, _TYPE, MAX_TYPE_LENGTH, rule)
+
+
+def check_capability(value: object) -> str:
+    """A capability an agent registers with: a message type's grammar (SPEC REG-001)."""
+    rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
+    return _check("capability", value, _TYPE, MAX_TYPE_LENGTH, rule)
 
 
 def check_event_type(value: object) -> str:

@@ -22,7 +22,7 @@ from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.spec import statements
 from agentcomm_conformance.target import Target
 
-KINDS = {"sqlite", "redis", "hybrid"}
+KINDS = {"sqlite", "redis", "hybrid", "other"}
 WAIT = 5.0
 
 PROBE_IMPL = '''
@@ -89,10 +89,16 @@ def test_declared_capability_fails(hub):
 @pytest.mark.capability("live_publish")
 def test_should_with_undeclared_capability(hub):
     raise AssertionError("never runs: live_publish is not declared")
+
+
+@pytest.mark.spec("ORD-003")
+@pytest.mark.capability("batch")
+def test_should_judged_only_with_a_capability_it_does_not_name(hub):
+    raise AssertionError("never runs: batch is not declared")
 '''
 
 BASELINE = ("must_passes or should_fails or undeclared_capability or declared_capability_passes"
-            " or should_with_undeclared_capability")
+            " or should_with_undeclared_capability or capability_it_does_not_name")
 RUNS: dict[str, tuple[str, list[str]]] = {  # name: (-k expression, extra flags)
     "baseline": (BASELINE, []),
     "strict": (BASELINE, ["--conformance-strict"]),
@@ -133,6 +139,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 
 def verdicts(report: dict[str, Any]) -> dict[str, str]:
     return {row["id"]: row["verdict"] for row in report["statements"]}
+
+
+def reason(report: dict[str, Any], statement: str) -> str:
+    return str(next(r["reason"] for r in report["statements"] if r["id"] == statement))
 
 
 def outcomes(report: dict[str, Any], statement: str) -> list[str]:
@@ -186,7 +196,18 @@ def test_a_should_statement_whose_capability_is_not_declared_is_reported_as_not_
         runs: Runs) -> None:
     code, report = runs["baseline"]
     assert verdicts(report)["EVT-006"] == "fail"
+    assert "capability 'live_publish' is not declared" in reason(report, "EVT-006")
     assert code == 0  # a SHOULD statement fails the run only under --strict
+
+
+@pytest.mark.spec("CAP-002")
+def test_a_statement_that_needs_an_undeclared_capability_only_to_be_tested_is_unknown(
+        runs: Runs) -> None:
+    """ORD-003 names no capability, but its probe test needs ``batch``: not a failure."""
+    _, report = runs["baseline"]
+    assert verdicts(report)["ORD-003"] == "unknown"
+    assert reason(report, "ORD-003") == ("cannot be judged without capability 'batch', "
+                                         "which is not declared")
 
 
 # -- CAP-004 ----------------------------------------------------------------------------------

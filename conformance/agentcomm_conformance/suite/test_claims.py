@@ -208,6 +208,40 @@ def test_claim_with_wait_returns_a_message_as_soon_as_it_becomes_claimable(
     assert failed.available_at - 1e-6 <= claimed_at < failed.available_at + 1  # not after 5 s
 
 
+AT_ONCE = 2.0
+"""Real seconds within which a call that must not wait returns: a bound for a call that
+looks once, generous for a loaded machine, far below any wait a hub might make up."""
+NO_WAIT: dict[str, tuple[Callable[[Hub, str], object], object, str]] = {
+    "claim": (lambda h, m: h.claim(), None, "CLAIM-006"),
+    "claim-queue": (lambda h, m: h.claim("jobs", wait=0), None, "CLAIM-006"),
+    "events": (lambda h, m: h.events(), [], "EVT-003"),
+    "wait_reply": (lambda h, m: _no_reply(h, m), None, "REQ-005"),
+}
+
+
+def _no_reply(hub: Hub, request_id: str) -> None:
+    with refused("deadline_exceeded"):
+        hub.wait_reply(request_id, timeout=0)
+
+
+@pytest.mark.parametrize("call", [pytest.param(name, marks=pytest.mark.spec(statement))
+                                  for name, (_, _, statement) in NO_WAIT.items()])
+def test_a_call_without_a_wait_looks_once_and_returns_at_once(agents: Agents,
+                                                              call: str) -> None:
+    """Without a wait (the default, or 0) nothing is waited for: not in real time, not on
+    the hub's clock (a hub, or a driver, that makes up a default wait fails here)."""
+    looks, empty, _ = NO_WAIT[call]
+    worker = agents("@worker")
+    worker.subscribe("news")
+    sent = agents("@boss").send("@someone", "ask", {})
+    before, started = hub_now(worker), time.monotonic()
+    assert looks(worker, sent.id) == empty
+    took = time.monotonic() - started
+    assert took < AT_ONCE, f"it returned after {took:.2f} s of real time"
+    moved = hub_now(worker) - before
+    assert moved < 1, f"the hub's clock moved {moved:.2f} s meanwhile"
+
+
 # -- CLAIM-007: waiters wake fast and idle cheaply -----------------------------------------
 ROUNDS = 7
 IDLE = 1.0
@@ -216,10 +250,9 @@ IDLE = 1.0
 @pytest.mark.spec("CLAIM-007")
 def test_a_waiting_claim_wakes_within_10_ms_of_a_send_and_idles_below_5_percent_cpu(
         hub: Hub, hub_session: HubSession, conformance_target: Target) -> None:
-    if not Holder.supports(conformance_target):
-        pytest.skip("a driver target cannot be started as a waiting agent process")
     latencies: list[float] = []
-    with Holder(conformance_target, hub_session.locator, "@waiter", "jobs", ROUNDS) as waiter:
+    waiter = Holder.start(conformance_target, hub_session.locator, "@waiter", "jobs", ROUNDS)
+    with waiter:
         for round_ in range(ROUNDS):
             waiter.waiting()
             time.sleep(IDLE if round_ == 0 else 0.05)  # the window the waiter spends idle

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import urllib.parse
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,6 +20,7 @@ from agentcomm import DEFAULT_QUEUE, Hub
 from agentcomm_conformance.plugin import HubSession
 
 Agents = Callable[..., Hub]
+RETAIN_FINISHED = 86_400  # the hub option's default (SPEC "Hub options")
 
 # Commands a hub may send outside a script: reads, blocking waits, and the script calls.
 NOT_A_STATE_CHANGE = {
@@ -64,15 +66,18 @@ def test_an_inbox_is_the_designs_list_and_llen_counts_what_waits_in_it(
 
 
 @pytest.mark.spec("COMPAT-006")
+@pytest.mark.parametrize("ttl", [60, 15])
 def test_a_heartbeat_is_the_designs_ttl_key_and_the_registry_outlives_it(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+        agents: Agents, server: Any, key: Callable[[str], str], ttl: int) -> None:
     worker = agents("@backend.nodejs")
-    worker.register(capabilities=["api", "auth"], process_id=1234, ttl=60)
+    worker.register(capabilities=["api", "auth"], process_id=1234, ttl=ttl)
     beat = key("agent:@backend.nodejs:heartbeat")
     entry = json.loads(server.get(beat))
     assert (entry["status"], entry["pid"], entry["capabilities"]) == ("active", 1234,
                                                                         ["api", "auth"])
-    assert 0 < server.pttl(beat) <= 60_000
+    assert 0 < server.pttl(beat) <= ttl * 1000  # the agent's own TTL, not a fixed one
+    worker.heartbeat()
+    assert 0 < server.pttl(beat) <= ttl * 1000
     worker.deregister()
     assert server.get(beat) is None
     assert [a.agent_id for a in worker.agents()] == ["@backend.nodejs"]
@@ -90,7 +95,7 @@ def test_the_default_queue_uses_the_designs_three_priority_lists(
     assert lengths == [2, 1, 1]
 
 
-@pytest.mark.spec("COMPAT-007")
+@pytest.mark.spec("COMPAT-007", "EXP-003")
 def test_a_reply_is_kept_under_the_designs_response_key_with_a_ttl(
         agents: Agents, server: Any, key: Callable[[str], str]) -> None:
     asker, worker = agents("@backend.nodejs"), agents("@service.auth")
@@ -99,7 +104,9 @@ def test_a_reply_is_kept_under_the_designs_response_key_with_a_ttl(
     assert claim is not None
     worker.reply(claim.id, claim.token, {"valid": True})
     response = key(f"response:@backend.nodejs:{request.id}")
-    assert server.exists(response) and server.pttl(response) > 0
+    assert server.exists(response)
+    # EXP-003: kept on its own at least an hour past retain_finished (one day by default).
+    assert server.pttl(response) >= (RETAIN_FINISHED + 3600 - 60) * 1000
     assert asker.wait_reply(request.id, timeout=1).payload == {"valid": True}
 
 
@@ -139,6 +146,71 @@ def test_a_claimed_message_is_held_in_a_processing_structure_with_its_lease(
     assert server.zscore(holders[0], sent.id) == pytest.approx(claim.lease_expires_at, abs=1e-3)
 
 
+@pytest.mark.spec("COMPAT-006", "COMPAT-007", "EXP-003")
+def test_no_key_holding_what_waits_expires_on_its_own(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    """Only finished records may expire on their own (EXP-003): a TTL on an inbox, a queue,
+    a stream, the dead letters or the leases would lose them without a trace."""
+    producer, worker, idle = agents("@producer"), agents("@worker"), "@idle.agent"
+    for level in ("high", "high", "normal", "low"):
+        producer.send(DEFAULT_QUEUE, "process_batch", {}, priority=level)
+        producer.send(idle, "ping", {}, priority=level)
+    assert worker.claim(DEFAULT_QUEUE) is not None
+    producer.send("@worker", "poison", {})
+    poison = worker.claim()
+    assert poison is not None
+    worker.fail(poison.id, poison.token, "poison", retry=False)
+    producer.publish("user_login", {})
+    waiting = [f"agent:{idle}:urgent", f"agent:{idle}:inbox", f"agent:{idle}:inbox:low",
+               "tasks:high_priority", "tasks:normal_priority", "tasks:low_priority",
+               "event:user_login", "dead_letter_queue", f"processing:{DEFAULT_QUEUE}"]
+    ttls = {name: server.pttl(key(name)) for name in waiting}
+    assert all(t != -2 for t in ttls.values()), f"keys missing (-2): {ttls}"
+    assert {n: t for n, t in ttls.items() if t != -1} == {}, "these keys have a TTL"
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_the_dead_letter_queue_lists_exactly_the_dead_letters(
+        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    producer, worker = agents("@producer"), agents("@worker")
+    for n in range(4):
+        producer.send("@worker", "work", n)
+    dead = []
+    for _ in range(4):
+        claim = worker.claim()
+        assert claim is not None
+        dead.append(worker.fail(claim.id, claim.token, "poison", retry=False).id)
+    worker.replay(dead[0])
+    worker.purge_dead([dead[1]])
+    assert sorted(server.lrange(key("dead_letter_queue"), 0, -1)) == sorted(dead[2:])
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_the_processing_set_holds_exactly_the_live_leases(
+        agents: Agents, elapse: Callable[[float], None], server: Any,
+        key: Callable[[str], str]) -> None:
+    producer, worker = agents("@producer"), agents("@worker")
+    for n in range(6):
+        producer.send("jobs", "work", n, timeout_seconds=0.5 if n == 5 else 60)
+    claims = [worker.claim("jobs") for _ in range(6)]
+    assert all(c is not None for c in claims)
+    processing = key("processing:jobs")
+
+    def held() -> dict[str, float]:
+        return dict(server.zrange(processing, 0, -1, withscores=True))
+
+    assert held() == pytest.approx({c.id: c.lease_expires_at for c in claims if c}, abs=1e-3)
+    done, replied, failed, released, extended, _lapsing = (c for c in claims if c)
+    worker.complete(done.id, done.token)
+    worker.reply(replied.id, replied.token, "ok")
+    worker.fail(failed.id, failed.token, "again")
+    worker.release(released.id, released.token)
+    renewed = worker.extend(extended.id, extended.token, 120)
+    elapse(0.5)
+    assert worker.sweep() == 1  # the lapse is settled
+    assert held() == pytest.approx({extended.id: renewed.lease_expires_at}, abs=1e-3)
+
+
 # -- COMPAT-008: one script per multi-key change ---------------------------------------------
 @pytest.mark.spec("COMPAT-008")
 def test_every_state_change_reaches_the_server_as_one_script(
@@ -162,14 +234,19 @@ def test_every_state_change_reaches_the_server_as_one_script(
 class monitored:
     """Top-level commands the server runs meanwhile (MONITOR), without those run by scripts.
 
-    The block ends with an ECHO of a mark, and the listener stops when it sees the mark,
-    so every command of the block has been read by then."""
+    Synchronised on what MONITOR itself shows, never on timing: the block starts only once
+    the listener has read an ECHO of a start mark, and ends with an ECHO of an end mark,
+    read by the listener before it stops; so every command of the block is seen.  The
+    marks are unique, so another client of a shared server cannot end the watch."""
 
-    MARK = "agentcomm-monitor-end"
+    WAIT = 30.0  # seconds for a mark to show; a loaded machine shows one in milliseconds
 
     def __init__(self, server: Any) -> None:
         self.server = server
         self.seen: list[str] = []
+        self.start_mark = f"agentcomm-monitor-start-{uuid.uuid4().hex}"
+        self.end_mark = f"agentcomm-monitor-end-{uuid.uuid4().hex}"
+        self.started = threading.Event()
         self.done = threading.Event()
 
     def __enter__(self) -> list[str]:
@@ -178,19 +255,27 @@ class monitored:
         except Exception as exc:  # a server without MONITOR cannot be observed
             pytest.skip(f"the server does not allow MONITOR: {exc}")
         threading.Thread(target=self.listen, daemon=True).start()
+        self.server.echo(self.start_mark)
+        if not self.started.wait(self.WAIT):
+            self.monitor.connection.disconnect()
+            raise AssertionError(f"MONITOR did not show the start mark within {self.WAIT:g} s")
         return self.seen
 
     def listen(self) -> None:
         for command in self.monitor.listen():
             text = str(command["command"])
-            if self.MARK in text:
+            if not self.started.is_set():
+                if self.start_mark in text:
+                    self.started.set()
+                continue
+            if self.end_mark in text:
                 break
             if command.get("client_type") != "lua":
                 self.seen.append(text.split(" ")[0].lower())
         self.done.set()
 
     def __exit__(self, *exc_info: object) -> None:
-        self.server.echo(self.MARK)
-        finished = self.done.wait(timeout=10)
+        self.server.echo(self.end_mark)
+        finished = self.done.wait(self.WAIT)
         self.monitor.connection.disconnect()
-        assert finished, "MONITOR never showed the end mark"
+        assert finished, f"MONITOR did not show the end mark within {self.WAIT:g} s"

@@ -55,7 +55,8 @@ def test_dead_letters_lists_only_dead_messages_in_the_order_they_died(
     for message in dead:
         assert message.status is Status.DEAD
         assert (message.payload, message.from_agent, message.to_agent, message.type,
-                message.retry_count) == (by_id[message.id].payload, "@boss", "@worker", "work", 0)
+                message.retry_count, message.claimed_by) == (
+            by_id[message.id].payload, "@boss", "@worker", "work", 0, "@worker")
     assert [m.id for m in agents().dead_letters(limit=2)] == [sent[2].id, sent[0].id]
 
 
@@ -63,6 +64,22 @@ def test_dead_letters_lists_only_dead_messages_in_the_order_they_died(
 def test_dead_letters_keep_the_order_they_died_in_within_one_clock_tick(agents: Agents) -> None:
     sent = die_in_another_order_than_sent(agents, lambda: None)
     assert [m.id for m in agents().dead_letters()] == [sent[i].id for i in (2, 0, 1)]
+
+
+@pytest.mark.spec("DLQ-001", "DLQ-002", "DLQ-003")
+def test_dead_letters_fills_its_limit_after_earlier_ones_were_replayed_or_purged(
+        agents: Agents) -> None:
+    """A hub that keeps replayed or purged ids in its list of dead letters returns fewer
+    than ``limit`` here, though enough are dead."""
+    boss = agents("@boss")
+    for i in range(5):
+        boss.send("@worker", "work", i)
+    worker = agents("@worker")
+    dead = [kill(worker, f"reason {i}") for i in range(5)]
+    worker.replay(dead[0].id)
+    assert worker.purge_dead([dead[1].id]) == 1
+    assert [m.id for m in worker.dead_letters(limit=2)] == [dead[2].id, dead[3].id]
+    assert [m.id for m in worker.dead_letters()] == [m.id for m in dead[2:]]
 
 
 @pytest.mark.spec("DLQ-001")
@@ -93,6 +110,7 @@ def test_replay_returns_a_dead_letter_to_pending_with_a_fresh_budget(
     assert replayed.id == sent.id
     assert (replayed.status, replayed.retry_count, replayed.claimed_by, replayed.expires_at) == (
         Status.PENDING, 0, None, None)
+    assert replayed.last_error == "broken"  # why it died, until a later failure
     assert before <= replayed.available_at <= hub_now(worker)
     assert worker.get(sent.id) == replayed
     assert worker.dead_letters() == []

@@ -18,6 +18,7 @@ from agentcomm_conformance.target import Target
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]
 
+LIVE_WAIT = 30.0  # seconds for a live message; it comes in milliseconds, even under load
 MS = 0.001  # published_at is one of the design's DATETIME columns, kept to the millisecond
 
 
@@ -298,6 +299,20 @@ def test_tail_events_shows_events_of_every_type_in_order_without_consuming(
     assert payloads(reader.events()) == [0, 2]
 
 
+@pytest.mark.spec("EVT-005", "EXP-004")
+def test_tail_events_lists_expired_events_until_prune_deletes_them(agents: Agents,
+                                                                  elapse: Elapse) -> None:
+    reader, publisher, monitor = agents("@reader"), agents("@publisher"), agents()
+    reader.subscribe("flash")
+    brief = publisher.publish("flash", "brief", ttl=0.5)
+    lasting = publisher.publish("flash", "lasting")
+    elapse(0.5)
+    assert monitor.tail_events() == [brief, lasting]  # a view of the log
+    assert payloads(reader.events()) == ["lasting"]  # delivery skips what expired
+    assert monitor.prune()["events"] == 1
+    assert monitor.tail_events() == [lasting]
+
+
 # -- EVT-006: live PUBLISH on Redis ------------------------------------------------------------
 @pytest.mark.spec("EVT-006")
 def test_a_redis_hub_also_publishes_each_event_live_on_the_designs_channel(
@@ -309,16 +324,18 @@ def test_a_redis_hub_also_publishes_each_event_live_on_the_designs_channel(
     kind = f"deploy.{uuid.uuid4().hex}"
     listener = server.pubsub()
     listener.psubscribe(f"*event:{kind}")
-    assert listener.get_message(timeout=5)["type"] == "psubscribe"
+    confirmed = listener.get_message(timeout=LIVE_WAIT)  # the server says it is listening
+    assert confirmed is not None and confirmed["type"] == "psubscribe"
     event = hub.publish(kind, {"v": 1}, ttl=60)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + LIVE_WAIT
     live, channel = None, ""
     while time.monotonic() < deadline and (live is None or channel.startswith("__key")):
         # Keyspace notifications (__keyspace@0__:...event:<kind>) match too: pass them by.
         live = listener.get_message(timeout=1)
         channel = "" if live is None else _text(live["channel"])
     listener.close()
-    assert live is not None, f"nothing PUBLISHed on a channel ending in event:{kind}"
+    assert live is not None, f"nothing PUBLISHed on a channel ending in event:{kind} within " \
+                             f"{LIVE_WAIT:g} s"
     assert channel.endswith(f"event:{kind}")
     data = json.loads(live["data"])
     assert {k: data.get(k) for k in ("id", "event_type", "publisher", "payload")} == {

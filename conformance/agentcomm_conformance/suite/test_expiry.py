@@ -234,6 +234,35 @@ def test_prune_forgets_agents_long_inactive_but_never_active_ones(agents: Agents
         gone.heartbeat()
 
 
+@pytest.mark.spec("EXP-004", "REG-004")
+@pytest.mark.capability("manual_clock")
+def test_a_departed_agent_is_pruned_a_day_after_its_last_heartbeat_not_its_departure(
+        agents: Agents, elapse: Elapse) -> None:
+    late = agents("@late.leaver")
+    late.register()
+    elapse(DAY / 2)
+    late.deregister()  # half a day after its last heartbeat
+    elapse(DAY / 2 + 1)
+    assert late.prune()["agents"] == 1
+    assert late.agents() == []
+
+
+@pytest.mark.spec("EXP-003")
+@pytest.mark.capability("manual_clock")
+def test_a_message_finished_exactly_retain_finished_ago_is_kept_and_pruned_just_after(
+        agents: Agents, elapse: Elapse) -> None:
+    """"More than retain_finished ago": not at the boundary itself (an off-by-one there
+    shows because the suite's clock adds whole seconds exactly)."""
+    agents("@boss").send("@worker", "ask", {})
+    worker = agents("@worker")
+    done = finish(worker, "completed")
+    elapse(DAY)
+    assert worker.prune()["messages"] == 0
+    assert worker.get(done.id).status is Status.COMPLETED
+    elapse(0.25)
+    assert worker.prune()["messages"] == 1
+
+
 @pytest.mark.spec("EXP-002")
 def test_sweep_counts_a_message_settled_and_expired_at_once_as_one_change(
         agents: Agents, elapse: Elapse) -> None:

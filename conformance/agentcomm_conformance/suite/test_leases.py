@@ -302,11 +302,10 @@ def test_an_abandoned_claim_comes_back_after_its_lease(
 def test_a_task_held_by_a_process_killed_with_sigkill_comes_back_after_its_lease(
         agents: Agents, elapse: Elapse, hub_session: HubSession,
         conformance_target: Target) -> None:
-    if not Holder.supports(conformance_target):
-        pytest.skip("a driver target cannot be started as a claiming process to kill")
     boss = agents("@boss")
     sent = boss.send("jobs", "work", {"n": 7}, timeout_seconds=1)
-    with Holder(conformance_target, hub_session.locator, "@worker.victim", "jobs") as victim:
+    victim = Holder.start(conformance_target, hub_session.locator, "@worker.victim", "jobs")
+    with victim:
         victim.waiting()
         held = victim.claimed()
         assert held["id"] == sent.id

@@ -10,9 +10,14 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Outgoing, Priority, Status
+from agentcomm.wire import RESULT_KINDS
+from agentcomm_conformance.driver import Transcript
+from agentcomm_conformance.driver_target import DriverTarget
 from agentcomm_conformance.expect import claimed, refused
 from agentcomm_conformance.expect import now_by_event as hub_now
+from agentcomm_conformance.json_form import problems
 from agentcomm_conformance.plugin import HubSession
+from agentcomm_conformance.target import Target
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]
@@ -263,6 +268,53 @@ def test_record_times_are_epoch_seconds_from_the_hubs_clock(agents: Agents,
         assert abs(value - time.time()) < 86_400 * 30, f"{value} is not near epoch seconds now"
     for later in (reply.created_at, event.published_at, info.last_heartbeat):
         assert 0.5 - MS <= later - first.created_at < 10  # moved with the hub's clock
+
+
+@pytest.mark.spec("ENV-005")
+def test_a_driver_writes_every_record_in_the_json_form(
+        agents: Agents, conformance_target: Target) -> None:
+    """What a driver answers is read leniently elsewhere; here its form is judged."""
+    if not isinstance(conformance_target, DriverTarget):
+        pytest.skip("the JSON form is what a driver writes: in-process there is none")
+    alice, bob = agents("@alice"), agents("@bob")
+    transcripts: list[Transcript] = []
+    for handle in (alice, bob):
+        handle.driver.transcript = []  # type: ignore[attr-defined]
+        transcripts.append(handle.driver.transcript)  # type: ignore[attr-defined]
+    bob.subscribe("news")
+    asked = alice.send("@bob", "ask", {"n": 1}, priority="high", correlation_id="c-1",
+                       expires_in=60)
+    claim = claimed(bob)
+    bob.extend(claim.id, claim.token, 30)
+    bob.reply(claim.id, claim.token, {"ok": True}, status="error")
+    alice.get_reply(asked.id)
+    alice.send("@bob", "ask", "poison", priority="low")
+    poison = claimed(bob)
+    bob.fail(poison.id, poison.token, "poison", retry=False)
+    alice.publish("news", [1, 2], ttl=60)
+    bob.events()
+    bob.register(capabilities=["ask"], process_id=4242)
+    for read in (alice.get(asked.id), alice.dead_letters(), alice.tail_events(),
+                 alice.agents(), alice.stats()):
+        assert read is not None
+    found = [problem for transcript in transcripts
+             for op, result in _results(transcript) if op in RESULT_KINDS
+             for record in _records(op, result)
+             for problem in problems(record, RESULT_KINDS[op][0])]
+    assert found == [], "records not in SPEC ENV-005's JSON form:\n" + "\n".join(found)
+
+
+def _results(transcript: Transcript) -> list[tuple[str, Any]]:
+    """(op, result) of every successful answer in a transcript."""
+    ops = {m["id"]: m["op"] for d, m in transcript if d == "request"}
+    return [(ops[m["id"]], m["result"]) for d, m in transcript
+            if d == "response" and m.get("ok") and m.get("id") in ops]
+
+
+def _records(op: str, result: Any) -> list[Any]:
+    if result is None:
+        return []
+    return list(result) if RESULT_KINDS[op][1] else [result]
 
 
 # -- MSG-001: durable sends -----------------------------------------------------------------

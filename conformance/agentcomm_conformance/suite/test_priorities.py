@@ -213,3 +213,77 @@ def test_a_retried_message_keeps_its_place_in_line(agents: Agents, elapse: Elaps
     later = [boss.send("jobs", "work", i).id for i in range(2)]
     elapse(1)
     assert [claimed(worker, "jobs").id for _ in range(3)] == [first.id, *later]
+
+
+# -- PRIO-003 and PRIO-004 after every kind of state change ------------------------------------
+@pytest.mark.spec("PRIO-003")
+def test_depths_follow_release_fail_sweep_replay_and_purge(agents: Agents,
+                                                           elapse: Elapse) -> None:
+    """A hub that keeps depth counters must move them on every change, not only on send,
+    claim and complete."""
+    boss, worker = agents("@boss"), agents("@worker")
+    released, retried, killed, lapsed, buried = (
+        boss.send("jobs", "work", name, timeout_seconds=0.5, max_retries=0 if name == "buried"
+                  else 3) for name in ("released", "retried", "killed", "lapsed", "buried"))
+    boss.send("jobs", "work", "expiring", priority="low", expires_in=0.5)
+    assert depths(worker) == {"jobs": {"pending": 6, "pending_normal": 5, "pending_low": 1}}
+    claims = {c.message.payload: c for c in (claimed(worker, "jobs") for _ in range(5))}
+
+    def sweep_once_the_leases_lapsed() -> int:  # one lapse retried, one buried, one expired
+        elapse(0.5)
+        return worker.sweep()
+
+    steps: list[tuple[Callable[[], object], dict[str, int]]] = [
+        (lambda: worker.release(released.id, claims["released"].token),
+         {"pending": 2, "pending_normal": 1, "pending_low": 1, "processing": 4}),
+        (lambda: worker.fail(retried.id, claims["retried"].token, "again"),
+         {"pending": 3, "pending_normal": 2, "pending_low": 1, "processing": 3}),
+        (lambda: worker.fail(killed.id, claims["killed"].token, "poison", retry=False),
+         {"pending": 3, "pending_normal": 2, "pending_low": 1, "processing": 2, "dead": 1}),
+        (sweep_once_the_leases_lapsed,
+         {"pending": 3, "pending_normal": 3, "dead": 2, "expired": 1}),
+        (lambda: worker.replay(killed.id),
+         {"pending": 4, "pending_normal": 4, "dead": 1, "expired": 1}),
+        (lambda: worker.purge_dead([buried.id]), {"pending": 4, "pending_normal": 4, "expired": 1}),
+    ]
+    for step, expected in steps:
+        step()
+        assert depths(worker) == {"jobs": expected}
+    assert worker.get(lapsed.id).retry_count == 1  # the lapse was retried, as counted above
+
+
+@pytest.mark.spec("PRIO-003", "EXP-003")
+@pytest.mark.capability("manual_clock")
+def test_pruned_messages_leave_the_depths(agents: Agents, elapse: Elapse) -> None:
+    boss, worker = agents("@boss"), agents("@worker")
+    boss.send("@worker", "work", "done")
+    boss.send("@worker", "work", "late", expires_in=1, priority="low")
+    claim = claimed(worker)
+    worker.complete(claim.id, claim.token)
+    elapse(1)
+    worker.sweep()
+    assert depths(worker) == {"@worker": {"completed": 1, "expired": 1}}
+    elapse(86_401)
+    assert worker.prune()["messages"] == 2
+    assert depths(worker) == {}
+
+
+@pytest.mark.spec("PRIO-004")
+def test_extend_release_replay_and_purge_count_nothing(agents: Agents) -> None:
+    boss, worker = agents("@boss"), agents("@worker")
+    for name in ("kept", "poison"):
+        boss.send("@worker", "work", name)
+    kept, poison = claimed(worker), claimed(worker)
+    before = counters(worker)
+    worker.extend(kept.id, kept.token, 60)
+    worker.release(kept.id, kept.token)
+    assert counters(worker) == before
+    worker.fail(poison.id, poison.token, "poison", retry=False)
+    dead = {**before, "failed": before["failed"] + 1, "dead": before["dead"] + 1}
+    assert counters(worker) == dead
+    worker.replay(poison.id)
+    assert counters(worker) == dead
+    again = next(c for c in (claimed(worker), claimed(worker)) if c.id == poison.id)
+    worker.fail(again.id, again.token, "poison", retry=False)
+    worker.purge_dead()
+    assert counters(worker) == {**dead, "failed": dead["failed"] + 1, "dead": dead["dead"] + 1}

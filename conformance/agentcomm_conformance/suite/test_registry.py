@@ -125,6 +125,24 @@ def test_deregister_marks_the_agent_inactive_and_keeps_its_entry(hub: Hub,
 
 
 @pytest.mark.spec("REG-004")
+def test_deregister_changes_only_the_status_and_load_and_twice_changes_nothing_more(
+        hub: Hub, elapse: Elapse) -> None:
+    registered = hub.register(capabilities=["work"], process_id=7, max_concurrent=2, ttl=30)
+    hub.heartbeat(load=1)
+    beat = hub.agents()[0]
+    elapse(5)
+    hub.deregister()
+    (gone,) = hub.agents()
+    assert gone.status == "inactive" and not gone.alive
+    assert (gone.last_heartbeat, gone.current_load, tuple(gone.capabilities), gone.process_id,
+            gone.max_concurrent, gone.heartbeat_ttl) == (
+        beat.last_heartbeat, 0, ("work",), 7, 2, registered.heartbeat_ttl)
+    elapse(5)
+    hub.deregister()
+    assert [entry(a) for a in hub.agents()] == [entry(gone)]
+
+
+@pytest.mark.spec("REG-004")
 def test_deregistering_an_agent_without_an_entry_changes_nothing(hub: Hub) -> None:
     hub.deregister()
     assert hub.agents() == []

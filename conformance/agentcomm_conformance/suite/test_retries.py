@@ -52,8 +52,8 @@ def test_after_max_retries_lapses_the_next_lapse_dead_letters_the_message(
         assert lapse(worker, elapse).retry_count == retry
         elapse(2 ** (retry - 1))  # the backoff
     dead = lapse(worker, elapse)
-    assert (dead.status, dead.last_error, dead.retry_count) == (
-        Status.DEAD, "lease expired", max_retries)
+    assert (dead.status, dead.last_error, dead.retry_count, dead.claimed_by) == (
+        Status.DEAD, "lease expired", max_retries, "@worker")
     assert worker.claim() is None
     assert [m.id for m in worker.dead_letters()] == [sent.id]
 
@@ -154,7 +154,8 @@ def test_fail_without_retry_dead_letters_at_once_whatever_retries_remain(
     worker = agents("@worker")
     claim = claimed(worker)
     dead = worker.fail(claim.id, claim.token, "poison", retry=False)
-    assert (dead.status, dead.last_error, dead.retry_count) == (Status.DEAD, "poison", 0)
+    assert (dead.status, dead.last_error, dead.retry_count, dead.claimed_by) == (
+        Status.DEAD, "poison", 0, "@worker")
     assert worker.get(claim.id) == dead
     elapse(1)
     assert worker.claim() is None

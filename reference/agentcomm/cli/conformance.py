@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
 
+from agentcomm.cli import exits
 from agentcomm.cli.common import Session, emit, pass_session
 
 IN_PROCESS = [
@@ -19,6 +21,11 @@ IN_PROCESS = [
           ":pytest.PytestAssertRewriteWarning",
 ]
 """pytest options for a run that ``pytest.main`` starts in this process."""
+
+PYTEST_EXITS = {0: exits.OK, 1: exits.ERROR, 2: exits.ERROR, 3: exits.ERROR, 4: exits.USAGE,
+                5: exits.NOTHING}
+"""pytest's exit status -> ours: passed, failed, interrupted, internal error, usage error,
+nothing selected.  A --impl that cannot be used is ``exits.CONFIGURATION`` (the report says)."""
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -41,9 +48,13 @@ def conformance(session: Session, impl: str | None, strict: bool, scenarios: boo
                 report_dir: Path, docs: bool, pytest_args: tuple[str, ...]) -> None:
     """Check an implementation against SPEC.md; print the verdict per statement.
 
-    Exit 0 when every MUST statement (and every declared MAY) passes, 1 when one fails;
-    SHOULD statements fail the run only with --strict.  Arguments after `--` go to pytest
-    (e.g. `-- -n auto` or `-- -k claims`).
+    Exit 0: every MUST statement (and every declared MAY) passes; SHOULD statements fail
+    the run only with --strict.  1: a statement fails the run (an implementation that
+    cannot be started fails CAP-001), or the run was interrupted.  2: usage (a bad
+    option, here or after `--`).  3: nothing was selected (`-k` matched no test).
+    9: --impl cannot be used (malformed, or names what is not installed).  The report is
+    written in every case but a usage error.  Arguments after `--` go to pytest (e.g.
+    `-- -n auto`).
     """
     import pytest
 
@@ -53,11 +64,17 @@ def conformance(session: Session, impl: str | None, strict: bool, scenarios: boo
         emit({name: str(resource.path()) for name, resource in PACKAGED.items()})
         return
     target = impl or session.url or "sqlite:"
-    code = pytest.main(pytest_arguments(target, report_dir, strict, scenarios, pytest_args))
+    for stale in ("report.md", "report.json"):  # what is read below is this run's
+        (report_dir / stale).unlink(missing_ok=True)
+    code = int(pytest.main(pytest_arguments(target, report_dir, strict, scenarios,
+                                            pytest_args)))
+    stopped = _stopped(report_dir)
     report = report_dir / "report.md"
-    if report.exists():
+    if report.exists() and stopped is None:  # a stopped run's paragraph was printed
         click.echo(report.read_text(encoding="utf-8"))
-    raise click.exceptions.Exit(int(code))
+    if stopped is not None and stopped.get("kind") == "configuration":
+        raise click.exceptions.Exit(exits.CONFIGURATION)
+    raise click.exceptions.Exit(PYTEST_EXITS.get(code, exits.ERROR))
 
 
 def pytest_arguments(target: str, report_dir: Path, strict: bool, scenarios: bool,
@@ -74,6 +91,16 @@ def pytest_arguments(target: str, report_dir: Path, strict: bool, scenarios: boo
             f"--junitxml={report_dir / 'junit.xml'}", "-p", "no:cacheprovider",
             "-o", "addopts=", "-q", *(["--conformance-strict"] if strict else []),
             *IN_PROCESS, *extra]
+
+
+def _stopped(report_dir: Path) -> dict[str, str] | None:
+    """Why nothing was run, as report.json says, or None."""
+    try:
+        data = json.loads((report_dir / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    stopped = data.get("stopped") if isinstance(data, dict) else None
+    return stopped if isinstance(stopped, dict) else None
 
 
 COMMANDS = (conformance,)
