@@ -20,7 +20,7 @@ from typing import Any, Literal, TypeVar, overload
 
 from agentcomm import validation as v
 from agentcomm.clock import Clock, SystemClock
-from agentcomm.errors import ConfigurationError, DeadlineExceeded, InvalidInput
+from agentcomm.errors import AgentCommError, ConfigurationError, DeadlineExceeded, InvalidInput
 from agentcomm.models import (
     DEFAULT_QUEUE,
     AgentInfo,
@@ -170,7 +170,11 @@ class Hub(abc.ABC):
         cid = new_correlation_id() if correlation_id is None else correlation_id
         message = self.send(to, type, payload, priority=priority, expires_in=timeout,
                             correlation_id=cid)
-        return self.wait_reply(message.id, timeout=timeout)
+        try:
+            return self.wait_reply(message.id, timeout=timeout)
+        except AgentCommError as exc:
+            exc.definite = False  # the wait changed nothing, but the request was sent
+            raise
 
     def wait_reply(self, request_id: str, *, timeout: float = 30.0) -> Reply:
         """Return the reply to ``request_id``, waiting up to ``timeout`` seconds for it.
