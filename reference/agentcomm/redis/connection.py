@@ -276,14 +276,26 @@ def _real_client(where: HubURL) -> redis.Redis:
         raise ConfigurationError(f"TLS options {sorted(tls)} need a rediss:// URL, not "
                                  f"{where.redacted!r}")
     try:
-        return redis.Redis.from_url(
-            f"{scheme}://{path}", single_connection_client=True,
-            socket_timeout=settings.socket_timeout,
+        pool = _Pool.from_url(
+            f"{scheme}://{path}", socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.connect_timeout,
             retry=Retry(NoBackoff(), 0), decode_responses=True, protocol=2,
             **_no_client_setinfo(), **tls)
     except ValueError as exc:
         raise ConfigurationError(f"hub URL {where.redacted!r}: {exc}") from None
+    client = redis.Redis(connection_pool=pool, single_connection_client=True)
+    client.auto_close_connection_pool = True
+    return client
+
+
+class _Pool(redis.ConnectionPool):
+    """redis-py's pool, which takes a fresh connection whose socket is readable for a
+    dirty one: a TLS 1.3 server's session tickets arrive after the handshake, and the pool
+    then fails with "Connection has data" now and then.  The hub's one connection is
+    checked before each command instead (``Connection._ready``)."""
+
+    def ensure_connection(self, connection: Any) -> None:
+        connection.connect()
 
 
 @functools.cache
