@@ -6,7 +6,9 @@ user that can do everything an agent handle of this hub does, and no more.  Redi
 ACLs on every command a Lua script runs too, so the confinement holds inside the hub's
 scripts.  It needs Redis 7.0 or later (key permissions ``%R~``/``%W~`` and selectors).
 
-What the agent's user may do (each key named here sits under the hub's prefix):
+What the agent's user may do (each key named here sits under the hub's prefix; the
+README's section "Confining each agent with Redis ACLs" says what this confines and what
+it shares, in one place):
 
 * everything on its own keys: ``agent:@alice:*`` (inbox lists, registry entry,
   heartbeat, event cursors), ``processing:@alice``, ``delayed:@alice``,
@@ -20,13 +22,15 @@ What the agent's user may do (each key named here sits under the hub's prefix):
   ids in their retry sets, never a message taken from them;
 * on other agents' reply lists ``response:*``, only ``RPUSH`` and ``PEXPIRE``,
   write-only: it can answer their requests, not read the answers they get;
+* on the dead-letter list, only ``RPUSH`` and ``LPUSH``, write-only: a message dies in
+  its hands, and only the operator reads, replays and purges dead letters;
 * read-only the other agents' registry entries, so that ``agents()`` and ``stats()``
   work;
 * read and write the hub's shared keys: message and reply records (``message:*``,
   ``reply:*``), the id counters ``seq:*``, the queues' lists ``tasks:*`` and their
   ``processing:``/``delayed:``/``wake:``/``waiting:``/``finished:`` keys (queue names
   never start with ``@``, hence the globs ``[^@]*``), the event streams ``event:*`` and
-  the fixed keys (``keys.FIXED``);
+  the other fixed keys (``keys.FIXED``);
 * publish on the event channels ``event:*``;
 * run only the commands the hub sends: the ones its agent-side functions call (read from
   the Lua itself), ``FCALL`` and ``FCALL_RO``, its reads and blocking waits,
@@ -37,18 +41,12 @@ What the agent's user may do (each key named here sits under the hub's prefix):
   ``FUNCTION FLUSH``, ``SHUTDOWN``...  (redis-py's ``CLIENT SETINFO`` on connecting is
   refused too, which redis-py ignores: Redis 7.0 rejects its name in a rule.)
 
-So an agent with these credentials cannot claim from, read or empty another agent's
-inbox, forge its heartbeat or registry entry, move its event cursors, or read the reply
-list of another agent's request.  What it does not cover, because the layout shares
-these keys between all agents:
+Redis refuses a command inside a function only when the function reaches it, keeping
+what it wrote before; so the hub's functions ask first (``redis.acl_check_cmd``): one
+that would change a message of an inbox checks that the caller may write that inbox's
+``processing:`` set, and maintenance (sweep, prune, replay, purge, a layout migration)
+checks that the caller may remove dead letters.  Either refusal changes nothing.
 
-* message and reply records are shared: any agent of the hub can read every message's
-  and reply's contents (a lease token only as its digest) and could rewrite them;
-* the sender is stamped by the handle, not by Redis: an agent holding hub credentials can
-  open a handle under another agent's id and send (or publish) in its name;
-* the shared counters, queues and dead-letter list can be altered by any agent;
-* ``LPUSH`` onto another agent's inbox is how sending works, and Redis cannot tell a
-  real send from a pushed id of some other message;
 * ``sweep`` and ``prune`` visit every agent's keys: they are for the operator's user
   (``operator_acl``), which may touch every key under the prefix;
 * patterns match by prefix, so keep hub prefixes on one server from extending each
@@ -98,6 +96,10 @@ OPERATOR_COMMANDS = ("hsetnx", "function|load")
 """Creating the hub (``agentcomm init``) writes its layout version and loads the hub's
 function library; agents may not load code that the other agents would then run."""
 
+OPERATOR_KEYS = frozenset({"dead"})
+"""Fixed keys an agent may only push onto: the dead-letter list is the operator's to read,
+replay and purge (and the hub's functions check that right before any maintenance)."""
+
 OPERATOR_USER = "agentcomm.operator"
 AGENT_USER_PREFIX = "agent."
 PASSWORD_PLACEHOLDER = "#<sha256-of-the-password>"  # noqa: S105 (a placeholder)
@@ -125,7 +127,8 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
     per_target = ("processing", "delayed", "wake", "waiting", "finished")
     own = [f"agent:{me}:*", _fill("response", agent=me),
            *(_fill(name, target=me) for name in per_target)]
-    shared = [*FIXED.values(), _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
+    fixed = [key for name, key in FIXED.items() if name not in OPERATOR_KEYS]
+    shared = [*fixed, _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
               *(_fill(name, target="[^@]*") for name in per_target)]
     sending = [f"%W~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()]
     return [
@@ -145,6 +148,8 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
                   ["zcard"]),
         _selector([f"%R~{p}{_fill('delayed', target='@*')}"], ["zrange"]),
         _selector([f"%W~{p}{_fill('response')}"], ["rpush", "pexpire"]),
+        # dead letters: pushed by fail and by a lapsed lease, read and removed by the operator
+        _selector([f"%W~{p}{FIXED['dead']}"], ["rpush", "lpush"]),
     ]
 
 

@@ -95,8 +95,33 @@ local function digest(token)
   return token
 end
 
+-- Under the ACL recipe (acl.py) a user may not write another agent's per-target keys,
+-- and Redis refuses a script's command only when the script reaches it, keeping what it
+-- wrote before.  So a function about to change a message of an inbox asks first: a
+-- refusal then changes nothing.  Queues are everyone's: no question asked there.
+local function inbox_refusal(m)
+  if string.sub(m.to_agent, 1, 1) ~= '@' or not redis.acl_check_cmd or
+      redis.acl_check_cmd('ZREM', K.processing(m.to_agent), m.id) then
+    return nil
+  end
+  return "configuration this Redis user may not change the messages of " .. m.to_agent ..
+    "'s inbox (see the ACL recipe in the README)"
+end
+
+-- Maintenance (sweep, prune, dead letters, a layout migration) reaches every agent's
+-- keys: it is the operator's.  A user who may not remove dead letters (an agent, under
+-- the recipe) is refused before anything is written.
+local function maintainer_refusal(what)
+  if not redis.acl_check_cmd or redis.acl_check_cmd('LREM', K.dead, '0', '') then
+    return nil
+  end
+  return "configuration this Redis user may not " .. what .. ": that is the operator's " ..
+    "(see the ACL recipe in the README)"
+end
+
 -- The message if `token` holds its live lease; else nil and the refusal, in SPEC
--- LEASE-003's order: unknown id, wrong token, already finished, lapsed lease.
+-- LEASE-003's order: unknown id, wrong token, already finished, lapsed lease; and the
+-- caller may write the message's target (inbox_refusal).
 local function leased(id, token)
   local m = load(id)
   if not m then return nil, "not_found unknown message id '" .. id .. "'" end
@@ -112,6 +137,8 @@ local function leased(id, token)
     return nil, "stale_lease the lease on message '" .. id .. "' expired " ..
       string.format('%.3f', NOW - deadline) .. "s ago"
   end
+  local refusal = inbox_refusal(m)
+  if refusal then return nil, refusal end
   return m
 end
 

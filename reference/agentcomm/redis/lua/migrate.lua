@@ -5,6 +5,8 @@
 -- Layout 2 keeps finished messages per target (finished:<target>), derives most depths
 -- (only dead and expired stay counted) and keeps lease tokens only as digests.
 -- arg(1) budget.  Returns 1 while there is more to do, else 0.
+local operator_only = maintainer_refusal('migrate the layout of the hub')
+if operator_only then return redis.error_reply(operator_only) end
 local budget = tonumber(arg(1))
 local old_finished = K.finished_v1
 local batch = redis.call('ZRANGE', old_finished, 0, budget - 1, 'WITHSCORES')

@@ -1,5 +1,7 @@
 -- replay: a dead letter back to pending with a fresh retry budget (SPEC DLQ-002).
 -- arg(1) id.  Returns the message, flat.
+local operator_only = maintainer_refusal('replay dead letters')
+if operator_only then return redis.error_reply(operator_only) end
 local m = load(arg(1))
 if not m then return redis.error_reply("not_found unknown message id '" .. arg(1) .. "'") end
 if m.status ~= 'dead' then

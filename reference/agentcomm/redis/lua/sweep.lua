@@ -1,6 +1,8 @@
 -- sweep: settle lapsed leases and expire overdue pending messages (SPEC EXP-002).
 -- Returns how many messages changed: a lease that lapsed past the message's deadline is
 -- settled and then expired, and counts once.
+local operator_only = maintainer_refusal('sweep')
+if operator_only then return redis.error_reply(operator_only) end
 local changed = {}
 for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
   while settle_leases(target, changed) == SETTLE_BATCH do end  -- every lapsed lease
