@@ -413,11 +413,13 @@ class Hub(abc.ABC):
     # -- maintenance -----------------------------------------------------------------------
     def sweep(self) -> int:
         """Settle what time has decided: expired leases are retried or dead-lettered, and
-        overdue pending messages expire.  Returns how many messages changed."""
+        overdue pending messages expire.  Returns how many messages changed.  Works in
+        bounded atomic steps, so other agents go on meanwhile."""
         return self._sweep()
 
     def prune(self) -> dict[str, int]:
-        """Delete what the retention settings no longer keep; returns counts per kind."""
+        """Delete what the retention settings no longer keep; returns counts per kind.
+        Works in bounded atomic steps, so other agents go on meanwhile."""
         return self._prune()
 
     def stats(self) -> Stats:

@@ -32,8 +32,9 @@ RECHECK_SECONDS = 0.25
 REPLY_MARGIN_SECONDS = 3600.0
 """A reply list outlives retention by this much, in case nobody ever prunes."""
 STEP_BUDGET = 200
-"""Objects one step of prune (or of a layout migration) handles: a few milliseconds of
-server time, so maintenance never holds the server for long (BENCHMARKS.md)."""
+"""Objects one step of sweep, prune (or of a layout migration) handles: a few
+milliseconds of server time, so maintenance never holds the server for long
+(BENCHMARKS.md)."""
 COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "published")
 
 
@@ -276,7 +277,13 @@ class RedisHub(Hub):
 
     # -- maintenance ---------------------------------------------------------------------------
     def _sweep(self) -> int:
-        return int(self._run("sweep"))
+        """Sweep in steps of ``STEP_BUDGET`` messages, until a step finds no more."""
+        now, changed, passed, more = self.clock.now(), set(), 0, 1
+        while more:
+            more, left, *ids = self._run("sweep", STEP_BUDGET, passed, now=now)
+            passed += int(left)
+            changed.update(ids)
+        return len(changed)
 
     def _prune(self) -> dict[str, int]:
         """Prune in steps of ``STEP_BUDGET`` objects, until a step finds no more."""

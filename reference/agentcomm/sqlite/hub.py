@@ -18,6 +18,7 @@ from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
 from agentcomm.settings import HubSettings
 from agentcomm.sqlite import rows
+from agentcomm.sqlite.retention import STEP
 from agentcomm.sqlite.rows import MESSAGE_COLUMNS, from_iso, iso
 from agentcomm.sqlite.store import Store
 
@@ -68,6 +69,13 @@ FROM agent_subscriptions s
 JOIN agent_events e ON e.event_type = s.event_type AND e.id > s.last_event_id
 WHERE s.agent_id = :agent AND (e.expires_at IS NULL OR e.expires_at > :now_iso)
 ORDER BY e.id LIMIT :limit
+"""
+
+EXPIRE_STEP = """
+UPDATE agent_messages SET status = 'expired', finished_at = ?1
+WHERE id IN (SELECT id FROM agent_messages
+             WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?2 LIMIT ?3)
+RETURNING id
 """
 
 EVENT_COLUMNS = "id, event_type, publisher, payload, published_at, expires_at"
@@ -128,7 +136,7 @@ class SqliteHub(Hub):
             return []
         with self.store.write() as conn:
             if lapsed:
-                self._settle_leases(conn, now)
+                self._settle_all(conn, now)
             token, found = _claim_rows(conn, agent, target, limit, now)
         return _claims(found, token)
 
@@ -203,7 +211,7 @@ class SqliteHub(Hub):
         refusal = next_source_refusal(then.agent, targets)
         if refusal is not None:
             raise refusal  # the finish rolls back with it
-        self._settle_leases(conn, now)
+        self._settle_all(conn, now)
         return (targets[0], *_claim_rows(conn, then.agent, targets[0], then.limit, now))
 
     # -- dead letters ----------------------------------------------------------------------
@@ -337,22 +345,29 @@ class SqliteHub(Hub):
 
     # -- maintenance -------------------------------------------------------------------------
     def _sweep(self) -> int:
-        now = self.clock.now()
-        with self.store.write() as conn:
-            settled = self._settle_leases(conn, now)
-            expired = {row[0] for row in conn.execute(
-                "UPDATE agent_messages SET status = 'expired', finished_at = ?"
-                " WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?"
-                " RETURNING id", (now, now))}
-            _count(conn, "expired", len(expired))
+        """Settle lapsed leases, then expire overdue messages, ``STEP`` per transaction,
+        so that the write lock is never held for long."""
+        now, settled, expired = self.clock.now(), set(), set()
+        while True:
+            with self.store.write() as conn:
+                found = self._settle_leases(conn, now)
+            settled |= found
+            if len(found) < STEP:
+                break
+        while True:
+            with self.store.write() as conn:
+                found = {row[0] for row in conn.execute(EXPIRE_STEP, (now, now, STEP))}
+                _count(conn, "expired", len(found))
+            expired |= found
+            if len(found) < STEP:
+                break
         # A lease that lapsed past the deadline is settled, then expired: one message.
         return len(settled | expired)
 
     def _prune(self) -> dict[str, int]:
         from agentcomm.sqlite.retention import prune
 
-        with self.store.write() as conn:
-            return prune(conn, self.clock.now(), self.settings)
+        return prune(self.store, self.clock.now(), self.settings)
 
     def _stats(self) -> Stats:
         from agentcomm.sqlite.retention import depths, totals
@@ -403,14 +418,20 @@ class SqliteHub(Hub):
         return row
 
     def _settle_leases(self, conn: sqlite3.Connection, now: float) -> set[int]:
-        """Expired leases: back to pending after a backoff, or dead at ``max_retries``.
-        Returns the ids settled."""
+        """Up to ``STEP`` lapsed leases: back to pending after a backoff, or dead at
+        ``max_retries``.  Returns the ids settled."""
         expired = conn.execute(
             "SELECT id, retry_count, max_retries FROM agent_messages"
-            " WHERE status = 'processing' AND lease_expires_at <= ?", (now,)).fetchall()
+            " WHERE status = 'processing' AND lease_expires_at <= ? LIMIT ?",
+            (now, STEP)).fetchall()
         for row in expired:
             self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
         return {int(row["id"]) for row in expired}
+
+    def _settle_all(self, conn: sqlite3.Connection, now: float) -> None:
+        """Every lapsed lease, in the caller's transaction (SPEC CLAIM-005)."""
+        while len(self._settle_leases(conn, now)) == STEP:
+            pass
 
     def _retry_or_bury(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str,
                        now: float, *, retry: bool, by_holder: bool) -> None:

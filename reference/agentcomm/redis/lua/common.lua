@@ -233,13 +233,14 @@ local function retry_or_bury(m, reason, retry, by_holder)
   redis.call('RPUSH', K.dead, m.id)
 end
 
--- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried).
--- Marks each id it settles in ``settled`` (when given); returns how many entries it
--- looked at, so a caller can tell whether a batch of SETTLE_BATCH was the last.
+-- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried), at most
+-- `limit` (default SETTLE_BATCH).  Marks each id it settles in `settled` (when given);
+-- returns how many entries it looked at, so a caller can tell whether it was the last.
 local SETTLE_BATCH = 1000
-local function settle_leases(target, settled)
+local function settle_leases(target, settled, limit)
   local processing = K.processing(target)
-  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW, 'LIMIT', 0, SETTLE_BATCH)
+  local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW, 'LIMIT', 0,
+    limit or SETTLE_BATCH)
   for _, id in ipairs(lapsed) do
     local m = load(id)
     if m and m.status == 'processing' then
@@ -252,15 +253,17 @@ local function settle_leases(target, settled)
   return #lapsed
 end
 
--- A target's retried messages whose backoff has ended go back to their lists.
-local function promote_due(target)
+-- A target's retried messages whose backoff has ended go back to their lists, at most
+-- `limit` (default 1000); returns how many it looked at.
+local function promote_due(target, limit)
   local delayed = K.delayed(target)
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW, 'LIMIT', 0, 1000)
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW, 'LIMIT', 0, limit or 1000)
   for _, id in ipairs(due) do
     redis.call('ZREM', delayed, id)
     local m = load(id)
     if m and m.status == 'pending' then requeue(m) end
   end
+  return #due
 end
 
 -- Lease one id popped from a pending list, if it is a claimable message of `target`:

@@ -1,14 +1,31 @@
--- sweep: settle lapsed leases and expire overdue pending messages (SPEC EXP-002).
--- Returns how many messages changed: a lease that lapsed past the message's deadline is
--- settled and then expired, and counts once.
+-- sweep: settle lapsed leases and expire overdue pending messages (SPEC EXP-002), at most
+-- `budget` messages per call, so that no call holds the server for long: the hub calls
+-- it again while it reports more.
+-- arg(1) budget, arg(2) how many overdue entries earlier steps left in place (messages
+-- still leased at their deadline), to pass over.  Returns {1 when there may be more else
+-- 0, how many overdue entries this step left, then the ids it changed}: the hub counts
+-- each id once, so a lease settled in one step and expired in a later one counts once.
 local operator_only = maintainer_refusal('sweep')
 if operator_only then return redis.error_reply(operator_only) end
-local changed = {}
-for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
-  while settle_leases(target, changed) == SETTLE_BATCH do end  -- every lapsed lease
-  promote_due(target)
+local budget, passed = tonumber(arg(1)), tonumber(arg(2))
+local changed, spent, left = {}, 0, 0
+
+local function result(more)
+  local out = {more, left}
+  for id in pairs(changed) do out[#out + 1] = id end
+  return done(out)
 end
-local overdue = redis.call('ZRANGEBYSCORE', K.expiring, '-inf', NOW)
+
+for _, target in ipairs(redis.call('SMEMBERS', K.targets)) do
+  if spent >= budget then return result(1) end
+  local looked = settle_leases(target, changed, budget - spent)
+  spent = spent + looked
+  if spent >= budget then return result(1) end
+  spent = spent + promote_due(target, budget - spent)
+end
+if spent >= budget then return result(1) end
+local overdue = redis.call('ZRANGEBYSCORE', K.expiring, '-inf', NOW, 'LIMIT', passed,
+  budget - spent)
 for _, id in ipairs(overdue) do
   local m = load(id)
   if not m or is_finished(m.status) then
@@ -18,8 +35,8 @@ for _, id in ipairs(overdue) do
     redis.call('ZREM', K.delayed(m.to_agent), id)
     finish(m, 'expired')
     changed[id] = true
+  else
+    left = left + 1  -- leased: its holder may still finish it (EXP-001)
   end
 end
-local count = 0
-for _ in pairs(changed) do count = count + 1 end
-return done(count)
+return result(#overdue >= budget - spent and 1 or 0)
