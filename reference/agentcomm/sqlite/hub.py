@@ -228,19 +228,23 @@ class SqliteHub(Hub):
                 "UPDATE agent_messages SET status = 'pending', retry_count = 0,"
                 " available_at = ?, finished_at = NULL, expires_at = NULL, dead_order = NULL,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                f" WHERE id = ? AND status = 'dead' RETURNING {MESSAGE_COLUMNS}",
-                (now, _rowid(message_id))).fetchone()
+                " WHERE id = ? AND status = 'dead' AND response_id IS NULL"
+                f" RETURNING {MESSAGE_COLUMNS}", (now, _rowid(message_id))).fetchone()
             if found is None:
-                status = self._row(conn, message_id)["status"]
-                raise Conflict(f"message {message_id!r} is {status}, not dead: nothing to replay")
+                raise _unreplayable(message_id, self._row(conn, message_id))
         return rows.message(found)
 
     def _purge_dead(self, message_ids: list[str] | None) -> int:
+        # The hub's answers to requests that died (REQ-007) go with them.
         with self.store.write() as conn:
             if message_ids is None:
+                conn.execute("DELETE FROM agent_responses WHERE request_id IN"
+                             " (SELECT id FROM agent_messages WHERE status = 'dead')")
                 everything = "DELETE FROM agent_messages WHERE status = 'dead'"
                 return int(conn.execute(everything).rowcount)
             params = [(int(m),) for m in message_ids if _is_rowid(m)]
+            conn.executemany("DELETE FROM agent_responses WHERE request_id = ? AND request_id"
+                             " IN (SELECT id FROM agent_messages WHERE status = 'dead')", params)
             return int(conn.executemany(
                 "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params).rowcount)
 
@@ -453,6 +457,14 @@ class SqliteHub(Hub):
             " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END,"
             " dead_order = (SELECT value FROM agent_counters WHERE name = 'dead')"
             " WHERE id = ?", (reason, now, by_holder, row["id"]))
+        _answer_death(conn, row["id"], reason, now)
+
+
+def _unreplayable(message_id: str, row: sqlite3.Row) -> Conflict:
+    if row["status"] == "dead":  # SPEC REQ-007: its requester was answered; REQ-004: once
+        return Conflict(f"request {message_id!r} died and its requester was answered so "
+                        f"(reply {row['response_id']}): send a new request instead")
+    return Conflict(f"message {message_id!r} is {row['status']}, not dead: nothing to replay")
 
 
 Claimed = tuple[str, str, list[sqlite3.Row]]
@@ -491,6 +503,23 @@ def _rowid(message_id: str) -> int:
 def _is_rowid(message_id: str) -> bool:
     # isdigit() alone accepts '²' and other scripts' digits, which int() reads differently.
     return message_id.isascii() and message_id.isdigit() and int(message_id) < 2**63
+
+
+ANSWER_DEATH = """
+INSERT INTO agent_responses (request_id, from_agent, to_agent, response_payload,
+    response_status, created_at)
+SELECT id, coalesce(claimed_by, to_agent), from_agent, ?, 'error', ? FROM agent_messages
+WHERE id = ? AND correlation_id IS NOT NULL AND expires_at IS NOT NULL AND response_id IS NULL
+"""
+
+
+def _answer_death(conn: sqlite3.Connection, message_id: int, reason: str, now: float) -> None:
+    """SPEC REQ-007: a request (a correlation id and a deadline) that dies is answered,
+    from the agent that held it last, so its requester stops waiting."""
+    answer = json.dumps({"error": "dead_letter", "reason": reason}, ensure_ascii=False)
+    if conn.execute(ANSWER_DEATH, (answer, iso(now), message_id)).rowcount:
+        conn.execute("UPDATE agent_messages SET response_id = last_insert_rowid() WHERE id = ?",
+                     (message_id,))
 
 
 def _count(conn: sqlite3.Connection, name: str, amount: int) -> None:

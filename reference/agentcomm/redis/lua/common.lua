@@ -205,6 +205,31 @@ local function finish(m, status)
   m.status = status
 end
 
+-- A reply to `m` from `from`, stored and pushed on the requester's reply list, where it
+-- waits (SPEC REQ-003, COMPAT-007).  Returns its id.
+local function store_reply(m, from, payload, status)
+  local rid = tostring(redis.call('INCR', K.seq_reply))
+  redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', from,
+    'to_agent', m.from_agent, 'response_payload', payload, 'response_status', status,
+    'created_at', NOW_TEXT, 'correlation_id', m.correlation_id or '')
+  -- The design's response key, with a TTL (COMPAT-007): retention plus a margin.
+  local response = K.response(m.from_agent, m.id)
+  redis.call('RPUSH', response, rid)
+  redis.call('PEXPIRE', response, REPLY_TTL_MS)
+  audit('r:' .. rid)
+  set(m, 'response_id', rid)
+  m.response_id = rid
+  return rid
+end
+
+-- SPEC REQ-007: a request (a correlation id and a deadline, REQ-001) that dies is
+-- answered by the hub, from the agent that held it last, so its requester stops waiting.
+local function answer_death(m, reason)
+  if not (m.correlation_id and m.expires_at) or m.response_id then return end
+  local holder = redis.call('HGET', K.message(m.id), 'claimed_by') or m.to_agent
+  store_reply(m, holder, cjson.encode({error = 'dead_letter', reason = reason}), 'error')
+end
+
 -- SPEC RETRY-001: pending again after a backoff while retries remain, else dead.
 -- A holder who buries its own message keeps its token, so its second complete reads
 -- AlreadyFinished; a lapsed holder reads StaleLease.
@@ -231,6 +256,7 @@ local function retry_or_bury(m, reason, retry, by_holder)
   depth(m.to_agent, 'dead', 1)
   if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
   redis.call('RPUSH', K.dead, m.id)
+  answer_death(m, reason)
 end
 
 -- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried), at most

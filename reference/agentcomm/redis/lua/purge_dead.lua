@@ -14,6 +14,9 @@ for _, id in ipairs(ids) do
   if m and m.status == 'dead' then
     depth(m.to_agent, 'dead', -1)
     redis.call('LREM', K.dead, 1, id)
+    if m.response_id then  -- the hub's answer to a request that died (REQ-007)
+      redis.call('DEL', K.reply(m.response_id), K.response(m.from_agent, id))
+    end
     redis.call('DEL', K.message(id))
     audit('m:' .. id)
     purged = purged + 1

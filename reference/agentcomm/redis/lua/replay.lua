@@ -8,6 +8,10 @@ if m.status ~= 'dead' then
   return redis.error_reply("conflict message '" .. m.id .. "' is " .. m.status ..
     ", not dead: nothing to replay")
 end
+if m.response_id then  -- SPEC REQ-007: its requester was answered; REQ-004: once
+  return redis.error_reply("conflict request '" .. m.id .. "' died and its requester " ..
+    "was answered so (reply " .. m.response_id .. "): send a new request instead")
+end
 redis.call('LREM', K.dead, 1, m.id)
 depth(m.to_agent, 'dead', -1)
 clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by',
