@@ -38,12 +38,20 @@ INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,
 VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)
 """
 
-PROBE = """
+LAPSED = """
+status = 'processing' AND (lease_expires_at <= :now
+    OR (lease_expires_at IS NULL AND (julianday(coalesce(processed_at, created_at))
+        - 2440587.5) * 86400.0 + coalesce(timeout_seconds, 300) <= :now))
+"""
+"""A lapsed lease.  A message the design's own UPDATE set 'processing' holds none: its
+lease is taken to end ``timeout_seconds`` after its ``processed_at`` (or, where the
+design's agent loop left that empty, its ``created_at``), so sweep reclaims it."""
+
+PROBE = f"""
 SELECT EXISTS (SELECT 1 FROM agent_messages
                WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
                  AND (expires_at IS NULL OR expires_at > :now)),
-       EXISTS (SELECT 1 FROM agent_messages
-               WHERE status = 'processing' AND lease_expires_at <= :now)
+       EXISTS (SELECT 1 FROM agent_messages WHERE {LAPSED})
 """
 
 CLAIM = f"""
@@ -425,9 +433,8 @@ class SqliteHub(Hub):
         """Up to ``STEP`` lapsed leases: back to pending after a backoff, or dead at
         ``max_retries``.  Returns the ids settled."""
         expired = conn.execute(
-            "SELECT id, retry_count, max_retries FROM agent_messages"
-            " WHERE status = 'processing' AND lease_expires_at <= ? LIMIT ?",
-            (now, STEP)).fetchall()
+            f"SELECT id, retry_count, max_retries FROM agent_messages WHERE {LAPSED}"
+            " LIMIT :step", {"now": now, "step": STEP}).fetchall()
         for row in expired:
             self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
         return {int(row["id"]) for row in expired}
