@@ -31,7 +31,8 @@ it shares, in one place):
   ``processing:``/``delayed:``/``wake:``/``waiting:``/``finished:`` keys (queue names
   never start with ``@``, hence the globs ``[^@]*``), the event streams ``event:*`` and
   the other fixed keys (``keys.FIXED``);
-* publish on the event channels ``event:*``;
+* publish on the event channels ``event:*`` and the reply channels ``response:*`` (the
+  design's live PUBLISH of events and replies);
 * run only the commands the hub sends: the ones its agent-side functions call (read from
   the Lua itself), ``FCALL`` and ``FCALL_RO``, its reads and blocking waits,
   ``MULTI``/``EXEC``, ``SELECT`` for a ``/db`` URL and ``INFO`` for the checks made at
@@ -136,7 +137,7 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
         *_password(password),
         *(f"~{p}{pattern}" for pattern in [*own, *shared]),
         f"%R~{p}{_fill('registry')}",
-        f"&{p}{_fill('stream')}",
+        *_channels(p),
         *(f"+{command}" for command in hub_commands(AGENT_SCRIPTS)),
         _selector(sending, ["lpush"]),
         _selector([f"%W~{p}{_fill('wake', target='@*')}"], ["lpush", "ltrim"]),
@@ -160,8 +161,8 @@ def operator_acl(prefix: str = "", password: str | None = None, *,
     replay and purge, creating the hub), and still nothing else of ``@admin``."""
     p = check_prefix(prefix)
     commands = sorted({*hub_commands(scripts.NAMES), *OPERATOR_COMMANDS})
-    return [_user(user), "reset", "on", *_password(password), f"~{p}*",
-            f"&{p}{_fill('stream')}", *(f"+{command}" for command in commands)]
+    return [_user(user), "reset", "on", *_password(password), f"~{p}*", *_channels(p),
+            *(f"+{command}" for command in commands)]
 
 
 def acl_file_line(tokens: list[str]) -> str:
@@ -175,6 +176,12 @@ def hub_commands(script_names: tuple[str, ...]) -> tuple[str, ...]:
     texts = [scripts.common(), *(scripts.body(name) for name in script_names)]
     called = {name.lower() for text in texts for name in _CALL.findall(text)}
     return tuple(sorted(called | set(CLIENT_COMMANDS)))
+
+
+def _channels(p: str) -> list[str]:
+    """The live channels: events on ``event:<type>`` (EVT-006), replies on the design's
+    ``response:<requester>:<id>``, which whoever answers must publish on."""
+    return [f"&{p}{_fill('stream')}", f"&{p}{_fill('response')}"]
 
 
 def _fill(pattern: str, **parts: str) -> str:

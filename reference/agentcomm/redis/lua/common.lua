@@ -48,7 +48,7 @@ end
 -- be large and is only read by those who receive the message).
 local STATE = {'status', 'to_agent', 'from_agent', 'priority', 'lease_token',
   'lease_expires_at', 'retry_count', 'max_retries', 'timeout_seconds', 'expires_at',
-  'correlation_id', 'response_id', 'rev'}
+  'correlation_id', 'response_id', 'envelope_id', 'rev'}
 
 -- The message's state as a table, or nil when there is no such message.
 local function load(id)
@@ -206,7 +206,8 @@ local function finish(m, status)
 end
 
 -- A reply to `m` from `from`, stored and pushed on the requester's reply list, where it
--- waits (SPEC REQ-003, COMPAT-007).  Returns its id.
+-- waits (SPEC REQ-003, COMPAT-007), and PUBLISHed, as its JSON form, on the design's
+-- channel response:<requester>:<the id the requester knows>.  Returns its id.
 local function store_reply(m, from, payload, status)
   local rid = tostring(redis.call('INCR', K.seq_reply))
   redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', from,
@@ -216,6 +217,12 @@ local function store_reply(m, from, payload, status)
   local response = K.response(m.from_agent, m.id)
   redis.call('RPUSH', response, rid)
   redis.call('PEXPIRE', response, REPLY_TTL_MS)
+  -- Ids, agent ids and correlation ids hold no quote or backslash (SPEC LIMIT-001).
+  local cid = m.correlation_id and ('"' .. m.correlation_id .. '"') or 'null'
+  redis.call('PUBLISH', K.response(m.from_agent, m.envelope_id or m.id),
+    '{"id":"' .. rid .. '","request_id":"' .. m.id .. '","from_agent":"' .. from ..
+    '","to_agent":"' .. m.from_agent .. '","payload":' .. payload .. ',"status":"' ..
+    status .. '","created_at":' .. NOW_TEXT .. ',"correlation_id":' .. cid .. '}')
   audit('r:' .. rid)
   set(m, 'response_id', rid)
   m.response_id = rid
@@ -228,6 +235,16 @@ local function answer_death(m, reason)
   if not (m.correlation_id and m.expires_at) or m.response_id then return end
   local holder = redis.call('HGET', K.message(m.id), 'claimed_by') or m.to_agent
   store_reply(m, holder, cjson.encode({error = 'dead_letter', reason = reason}), 'error')
+end
+
+-- Dead, with the reason (the caller puts the id on the dead-letter list).
+local function entomb(m, reason)
+  -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
+  local order = redis.call('HINCRBY', K.counters, 'dead', 1)
+  set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
+  m.status = 'dead'
+  depth(m.to_agent, 'dead', 1)
+  if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
 end
 
 -- SPEC RETRY-001: pending again after a backoff while retries remain, else dead.
@@ -249,12 +266,7 @@ local function retry_or_bury(m, reason, retry, by_holder)
   end
   clear(m, 'lease_expires_at')
   if not by_holder then clear(m, 'lease_token') end
-  -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
-  local order = redis.call('HINCRBY', K.counters, 'dead', 1)
-  set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
-  m.status = 'dead'
-  depth(m.to_agent, 'dead', 1)
-  if m.expires_at then redis.call('ZREM', K.expiring, m.id) end
+  entomb(m, reason)
   redis.call('RPUSH', K.dead, m.id)
   answer_death(m, reason)
 end
@@ -292,14 +304,20 @@ local function promote_due(target, limit)
   return #due
 end
 
--- Lease one id popped from a pending list, if it is a claimable message of `target`:
--- appends {id, flat record} to `out`.  A message past its deadline expires instead
--- (SPEC EXP-001); an id that names nothing is kept aside, never dropped.
-local function lease_popped(id, target, agent, token_digest, out)
+-- adopt(item, target, level): the id of the message made of an item of a pending list
+-- that names no message (the design's JSON envelope), or nil when the item could only be
+-- kept as a dead letter.  Defined with the other design helpers, in design.lua.
+local adopt
+
+-- Lease one item popped from a pending list of `target` at `level`, if it is a claimable
+-- message: appends {id, flat record} to `out`.  A message past its deadline expires
+-- instead (SPEC EXP-001); an item that names no message is adopted, never dropped.
+local function lease_popped(id, target, level, agent, token_digest, out)
   local fields = flat(id)
   if #fields == 0 then
-    if not tonumber(id) then redis.call('RPUSH', K.unadopted, id) end  -- not ours: keep it
-    return
+    id = adopt(id, target, level)
+    if not id then return end
+    fields = flat(id)
   end
   local m = record(id, fields)
   if m.status ~= 'pending' or m.to_agent ~= target then return end  -- pushed here wrongly
@@ -334,7 +352,9 @@ local function claim_from(agent, token, limit, target, waiting)
       local want = limit - #out
       local popped = redis.call('RPOP', list, want)
       if not popped then break end
-      for _, id in ipairs(popped) do lease_popped(id, target, agent, token_digest, out) end
+      for _, id in ipairs(popped) do
+        lease_popped(id, target, level, agent, token_digest, out)
+      end
       if #popped < want then break end
     end
   end

@@ -13,6 +13,9 @@ if m.response_id then  -- SPEC REQ-007: its requester was answered; REQ-004: onc
     "was answered so (reply " .. m.response_id .. "): send a new request instead")
 end
 redis.call('LREM', K.dead, 1, m.id)
+-- Pending again: sweep's next pass looks at it, should it be taken from its list.
+local low = redis.call('HGET', K.sweep_scan, 'low')
+if not low or tonumber(m.id) < tonumber(low) then redis.call('HSET', K.sweep_scan, 'low', m.id) end
 depth(m.to_agent, 'dead', -1)
 clear(m, 'finished_at', 'expires_at', 'lease_token', 'lease_expires_at', 'claimed_by',
   'dead_order')
