@@ -36,6 +36,12 @@ LONGEST_STEP_MS = 50.0  # the longest, with a loaded machine's hiccups: a few ms
 DAY = 86_400.0
 
 
+def backlog_hub(url: str) -> tuple[Hub, ManualClock]:
+    """A handle on a fresh hub at ``url``, on a manual clock (returned too)."""
+    clock = ManualClock()
+    return connect(url, agent="@coordinator", create=True, clock=clock), clock
+
+
 def finish_backlog(hub: Hub, queue: str, *, complete: bool) -> None:
     """``BACKLOG`` messages through ``queue``: claimed, and completed when asked."""
     for _ in range(BACKLOG // BATCH):
@@ -79,10 +85,12 @@ def check_steps(what: str, steps: list[float], least: int, began: float) -> None
     assert longest < LONGEST_STEP_MS, f"{what}: a step took {longest:.1f} ms"
 
 
-def timing_from_now(admin: redis.Redis) -> None:
+def timing_from_now(admin: redis.Redis) -> float:
+    """SLOWLOG and the command counts from now on; returns when, for the total time."""
     admin.config_set("slowlog-log-slower-than", 100)
     admin.slowlog_reset()
     admin.config_resetstat()
+    return time.perf_counter()
 
 
 @pytest.mark.redis
@@ -90,14 +98,12 @@ def timing_from_now(admin: redis.Redis) -> None:
 def test_redis_prune_of_a_large_backlog_runs_in_steps_of_a_few_milliseconds(
         slowlog: tuple[str, redis.Redis]) -> None:
     url, admin = slowlog
-    clock = ManualClock()
-    hub = connect(url, agent="@coordinator", create=True, clock=clock)
+    hub, clock = backlog_hub(url)
     finish_backlog(hub, "jobs", complete=True)
     for n in range(BACKLOG):
         hub.publish("tick", {"n": n})
     clock.advance(8 * DAY)  # past retain_finished and retain_events
-    timing_from_now(admin)
-    began = time.perf_counter()
+    began = timing_from_now(admin)
     assert hub.prune() == {"messages": BACKLOG, "replies": 0, "events": BACKLOG, "agents": 0}
     check_steps("redis prune", function_calls(admin, "prune"), 2 * BACKLOG // 200, began)
     hub.close()
@@ -108,12 +114,10 @@ def test_redis_prune_of_a_large_backlog_runs_in_steps_of_a_few_milliseconds(
 def test_redis_sweep_of_many_lapsed_leases_runs_in_steps_of_a_few_milliseconds(
         slowlog: tuple[str, redis.Redis]) -> None:
     url, admin = slowlog
-    clock = ManualClock()
-    hub = connect(url, agent="@coordinator", create=True, clock=clock)
+    hub, clock = backlog_hub(url)
     finish_backlog(hub, "jobs", complete=False)
     clock.advance(61)  # every lease lapsed
-    timing_from_now(admin)
-    began = time.perf_counter()
+    began = timing_from_now(admin)
     assert hub.sweep() == BACKLOG
     check_steps("redis sweep", function_calls(admin, "sweep"), BACKLOG // 200, began)
     assert hub.stats().depths["jobs"]["pending"] == BACKLOG
@@ -156,9 +160,7 @@ def old_events(path: Path, clock: ManualClock) -> None:
 
 def test_sqlite_prune_of_a_large_backlog_holds_the_write_lock_a_few_milliseconds_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = ManualClock()
-    hub = connect(f"sqlite:///{tmp_path / 'hub.db'}", agent="@coordinator", create=True,
-                  clock=clock)
+    hub, clock = backlog_hub(f"sqlite:///{tmp_path / 'hub.db'}")
     assert isinstance(hub, SqliteHub)
     finish_backlog(hub, "jobs", complete=True)
     old_events(tmp_path / "hub.db", clock)
@@ -173,9 +175,7 @@ def test_sqlite_prune_of_a_large_backlog_holds_the_write_lock_a_few_milliseconds
 
 def test_sqlite_sweep_of_many_lapsed_leases_holds_the_write_lock_a_few_milliseconds_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    clock = ManualClock()
-    hub = connect(f"sqlite:///{tmp_path / 'hub.db'}", agent="@coordinator", create=True,
-                  clock=clock)
+    hub, clock = backlog_hub(f"sqlite:///{tmp_path / 'hub.db'}")
     assert isinstance(hub, SqliteHub)
     finish_backlog(hub, "jobs", complete=False)
     clock.advance(61)

@@ -83,6 +83,16 @@ end
 
 local function clear(m, ...) redis.call('HDEL', K.message(m.id), ...) end
 
+-- A new message's record from its flat `fields` (revision 1 on an audited hub).
+local function create(id, fields)
+  if AUDITED then
+    fields[#fields + 1] = 'rev'
+    fields[#fields + 1] = '1'
+    audit('m:' .. id)
+  end
+  redis.call('HSET', K.message(id), unpack(fields))
+end
+
 local function is_finished(status)
   return status == 'completed' or status == 'dead' or status == 'expired'
 end

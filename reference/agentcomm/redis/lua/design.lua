@@ -59,12 +59,7 @@ local function new_message(target, level, f)
       fields[#fields + 1] = v
     end
   end
-  if AUDITED then
-    fields[#fields + 1] = 'rev'
-    fields[#fields + 1] = '1'
-    audit('m:' .. id)
-  end
-  redis.call('HSET', K.message(id), unpack(fields))
+  create(id, fields)
   redis.call('SADD', K.targets, target)
   return load(id)
 end
