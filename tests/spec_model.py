@@ -32,7 +32,8 @@ COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "publis
 
 
 class Unknown(enum.Enum):
-    """A field the spec leaves open (``last_error`` after a replay, DLQ-002)."""
+    """A field the spec leaves open (``last_error`` after a replay, DLQ-002), or one the
+    hub chooses (the id of the reply it gives a request that died, REQ-007)."""
 
     VALUE = "unknown"
 
@@ -64,7 +65,7 @@ class ModelMessage:
     lease_expires_at: float | None = None
     finish_token: str | None = None  # the token that finished it (LEASE-003)
     last_error: str | Unknown | None = None
-    reply_id: str | None = None
+    reply_id: str | Unknown | None = None
     dead_epoch: int | None = None  # the model step it died in (DLQ-001 order)
     deliveries: int = 0  # claims since send or replay, releases not counted
 
@@ -99,12 +100,20 @@ class ModelMessage:
             shown["claimed_by"] = self.claimed_by
         if self.last_error is not UNKNOWN:
             shown["last_error"] = self.last_error
+        if self.reply_id is UNKNOWN:
+            del shown["reply_id"]
         return shown
+
+    def is_request(self) -> bool:
+        """REQ-001: a correlation id and a deadline."""
+        return self.correlation_id is not None and self.expires_at is not None
 
     def differences(self, seen: Message) -> list[str]:
         """Each field where the hub's ``seen`` disagrees, as readable text."""
         found = [f"{name}: hub {getattr(seen, name)!r}, spec {value!r}"
                  for name, value in self.visible().items() if getattr(seen, name) != value]
+        if self.reply_id is UNKNOWN and seen.reply_id is None:
+            found.append("reply_id: hub None, spec the hub's answer (REQ-007)")
         if abs(seen.created_at - self.created_at) > 0.001:  # ENV-003: to the millisecond
             found.append(f"created_at: hub {seen.created_at!r}, spec {self.created_at!r}")
         return found
@@ -116,6 +125,7 @@ class Change:
 
     message: ModelMessage
     counts: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    answered_by: str | None = None  # REQ-007: the hub answered a dying request, from him
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,10 +171,13 @@ def settle(m: ModelMessage, now: float, reason: str, policy: Backoff, epoch: int
 
 
 def bury(m: ModelMessage, reason: str, epoch: int, token: str | None) -> Change:
-    """RETRY-001 at the budget's end, RETRY-003: dead with the reason."""
+    """RETRY-001 at the budget's end, RETRY-003: dead with the reason; a request is
+    answered by the hub in the same step (REQ-007)."""
+    answer = m.is_request() and m.reply_id is None
     dead = dataclasses.replace(m, status=Status.DEAD, last_error=reason, dead_epoch=epoch,
-                               finish_token=token, token=None, lease_expires_at=None)
-    return Change(dead, {"failed": 1, "dead": 1})
+                               finish_token=token, token=None, lease_expires_at=None,
+                               reply_id=UNKNOWN if answer else m.reply_id)
+    return Change(dead, {"failed": 1, "dead": 1}, m.claimed_by if answer else None)
 
 
 def expire(m: ModelMessage) -> Change:
@@ -236,7 +249,8 @@ class SpecModel:
         self.tokens: set[str] = set()
         self.events: list[ModelEvent] = []
         self.cursors: dict[str, dict[str, int]] = {}  # agent -> type -> next log index
-        self.replies: dict[str, tuple[str, str, str]] = {}  # message -> (reply, from, status)
+        # message -> (reply, from, status); the reply UNKNOWN for the hub's answers (REQ-007)
+        self.replies: dict[str, tuple[str | Unknown, str, str]] = {}
         self.epoch = 0  # the machine's step number: deaths in one step may tie
         self.sent = 0
 
@@ -247,6 +261,8 @@ class SpecModel:
     def apply(self, change: Change) -> ModelMessage:
         self.messages[change.message.id] = change.message
         self.counters.update(change.counts)
+        if change.answered_by is not None:
+            self.replies[change.message.id] = (UNKNOWN, change.answered_by, "error")
         return change.message
 
     def dead_letters(self) -> list[ModelMessage]:
@@ -322,6 +338,7 @@ class SpecModel:
         doomed = [i for i in pool if (m := self.messages.get(i)) and m.status is Status.DEAD]
         for message_id in doomed:
             del self.messages[message_id]
+            self.replies.pop(message_id, None)  # the hub's answer goes with it (REQ-007)
             self.purged.add(message_id)
         return len(doomed)
 

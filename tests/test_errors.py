@@ -142,3 +142,19 @@ def test_a_hub_used_as_a_context_manager_is_closed_on_exit(hubs: Callable[..., H
         hub.send("@bob", "w", {})
     with pytest.raises(BackendUnavailable):
         hub.stats()
+
+
+def test_a_request_whose_wait_failed_says_it_may_have_taken_effect(
+        hubs: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wait alone changed nothing (a definite failure), but the request was sent."""
+    asker = hubs("@alice")
+
+    def broken_wait(request_id: str, *, timeout: float) -> None:
+        raise BackendUnavailable("the read failed", definite=True)
+
+    monkeypatch.setattr(asker, "wait_reply", broken_wait)
+    with pytest.raises(BackendUnavailable) as failed:
+        asker.request("@bob", "ask", {}, timeout=1)
+    assert failed.value.definite is False
+    (sent,) = hubs("@bob").claim_many(limit=2)
+    assert sent.message.type == "ask"

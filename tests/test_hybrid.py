@@ -256,7 +256,7 @@ def test_the_audit_file_is_private_in_wal_mode_with_the_sqlite_layout(url: str) 
     path = audit_path(url)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert rows(url, "PRAGMA journal_mode") == [("wal",)]
-    assert rows(url, "PRAGMA user_version") == [(1,)]
+    assert rows(url, "PRAGMA user_version") == [(2,)]
     tables = {r[0] for r in rows(url, "SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {"agent_messages", "agent_registry", "agent_responses", "agent_events",
             "agent_subscriptions", "agent_counters"} <= tables

@@ -64,10 +64,12 @@ from agentcomm import (
 from agentcomm.urls import fresh_url
 from spec_model import (
     COUNTERS,
+    UNKNOWN,
     Backoff,
     ModelEvent,
     ModelMessage,
     SpecModel,
+    Unknown,
     bury,
     finish,
     grant,
@@ -362,8 +364,8 @@ class HubMachine(RuleBasedStateMachine):
         buried = [m.id for m in self.model.dead_letters()]
         message_id = buried[index % len(buried)] if dead and buried else self._any_id(index)
         m = self.model.find(message_id)
-        expected: Outcome = NotFound if m is None else (
-            None if m.status is Status.DEAD else Conflict)
+        expected: Outcome = NotFound if m is None else (  # REQ-007: not an answered one
+            None if m.status is Status.DEAD and m.reply_id is None else Conflict)
         outcome, returned = _attempt(lambda: self.monitor.replay(message_id))
         if expected is Conflict:
             assert outcome is not None and issubclass(outcome, Conflict), (
@@ -466,8 +468,10 @@ class HubMachine(RuleBasedStateMachine):
         """REQ-002/005: ``get_reply`` finds the one reply by its message id."""
         for message_id, bound in self.model.replies.items():
             answer = self.monitor.get_reply(message_id)
-            seen = None if answer is None else (answer.id, answer.from_agent,
-                                                answer.status.value)
+            seen: tuple[str | Unknown, str, str] | None = None
+            if answer is not None:  # the hub's answer's id is the hub's choice (REQ-007)
+                seen = (UNKNOWN if bound[0] is UNKNOWN else answer.id, answer.from_agent,
+                        answer.status.value)
             assert seen == bound, f"REQ-002: get_reply({message_id}) {seen}, spec {bound}"
         unanswered = next((m.id for m in self.model.messages.values()
                            if m.id not in self.model.replies), None)

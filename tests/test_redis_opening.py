@@ -99,3 +99,41 @@ def test_a_url_that_reaches_an_http_server_is_exit_7_with_a_json_error(
     assert report["error"] == "backend_unavailable" and report["definite"] is True
     assert "does not speak the Redis protocol" in report["message"]
     assert "secret" not in report["message"]
+
+
+@pytest.mark.redis
+def test_a_hub_of_layout_1_is_migrated_when_opened_keeping_what_it_kept_aside(
+        start: Callable[..., RedisServer]) -> None:
+    """Layout 1's keys, written by hand as its functions left them: a finished set for the
+    hub, plain lease tokens, stored depths, and a list of the design's items kept aside."""
+    server = start()
+    envelope = {"id": "msg_9", "from": "@backend.nodejs", "type": "validate_token",
+                "payload": "x"}
+    with redis.Redis.from_url(server.url, decode_responses=True) as raw:
+        raw.hset("v1:meta", "schema", "1")
+        raw.set("v1:seq:message", 2)
+        raw.sadd("v1:targets", "jobs")
+        raw.hset("v1:message:1", mapping={
+            "from_agent": "@a", "to_agent": "jobs", "message_type": "w", "payload": "1",
+            "status": "completed", "priority": 1, "created_at": 1.0, "timeout_seconds": 60,
+            "max_retries": 3, "finished_at": 2.0})
+        raw.zadd("v1:finished", {"1": 2.0})
+        raw.hset("v1:message:2", mapping={
+            "from_agent": "@a", "to_agent": "jobs", "message_type": "w", "payload": "2",
+            "status": "processing", "priority": 1, "created_at": 1.0, "timeout_seconds": 60,
+            "max_retries": 3, "claimed_by": "@w", "lease_token": "plain-token",
+            "lease_expires_at": 4e9})
+        raw.zadd("v1:processing:jobs", {"2": 4e9})
+        raw.hset("v1:depths", mapping={"jobs:completed": 1, "jobs:processing": 1})
+        raw.rpush("v1:unadopted", "not json", json.dumps(envelope))
+        with connect(f"{server.url}?prefix=v1:", agent="@w") as hub:
+            assert raw.hget("v1:meta", "schema") == "2"
+            assert raw.zrange("v1:finished:jobs", 0, -1) == ["1"]
+            assert raw.hget("v1:message:2", "lease_token") != "plain-token"  # a digest now
+            hub.complete("2", "plain-token")  # the claimer's token still holds its lease
+            assert hub.stats().depths["jobs"] == {"completed": 2}
+            dead = hub.dead_letters()
+            assert [(m.type, m.payload, m.to_agent) for m in dead] == [
+                ("unreadable", "not json", "unaddressed"),
+                ("validate_token", "x", "unaddressed")]
+            assert raw.exists("v1:unadopted") == 0

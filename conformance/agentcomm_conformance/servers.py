@@ -139,8 +139,10 @@ class RedisServer:
         acl_lines: list[str] | None = None,
         tls: bool = False,
         binary: str | None = None,
+        config: dict[str, str] | None = None,
     ) -> None:
         self.directory = Path(directory)
+        self.config = dict(config or {})  # more directives: {"key-load-delay": "100"}
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.password = password
@@ -321,6 +323,8 @@ class RedisServer:
             "--appendfsync", self.appendfsync,
             *self._port_arguments(),
         ]
+        for name, value in self.config.items():
+            arguments += [f"--{name}", value]
         if self.acl_lines is not None:
             arguments += ["--aclfile", str(self.acl_file)]
         elif self.password is not None:
@@ -446,7 +450,7 @@ def _is_ready(reply: bytes, pid: int) -> bool:
     gets NOAUTH or NOPERM for INFO: the server answers, which is all that can be known.
     """
     if b"process_id:%d\r\n" % pid in reply:
-        return b"loading:0\r\n" in reply
+        return b"\r\nloading:0\r\n" in reply  # not Redis 7's "async_loading:0"
     return reply.startswith((b"-NOAUTH", b"-NOPERM", b"-WRONGPASS"))
 
 

@@ -15,12 +15,12 @@ from __future__ import annotations
 import abc
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, TypeVar, overload
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, TypeVar, cast, overload
 
 from agentcomm import validation as v
 from agentcomm.clock import Clock, SystemClock
-from agentcomm.errors import ConfigurationError, DeadlineExceeded, InvalidInput
+from agentcomm.errors import AgentCommError, ConfigurationError, DeadlineExceeded, InvalidInput
 from agentcomm.models import (
     DEFAULT_QUEUE,
     AgentInfo,
@@ -58,8 +58,8 @@ class PreparedMessage:
     )
 
     def __init__(self, item: Outgoing, settings: HubSettings, now: float) -> None:
-        self.to = v.check_target(item.to)
-        self.type = v.check_message_type(item.type)
+        self.to = v.check_target(item.to, "to")
+        self.type = v.check_message_type(item.type, "type")
         self.payload_json = v.encode_payload(item.payload, settings.max_payload_bytes)
         self.priority = Priority.parse(item.priority)
         timeout = settings.default_timeout if item.timeout_seconds is None else item.timeout_seconds
@@ -67,7 +67,7 @@ class PreparedMessage:
         retries = settings.default_max_retries if item.max_retries is None else item.max_retries
         self.max_retries = v.check_max_retries(retries)
         cid = item.correlation_id
-        self.correlation_id = None if cid is None else v.check_correlation_id(cid)
+        self.correlation_id = None if cid is None else v.check_correlation_id(cid, "correlation_id")
         expires = item.expires_in
         self.expires_at = None if expires is None else now + v.check_seconds("expires_in", expires)
 
@@ -142,15 +142,11 @@ class Hub(abc.ABC):
         """
         item = Outgoing(to, type, payload, priority, timeout_seconds, max_retries,
                         correlation_id, expires_in)
-        return self.send_many([item])[0]
+        return self._send_items([item], indexed=False)[0]
 
     def send_many(self, messages: Iterable[Outgoing]) -> list[Message]:
         """Send several messages atomically: all are queued, in order, or none is."""
-        sender = self._require_agent()
-        now = self.clock.now()
-        prepared = [PreparedMessage(m, self.settings, now) for m in messages]
-        self._check_batch(len(prepared))
-        return self._send(sender, prepared, now)
+        return self._send_items(v.check_list("messages", messages), indexed=True)
 
     def request(
         self,
@@ -171,7 +167,11 @@ class Hub(abc.ABC):
         cid = new_correlation_id() if correlation_id is None else correlation_id
         message = self.send(to, type, payload, priority=priority, expires_in=timeout,
                             correlation_id=cid)
-        return self.wait_reply(message.id, timeout=timeout)
+        try:
+            return self.wait_reply(message.id, timeout=timeout)
+        except AgentCommError as exc:
+            exc.definite = False  # the wait changed nothing, but the request was sent
+            raise
 
     def wait_reply(self, request_id: str, *, timeout: float = 30.0) -> Reply:
         """Return the reply to ``request_id``, waiting up to ``timeout`` seconds for it.
@@ -190,7 +190,7 @@ class Hub(abc.ABC):
 
     def get_reply(self, request_id: str) -> Reply | None:
         """The reply to ``request_id`` if there is one yet; ``NotFound`` for an unknown id."""
-        return self._get_reply(self._check_message_id(request_id))
+        return self._get_reply(self._check_message_id(request_id, "request_id"))
 
     def get(self, message_id: str) -> Message:
         """The message as it stands now; ``NotFound`` for an unknown id."""
@@ -213,7 +213,7 @@ class Hub(abc.ABC):
     ) -> list[Claim]:
         """Lease up to ``limit`` messages at once, in the order ``claim`` would give them."""
         agent = self._require_agent()
-        target = agent if source is None else v.check_target(source)
+        target = agent if source is None else v.check_target(source, "source")
         if v.is_agent_id(target) and target != agent:
             raise InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
                                f"not from {target!r}'s inbox")
@@ -239,7 +239,7 @@ class Hub(abc.ABC):
         finished message's target (its queue, or this agent's inbox) and returns it, or
         ``None``; ``wait`` then waits for one as ``claim`` does (SPEC CLAIM-009).
         """
-        chained = int(_flag("claim_next", claim_next))
+        chained = int(v.check_flag("claim_next", claim_next))
         claims = self.complete_many([(message_id, token)], claim_next=chained, wait=wait)
         return claims[0] if claims else None
 
@@ -250,7 +250,7 @@ class Hub(abc.ABC):
         ``claim_next`` > 0 also leases up to that many messages of their (one) target in
         the same step, and returns them (CLAIM-009)."""
         pairs = [(self._check_message_id(m), _token(t)) for m, t in _pairs(items)]
-        self._check_batch(len(pairs))
+        self._check_batch(len(pairs), "items (a batch)")
         then = self._then(claim_next, wait)
         return self._next_claims(then, wait, self._complete(pairs, then))
 
@@ -281,7 +281,7 @@ class Hub(abc.ABC):
         sender = self._require_agent()
         text = v.encode_payload(payload, self.settings.max_payload_bytes)
         state = _reply_status(status)
-        then = self._then(int(_flag("claim_next", claim_next)), wait)
+        then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
         answer, found = self._reply(sender, self._check_message_id(message_id), _token(token),
                                     text, state, then)
         return answer if then is None else _first(self._next_claims(then, wait, found))
@@ -300,8 +300,8 @@ class Hub(abc.ABC):
         else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state,
         or with ``claim_next`` the next claim (see ``complete``)."""
         why = v.check_reason(reason)
-        again = _flag("retry", retry)
-        then = self._then(int(_flag("claim_next", claim_next)), wait)
+        again = v.check_flag("retry", retry)
+        then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
         state, found = self._fail(self._check_message_id(message_id), _token(token), why,
                                   again, then)
         return state if then is None else _first(self._next_claims(then, wait, found))
@@ -319,7 +319,7 @@ class Hub(abc.ABC):
         """Hand a claimed message back untouched: pending at once, no retry counted.
         With ``claim_next``, returns the next claim (see ``complete``): the released
         message itself when it is the best one there."""
-        then = self._then(int(_flag("claim_next", claim_next)), wait)
+        then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
         state, found = self._release(self._check_message_id(message_id), _token(token), then)
         return state if then is None else _first(self._next_claims(then, wait, found))
 
@@ -335,10 +335,10 @@ class Hub(abc.ABC):
 
     def purge_dead(self, message_ids: Sequence[str] | None = None) -> int:
         """Delete the named dead letters (all of them when ``None``); returns how many."""
-        if isinstance(message_ids, str):
-            raise InvalidInput(f"message_ids must be a list of ids, not the string {message_ids!r}")
-        ids = None if message_ids is None else [self._check_message_id(m) for m in message_ids]
-        return self._purge_dead(ids)
+        if message_ids is None:
+            return self._purge_dead(None)
+        named = v.check_list("message_ids", message_ids)
+        return self._purge_dead([self._check_message_id(m, "message_ids") for m in named])
 
     # -- events ------------------------------------------------------------------------
     def publish(self, event_type: str, payload: Any, *, ttl: float | None = None) -> Event:
@@ -376,7 +376,8 @@ class Hub(abc.ABC):
     def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
         """Recent events of every type, for monitoring; reads no cursor and moves none."""
         self._check_batch(limit, "limit")
-        return self._tail_events(None if after is None else self._check_message_id(after), limit)
+        start = None if after is None else self._check_message_id(after, "after", "event id")
+        return self._tail_events(start, limit)
 
     # -- registry ------------------------------------------------------------------------
     def register(
@@ -389,9 +390,8 @@ class Hub(abc.ABC):
     ) -> AgentInfo:
         """Enter (or re-enter) this agent in the registry as active, with a heartbeat now."""
         agent = self._require_agent()
-        if isinstance(capabilities, str) or not isinstance(capabilities, Iterable):
-            raise InvalidInput(f"capabilities must be a list of names, not {capabilities!r}")
-        caps = tuple(v.check_capability(c) for c in capabilities)
+        named = v.check_list("capabilities", capabilities)
+        caps = tuple(v.check_capability(c, "capabilities") for c in named)
         secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
         limit = _count("max_concurrent", max_concurrent)
         pid = None if process_id is None else _count("process_id", process_id)
@@ -408,18 +408,20 @@ class Hub(abc.ABC):
 
     def agents(self, *, alive_only: bool = False) -> list[AgentInfo]:
         """The registry, sorted by agent id, each entry judged alive or not as of now."""
-        only_alive = _flag("alive_only", alive_only)
+        only_alive = v.check_flag("alive_only", alive_only)
         found = self._agents()
         return [a for a in found if a.alive] if only_alive else found
 
     # -- maintenance -----------------------------------------------------------------------
     def sweep(self) -> int:
         """Settle what time has decided: expired leases are retried or dead-lettered, and
-        overdue pending messages expire.  Returns how many messages changed."""
+        overdue pending messages expire.  Returns how many messages changed.  Works in
+        bounded atomic steps, so other agents go on meanwhile."""
         return self._sweep()
 
     def prune(self) -> dict[str, int]:
-        """Delete what the retention settings no longer keep; returns counts per kind."""
+        """Delete what the retention settings no longer keep; returns counts per kind.
+        Works in bounded atomic steps, so other agents go on meanwhile."""
         return self._prune()
 
     def stats(self) -> Stats:
@@ -435,10 +437,22 @@ class Hub(abc.ABC):
             )
         return self.agent_id
 
-    def _check_message_id(self, message_id: object) -> str:
+    @staticmethod
+    def _check_message_id(message_id: object, name: str = "message_id",
+                          kind: str = "message id") -> str:
         if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
-            raise InvalidInput(f"message id {_shown(message_id)} is not a valid id")
+            raise InvalidInput(f"{v.label(kind, name)} {message_id!r:.60} is not a valid id: "
+                               "expected a string of 1 to 100 characters")
         return message_id
+
+    def _send_items(self, items: list[object], *, indexed: bool) -> list[Message]:
+        """Validate every item (a refusal names its place when ``indexed``), then send."""
+        sender = self._require_agent()
+        now = self.clock.now()
+        self._check_batch(len(items), "messages (a batch)")
+        prepared = [_prepared(i if indexed else None, m, self.settings, now)
+                    for i, m in enumerate(items)]
+        return self._send(sender, prepared, now)
 
     def _then(self, claim_next: int, wait: float) -> Then | None:
         """The next claim a finishing call asks for; ``None`` when it asks for none."""
@@ -449,7 +463,7 @@ class Hub(abc.ABC):
             if seconds:
                 raise InvalidInput(f"wait {wait!r} applies only with claim_next")
             return None
-        self._check_batch(claim_next)
+        self._check_batch(claim_next, "claim_next")
         return Then(self._require_agent(), claim_next, seconds)
 
     def _next_claims(self, then: Then | None, wait: float, found: Next | None) -> list[Claim]:
@@ -464,7 +478,8 @@ class Hub(abc.ABC):
     @staticmethod
     def _check_batch(size: int, name: str = "batch size") -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-            raise InvalidInput(f"{name} {size!r} must be between 1 and {MAX_BATCH}")
+            raise InvalidInput(f"{name} {size!r:.60} must be an integer between 1 and "
+                               f"{MAX_BATCH}")
 
     def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
@@ -601,14 +616,26 @@ def next_source_refusal(agent: str, targets: list[str]) -> InvalidInput | None:
 
 def _pairs(items: object) -> list[tuple[object, object]]:
     """``complete_many``'s items: (message id, token) pairs, each a 2-item sequence."""
-    if isinstance(items, (str, bytes, dict)) or not isinstance(items, Iterable):
-        raise InvalidInput(f"items must be a list of (message_id, token) pairs, not {items!r}")
-    found = list(items)
-    for item in found:
-        if isinstance(item, (str, bytes, dict)) or not isinstance(item, Sequence) \
+    found = v.check_list("items", items)
+    for i, item in enumerate(found):
+        if isinstance(item, (str, bytes, Mapping)) or not isinstance(item, Sequence) \
                 or len(item) != 2:
-            raise InvalidInput(f"item {item!r} is not a (message_id, token) pair")
-    return [(m, t) for m, t in found]
+            raise InvalidInput(f"items[{i}] {item!r:.60} is not a (message_id, token) pair")
+    return [(pair[0], pair[1]) for pair in cast(list[Sequence[object]], found)]
+
+
+def _prepared(index: int | None, item: object, settings: HubSettings,
+              now: float) -> PreparedMessage:
+    """One message to send; a refusal names its place in the list (``index``), if any."""
+    if not isinstance(item, Outgoing):
+        raise InvalidInput(f"messages[{index}] must be an Outgoing, got "
+                           f"{type(item).__name__} {item!r:.60}")
+    if index is None:
+        return PreparedMessage(item, settings, now)
+    try:
+        return PreparedMessage(item, settings, now)
+    except InvalidInput as exc:
+        raise InvalidInput(f"messages[{index}]: {exc}") from None
 
 
 def _first(claims: list[Claim]) -> Claim | None:
@@ -629,12 +656,6 @@ def _shown(value: object) -> str:
     return repr(value)
 
 
-def _flag(name: str, value: object) -> bool:
-    """A boolean argument: true or false, never null or a truthy stand-in (SPEC, "Null and
-    the defaults")."""
-    if not isinstance(value, bool):
-        raise InvalidInput(f"{name} must be true or false, not {value!r}")
-    return value
 
 
 def _count(name: str, value: object) -> int:

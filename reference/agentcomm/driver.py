@@ -290,23 +290,25 @@ def bind(op: str, signature: inspect.Signature, args: dict[str, Any],
 
 
 def read_outgoing(args: dict[str, Any]) -> dict[str, Any]:
-    """``send_many``: each item of ``messages`` is an object with ``Outgoing``'s fields."""
+    """``send_many``: each object of the list ``messages`` is an ``Outgoing`` by its fields.
+    Anything else is left for the hub to refuse (``invalid_input`` naming it)."""
     items = args["messages"]
-    if not isinstance(items, list) or not all(isinstance(m, dict) for m in items):
-        raise ProtocolViolation("send_many: messages must be a list of objects")
+    if not isinstance(items, list):
+        return args
     try:
-        return {**args, "messages": [Outgoing(**m) for m in items]}
+        return {**args, "messages": [Outgoing(**m) if isinstance(m, dict) else m
+                                     for m in items]}
     except TypeError as exc:
         raise ProtocolViolation(f"send_many: a message is not an Outgoing: {exc}") from None
 
 
 def read_pairs(args: dict[str, Any]) -> dict[str, Any]:
-    """``complete_many``: ``items`` is a list of ``[message_id, token]`` pairs."""
+    """``complete_many``: ``items`` is a list of ``[message_id, token]`` pairs; anything
+    else is left for the hub to refuse (``invalid_input`` naming it)."""
     items = args["items"]
-    if not isinstance(items, list) or not all(
-            isinstance(p, list) and len(p) == 2 for p in items):
-        raise ProtocolViolation("complete_many: items must be a list of [message_id, token]")
-    return {**args, "items": [(p[0], p[1]) for p in items]}
+    if not isinstance(items, list):
+        return args
+    return {**args, "items": [tuple(p) if isinstance(p, list) else p for p in items]}
 
 
 ARG_READERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {

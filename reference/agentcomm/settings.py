@@ -39,10 +39,11 @@ class HubSettings:
     connect_timeout: float = 2.0
     """Redis: how long one attempt to reach the server may take."""
     socket_timeout: float = 5.0
-    """Redis: how long a command may wait for its answer (blocking waits add their own)."""
+    """Redis: how long a command may wait for its answer (blocking waits add their own),
+    and the budget of one call's retries: a frozen server fails a call within it."""
     reconnect_attempts: int = 4
     """Redis: further attempts, with doubling pauses from 0.05 s, when the server cannot
-    be reached; a command already sent is never repeated (it may have taken effect)."""
+    be reached; a write already sent is never repeated (it may have taken effect)."""
 
     def __post_init__(self) -> None:
         for name, (low, high) in BOUNDS.items():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from agentcomm.errors import InvalidInput
@@ -20,6 +21,8 @@ __all__ = [
     "check_capability",
     "check_correlation_id",
     "check_event_type",
+    "check_flag",
+    "check_list",
     "check_max_retries",
     "check_message_type",
     "check_reason",
@@ -28,6 +31,7 @@ __all__ = [
     "decode_payload",
     "encode_payload",
     "is_agent_id",
+    "label",
     "parse_payload_text",
 ]
 
@@ -44,53 +48,78 @@ _TYPE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _CORRELATION = re.compile(r"[A-Za-z0-9_.@/+=-]+")
 
 
-def _check(kind: str, value: object, pattern: re.Pattern[str], limit: int, rule: str) -> str:
+def label(kind: str, name: str | None) -> str:
+    """How a message names a value: by its parameter, with what it should be
+    (``to (target)``), or by what it should be alone when that is its name."""
+    if name is None or name == kind.replace(" ", "_"):
+        return kind
+    return f"{name} ({kind})"
+
+
+def _check(kind: str, value: object, pattern: re.Pattern[str], limit: int, rule: str,
+           name: str | None = None) -> str:
+    what = label(kind, name)
     if not isinstance(value, str):
-        raise InvalidInput(f"{kind} must be a string, got {type(value).__name__} {value!r}")
+        raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}")
     if len(value) > limit:
-        raise InvalidInput(f"{kind} {value[:40]!r}... is {len(value)} characters, limit {limit}")
+        raise InvalidInput(f"{what} {value[:40]!r}... is {len(value)} characters, limit {limit}")
     if not pattern.fullmatch(value):
-        raise InvalidInput(f"{kind} {value!r} is not valid: {rule}")
+        raise InvalidInput(f"{what} {value!r} is not valid: {rule}")
     return value
 
 
-def check_agent_id(value: object) -> str:
+def check_agent_id(value: object, name: str | None = None) -> str:
     """``@`` then dot-separated segments of letters, digits, ``_`` and ``-``."""
     rule = "expected '@' then dot-separated segments of [A-Za-z0-9_-], e.g. '@service.auth'"
-    return _check("agent id", value, _AGENT_ID, MAX_ID_LENGTH, rule)
+    return _check("agent id", value, _AGENT_ID, MAX_ID_LENGTH, rule, name)
 
 
 def is_agent_id(value: str) -> bool:
     return value.startswith("@")
 
 
-def check_target(value: object) -> str:
+def check_target(value: object, name: str | None = None) -> str:
     """An agent id (its inbox) or a queue name (the same segments without ``@``)."""
     if isinstance(value, str) and value.startswith("@"):
-        return check_agent_id(value)
+        return check_agent_id(value, name or "target")
     rule = "expected an agent id like '@service.auth' or a queue name like 'ANY_AVAILABLE'"
-    return _check("target", value, _QUEUE, MAX_ID_LENGTH, rule)
+    return _check("target", value, _QUEUE, MAX_ID_LENGTH, rule, name)
 
 
-def check_message_type(value: object) -> str:
+def check_message_type(value: object, name: str | None = None) -> str:
     rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
-    return _check("message type", value, _TYPE, MAX_TYPE_LENGTH, rule)
+    return _check("message type", value, _TYPE, MAX_TYPE_LENGTH, rule, name)
 
 
-def check_capability(value: object) -> str:
+def check_capability(value: object, name: str | None = None) -> str:
     """A capability an agent registers with: a message type's grammar (SPEC REG-001)."""
     rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
-    return _check("capability", value, _TYPE, MAX_TYPE_LENGTH, rule)
+    return _check("capability", value, _TYPE, MAX_TYPE_LENGTH, rule, name)
 
 
-def check_event_type(value: object) -> str:
+def check_event_type(value: object, name: str | None = None) -> str:
     rule = "expected letters, digits, '_', '.', '-', not starting with '.' or '-'"
-    return _check("event type", value, _TYPE, MAX_ID_LENGTH, rule)
+    return _check("event type", value, _TYPE, MAX_ID_LENGTH, rule, name)
 
 
-def check_correlation_id(value: object) -> str:
+def check_correlation_id(value: object, name: str | None = None) -> str:
     rule = "expected letters, digits and _ . @ / + = -"
-    return _check("correlation id", value, _CORRELATION, MAX_ID_LENGTH, rule)
+    return _check("correlation id", value, _CORRELATION, MAX_ID_LENGTH, rule, name)
+
+
+def check_list(name: str, value: object) -> list[object]:
+    """A list of values (any iterable but text, bytes and mappings, whose items would be
+    characters or keys): ``InvalidInput`` naming ``name`` otherwise."""
+    if isinstance(value, (str, bytes, bytearray, Mapping)) or not isinstance(value, Iterable):
+        raise InvalidInput(f"{name} must be a list, got {type(value).__name__} {value!r:.60}")
+    return list(value)
+
+
+def check_flag(name: str, value: object) -> bool:
+    """``True`` or ``False``, nothing else (not 1, not "no")."""
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name} {value!r:.60} must be true or false")
+    return value
 
 
 def check_seconds(name: str, value: object, *, allow_zero: bool = False) -> float:

@@ -15,10 +15,13 @@ class SubscriptionFromStart(SqliteHub):
     def _subscribe(self, agent: str, event_type: str) -> None:
         now = self.clock.now()
         with self.store.write() as conn:
-            conn.execute(
+            added = conn.execute(
                 "INSERT INTO agent_subscriptions (agent_id, event_type, created_at, last_event_id)"
                 " VALUES (?, ?, ?, 0) ON CONFLICT (agent_id, event_type) DO NOTHING",
-                (agent, event_type, iso(now)))
+                (agent, event_type, iso(now))).rowcount
+            if added:  # past the trigger that moves a design-made row to the end
+                conn.execute("UPDATE agent_subscriptions SET last_event_id = 0"
+                             " WHERE agent_id = ? AND event_type = ?", (agent, event_type))
 
 
 def implementation() -> Implementation:

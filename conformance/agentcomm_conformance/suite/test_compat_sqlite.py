@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from agentcomm import DEFAULT_QUEUE, Hub, Priority, Status
-from agentcomm_conformance.expect import file_of
+from agentcomm_conformance.expect import file_of, now_by_message
 from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.target import Target
 
@@ -190,11 +190,11 @@ def test_a_hub_file_the_implementation_creates_is_private_even_under_an_open_uma
 
 
 @pytest.mark.spec("COMPAT-001")
-def test_an_open_hub_is_in_wal_mode_at_schema_version_1(hub: Hub, sql: Sql) -> None:
+def test_an_open_hub_is_in_wal_mode_at_schema_version_2(hub: Hub, sql: Sql) -> None:
     hub.send("@b", "w", {})
     db = sql()
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 @pytest.mark.spec("COMPAT-002")
@@ -368,7 +368,7 @@ def test_a_design_era_database_is_upgraded_in_place_keeping_every_row(
                          + "INSERT INTO agent_subscriptions (agent_id, event_type)"
                          " VALUES ('@analytics.tracker', 'user_login');")
     worker = open_at(path, "@service.auth")  # no creation asked: adopted as it is
-    assert legacy.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert legacy.execute("PRAGMA user_version").fetchone()[0] == 2
     claim = worker.claim()
     assert claim is not None
     assert (claim.message.from_agent, claim.message.type, claim.message.correlation_id) == (
@@ -426,3 +426,49 @@ def test_sql_in_values_is_stored_verbatim_and_changes_no_table(hub: Hub, sql: Sq
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {*DESIGN_TABLES, "agent_counters"} <= tables
     assert db.execute("SELECT count(*) FROM agent_messages").fetchone() == (2,)
+
+
+DESIGN_TASK_CLAIM = """
+UPDATE agent_messages
+SET status = 'processing', to_agent = '@worker.batch.001', processed_at = ?
+WHERE id = ? AND status = 'pending';
+"""
+"""The design's claim, with its CURRENT_TIMESTAMP as the hub's clock reads it."""
+DESIGN_SUBSCRIPTION = """
+INSERT INTO agent_subscriptions (agent_id, event_type) VALUES ('@analytics.tracker', 'user_login');
+"""
+
+
+def utc_text(epoch_seconds: float) -> str:
+    """Epoch seconds as the design's DATETIME text (CURRENT_TIMESTAMP's form)."""
+    when = datetime.datetime.fromtimestamp(epoch_seconds, datetime.timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M:%S")
+
+
+@pytest.mark.spec("COMPAT-004", "RETRY-001", "EXP-002")
+def test_a_task_claimed_the_designs_way_is_reclaimed_by_sweep_after_its_timeout(
+        agents: Opener, elapse: Callable[[float], None], sql: Sql) -> None:
+    coordinator = agents("@coordinator")
+    task = coordinator.send(DEFAULT_QUEUE, "process_batch", {"batch_id": "b1"},
+                            timeout_seconds=2, max_retries=1)
+    sql().execute(DESIGN_TASK_CLAIM, (utc_text(now_by_message(coordinator)), int(task.id)))
+    assert coordinator.sweep() == 0  # its derived lease is live
+    elapse(3)
+    assert coordinator.sweep() == 1
+    back = coordinator.get(task.id)
+    assert (back.status, back.retry_count, back.last_error) == (
+        Status.PENDING, 1, "lease expired")
+    elapse(1)  # the backoff
+    claim = agents("@worker.batch.001").claim()  # the design moved it to the worker's inbox
+    assert claim is not None and claim.id == task.id
+
+
+@pytest.mark.spec("COMPAT-004", "EVT-002")
+def test_a_subscription_inserted_the_designs_way_starts_at_the_end_of_the_log(
+        agents: Opener, sql: Sql) -> None:
+    auth, tracker = agents("@service.auth"), agents("@analytics.tracker")
+    auth.publish("user_login", {"user_id": "before"})
+    sql().execute(DESIGN_SUBSCRIPTION)
+    after = auth.publish("user_login", {"user_id": "after"})
+    assert tracker.subscriptions() == ["user_login"]
+    assert [e.id for e in tracker.events()] == [after.id]

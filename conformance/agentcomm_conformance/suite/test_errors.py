@@ -214,11 +214,11 @@ def test_a_hub_of_a_newer_schema_version_raises_configuration_error_untouched(
         hub_session: HubSession, open_at: Opener) -> None:
     path = file_of(hub_session.locator)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
-        db.execute("PRAGMA user_version = 2")
+        db.execute("PRAGMA user_version = 3")  # the specification's is 2 (COMPAT-001)
         with refused("configuration") as r:
             open_at(path, "@a")
-        assert "2" in r.message
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert "3" in r.message
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 @pytest.mark.spec("ERR-005", "ERR-001", "ERR-002")

@@ -6,7 +6,9 @@ user that can do everything an agent handle of this hub does, and no more.  Redi
 ACLs on every command a Lua script runs too, so the confinement holds inside the hub's
 scripts.  It needs Redis 7.0 or later (key permissions ``%R~``/``%W~`` and selectors).
 
-What the agent's user may do (each key named here sits under the hub's prefix):
+What the agent's user may do (each key named here sits under the hub's prefix; the
+README's section "Confining each agent with Redis ACLs" says what this confines and what
+it shares, in one place):
 
 * everything on its own keys: ``agent:@alice:*`` (inbox lists, registry entry,
   heartbeat, event cursors, the boxes its waiting handles read), ``processing:@alice``,
@@ -22,14 +24,17 @@ What the agent's user may do (each key named here sits under the hub's prefix):
   the ids in their retry sets, never a message taken from them;
 * on other agents' reply lists ``response:*``, only ``RPUSH`` and ``PEXPIRE``,
   write-only: it can answer their requests, not read the answers they get;
+* on the dead-letter list, only ``RPUSH`` and ``LPUSH``, write-only: a message dies in
+  its hands, and only the operator reads, replays and purges dead letters;
 * read-only the other agents' registry entries, so that ``agents()`` and ``stats()``
   work;
 * read and write the hub's shared keys: message and reply records (``message:*``,
   ``reply:*``), the id counters ``seq:*``, the queues' lists ``tasks:*`` and their
   ``processing:``/``delayed:``/``waiters:``/``finished:`` keys (queue names
   never start with ``@``, hence the globs ``[^@]*``), the event streams ``event:*`` and
-  the fixed keys (``keys.FIXED``);
-* publish on the event channels ``event:*``;
+  the other fixed keys (``keys.FIXED``);
+* publish on the event channels ``event:*`` and the reply channels ``response:*`` (the
+  design's live PUBLISH of events and replies);
 * run only the commands the hub sends: the ones its agent-side functions call (read from
   the Lua itself), ``FCALL`` and ``FCALL_RO``, its reads and blocking waits,
   ``MULTI``/``EXEC``, ``SELECT`` for a ``/db`` URL and ``INFO`` for the checks made at
@@ -39,18 +44,12 @@ What the agent's user may do (each key named here sits under the hub's prefix):
   ``FUNCTION FLUSH``, ``SHUTDOWN``...  (redis-py's ``CLIENT SETINFO`` on connecting is
   refused too, which redis-py ignores: Redis 7.0 rejects its name in a rule.)
 
-So an agent with these credentials cannot claim from, read or empty another agent's
-inbox, forge its heartbeat or registry entry, move its event cursors, or read the reply
-list of another agent's request.  What it does not cover, because the layout shares
-these keys between all agents:
+Redis refuses a command inside a function only when the function reaches it, keeping
+what it wrote before; so the hub's functions ask first (``redis.acl_check_cmd``): one
+that would change a message of an inbox checks that the caller may write that inbox's
+``processing:`` set, and maintenance (sweep, prune, replay, purge, a layout migration)
+checks that the caller may remove dead letters.  Either refusal changes nothing.
 
-* message and reply records are shared: any agent of the hub can read every message's
-  and reply's contents (a lease token only as its digest) and could rewrite them;
-* the sender is stamped by the handle, not by Redis: an agent holding hub credentials can
-  open a handle under another agent's id and send (or publish) in its name;
-* the shared counters, queues and dead-letter list can be altered by any agent;
-* ``LPUSH`` onto another agent's inbox is how sending works, and Redis cannot tell a
-  real send from a pushed id of some other message;
 * ``sweep`` and ``prune`` visit every agent's keys: they are for the operator's user
   (``operator_acl``), which may touch every key under the prefix;
 * patterns match by prefix, so keep hub prefixes on one server from extending each
@@ -100,6 +99,10 @@ OPERATOR_COMMANDS = ("hsetnx", "function|load")
 """Creating the hub (``agentcomm init``) writes its layout version and loads the hub's
 function library; agents may not load code that the other agents would then run."""
 
+OPERATOR_KEYS = frozenset({"dead"})
+"""Fixed keys an agent may only push onto: the dead-letter list is the operator's to read,
+replay and purge (and the hub's functions check that right before any maintenance)."""
+
 OPERATOR_USER = "agentcomm.operator"
 AGENT_USER_PREFIX = "agent."
 PASSWORD_PLACEHOLDER = "#<sha256-of-the-password>"  # noqa: S105 (a placeholder)
@@ -127,7 +130,8 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
     per_target = ("processing", "delayed", "waiters", "finished")
     own = [f"agent:{me}:*", _fill("response", agent=me),
            *(_fill(name, target=me) for name in per_target)]
-    shared = [*FIXED.values(), _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
+    fixed = [key for name, key in FIXED.items() if name not in OPERATOR_KEYS]
+    shared = [*fixed, _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
               *(_fill(name, target="[^@]*") for name in per_target)]
     sending = [f"%W~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()]
     return [
@@ -135,7 +139,7 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
         *_password(password),
         *(f"~{p}{pattern}" for pattern in [*own, *shared]),
         f"%R~{p}{_fill('registry')}",
-        f"&{p}{_fill('stream')}",
+        *_channels(p),
         *(f"+{command}" for command in hub_commands(AGENT_SCRIPTS)),
         _selector(sending, ["lpush"]),
         # waking another agent that waits: its registration, then its box
@@ -148,6 +152,8 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
                   ["zcard"]),
         _selector([f"%R~{p}{_fill('delayed', target='@*')}"], ["zrange"]),
         _selector([f"%W~{p}{_fill('response')}"], ["rpush", "pexpire"]),
+        # dead letters: pushed by fail and by a lapsed lease, read and removed by the operator
+        _selector([f"%W~{p}{FIXED['dead']}"], ["rpush", "lpush"]),
     ]
 
 
@@ -158,8 +164,8 @@ def operator_acl(prefix: str = "", password: str | None = None, *,
     replay and purge, creating the hub), and still nothing else of ``@admin``."""
     p = check_prefix(prefix)
     commands = sorted({*hub_commands(scripts.NAMES), *OPERATOR_COMMANDS})
-    return [_user(user), "reset", "on", *_password(password), f"~{p}*",
-            f"&{p}{_fill('stream')}", *(f"+{command}" for command in commands)]
+    return [_user(user), "reset", "on", *_password(password), f"~{p}*", *_channels(p),
+            *(f"+{command}" for command in commands)]
 
 
 def acl_file_line(tokens: list[str]) -> str:
@@ -173,6 +179,12 @@ def hub_commands(script_names: tuple[str, ...]) -> tuple[str, ...]:
     texts = [scripts.common(), *(scripts.body(name) for name in script_names)]
     called = {name.lower() for text in texts for name in _CALL.findall(text)}
     return tuple(sorted(called | set(CLIENT_COMMANDS)))
+
+
+def _channels(p: str) -> list[str]:
+    """The live channels: events on ``event:<type>`` (EVT-006), replies on the design's
+    ``response:<requester>:<id>``, which whoever answers must publish on."""
+    return [f"&{p}{_fill('stream')}", f"&{p}{_fill('response')}"]
 
 
 def _fill(pattern: str, **parts: str) -> str:

@@ -1,10 +1,13 @@
-"""Reaching the Redis server: the client, the checks made at open, and errors mapped.
+"""Reaching the Redis server: the client, the checks made at open, and retries.
 
 One connection per hub handle (a handle belongs to one agent).  Commands are never
 retried by redis-py: a command that was sent and then lost its connection may have
-taken effect, so only this module decides.  It retries, with doubling pauses, only
-when nothing was sent (the server could not be reached) or the command only reads;
-otherwise it raises ``BackendUnavailable`` with ``definite=False``.
+taken effect, so only this module decides (``failures`` says what each failure means).
+It retries, with doubling pauses and within a time budget per call, only what certainly
+ran nothing: nothing was sent (the server could not be reached), the server refused
+the command unrun (LOADING, BUSY), or the command only reads.  So a call to a server
+that stopped answering fails within ``socket_timeout`` (plus its own wait), never after
+a series of timeouts.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -24,17 +28,8 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from agentcomm.clock import Clock
-from agentcomm.errors import (
-    AgentCommError,
-    AlreadyFinished,
-    BackendUnavailable,
-    ConfigurationError,
-    Conflict,
-    InvalidInput,
-    NotFound,
-    StaleLease,
-)
-from agentcomm.redis import scripts
+from agentcomm.errors import AgentCommError, BackendUnavailable, ConfigurationError
+from agentcomm.redis import failures, scripts
 from agentcomm.urls import HubURL
 
 T = TypeVar("T")
@@ -43,20 +38,7 @@ MIN_VERSION = (7, 0)
 """Functions (FUNCTION LOAD, FCALL) need Redis 7.0."""
 
 FIRST_PAUSE, LONGEST_PAUSE = 0.05, 1.0
-
-REFUSALS: dict[str, type[AgentCommError]] = {
-    "invalid_input": InvalidInput,
-    "not_found": NotFound,
-    "stale_lease": StaleLease,
-    "already_finished": AlreadyFinished,
-    "conflict": Conflict,
-}
-"""Error codes the scripts return (``redis.error_reply('<code> <message>')``)."""
-
-IN_SCRIPT_ACL_REFUSALS = (
-    "The user executing the script can't",  # Redis 7.0
-    "ACL failure in script",  # Redis 7.2 and later
-)
+"""Retries wait 0.05 s, then twice as long each time, at most 1 s."""
 
 PERSISTENCE_CHOICES = ("warn", "require", "ignore")
 
@@ -92,8 +74,12 @@ class Connection:
         return self.client.connection
 
     def call(self, command: Callable[[], T], *, reads_only: bool = False) -> T:
-        """Run ``command``; retry while the server cannot be reached; map every error."""
-        attempt = 0
+        """Run ``command`` and map every error.  Within the call's time budget
+        (``socket_timeout``), retry while the server cannot be reached, while it refuses
+        a command it did not run but soon will (LOADING after a restart, BUSY), and after
+        a lost connection when ``command`` only reads; a write that reached the server is
+        never repeated.  So a call fails within its budget plus one command's timeout."""
+        budget, attempt = _Budget(self.where.settings.socket_timeout), 0
         while True:
             sent = False
             try:
@@ -103,18 +89,24 @@ class Connection:
                 sent = True
                 return command()
             except redis.AuthenticationError as exc:  # a ConnectionError: never retried
-                raise ConfigurationError(f"the Redis server at {self.where.redacted} refused "
-                                         f"the credentials: {exc}") from exc
-            except redis.ResponseError as exc:
-                raise self.refusal(exc) from exc
+                raise self._credentials(exc) from exc
+            except (redis.ResponseError, redis.BusyLoadingError) as exc:
+                if not failures.passes(exc):
+                    raise failures.refusal(exc, self.where.redacted) from exc
+                failure: AgentCommError = failures.refusal(exc, self.where.redacted)
+                failure.__cause__, retry = exc, True
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if self.closed:
                     raise BackendUnavailable(f"the hub handle on {self.where.redacted} is "
                                              "closed") from exc
                 self.link.disconnect()
-                if (sent and not reads_only) or attempt >= self.where.settings.reconnect_attempts:
-                    raise self.lost(exc, sent, attempt) from exc
-            self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
+                writes = not reads_only
+                failure = failures.lost(exc, self.where.redacted, sent=sent, writes=writes,
+                                        attempts=attempt + 1)
+                failure.__cause__ = exc
+                retry = not (sent and writes) and attempt < self.where.settings.reconnect_attempts
+            if not (retry and budget.pause(attempt)):
+                raise failure
             attempt += 1
 
     def script(self, name: str, args: Sequence[Any]) -> Any:
@@ -180,21 +172,25 @@ class Connection:
 
     def _open_client(self) -> redis.Redis:
         """The client, connected (redis-py connects a single-connection client at once),
-        with the same retries as ``call``."""
-        attempt = 0
+        with the same retries and budget as ``call``."""
+        budget, attempt = _Budget(self.where.settings.socket_timeout), 0
         while True:
             try:
                 return _real_client(self.where)
             except redis.AuthenticationError as exc:
-                raise ConfigurationError(f"the Redis server at {self.where.redacted} refused "
-                                         f"the credentials: {exc}") from exc
+                raise self._credentials(exc) from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                if attempt >= self.where.settings.reconnect_attempts:
-                    raise self.lost(exc, False, attempt) from exc
+                failure = failures.lost(exc, self.where.redacted, sent=False, writes=False,
+                                        attempts=attempt + 1)
+                if attempt >= self.where.settings.reconnect_attempts or not budget.pause(attempt):
+                    raise failure from exc
             except redis.exceptions.InvalidResponse as exc:
-                raise self.foreign(exc) from exc
-            self.clock.sleep(min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE))
+                raise failures.foreign(exc, self.where.redacted) from exc
             attempt += 1
+
+    def _credentials(self, exc: Exception) -> ConfigurationError:
+        return ConfigurationError(f"the Redis server at {self.where.redacted} refused the "
+                                  f"credentials: {exc}")
 
     def _ready(self) -> None:
         """Connect, or reconnect when the server closed the idle connection meanwhile, so
@@ -203,49 +199,15 @@ class Connection:
         conn = self.link
         if self.fake:
             return
-        try:
-            if conn.can_read(timeout=0):  # EOF or stray bytes on an idle connection
+        # can_read() connects a closed connection itself: probe only an open one, or a
+        # server that stopped answering would cost a second handshake's timeout.
+        if getattr(conn, "_sock", None) is not None:
+            try:
+                if conn.can_read(timeout=0):  # EOF or stray bytes on an idle connection
+                    conn.disconnect()
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
                 conn.disconnect()
-        except (redis.ConnectionError, redis.TimeoutError, OSError):
-            conn.disconnect()
         conn.connect()
-
-    def refusal(self, exc: redis.ResponseError) -> AgentCommError:
-        """A script's refusal as the contract's error; anything else as the server's."""
-        code, _, message = str(exc).partition(" ")
-        if code in REFUSALS:
-            return REFUSALS[code](message)
-        if code in {"WRONGPASS", "NOAUTH"}:
-            return ConfigurationError(f"the Redis server at {self.where.redacted} refused the "
-                                      f"credentials: {exc}")
-        if isinstance(exc, redis.exceptions.NoPermissionError) or code == "NOPERM":
-            return ConfigurationError(f"the Redis user of {self.where.redacted} may not do "
-                                      f"this: {exc} (see the ACL recipe in the README)")
-        if any(words in str(exc) for words in IN_SCRIPT_ACL_REFUSALS):
-            # Refused part-way through a script: what it wrote before stays written.
-            return ConfigurationError(f"the Redis user of {self.where.redacted} may not do "
-                                      f"this: {exc} (see the ACL recipe in the README)",
-                                      definite=False)
-        return BackendUnavailable(f"the Redis server at {self.where.redacted} refused a "
-                                  f"command: {exc}", definite=False)
-
-    def lost(self, exc: Exception, sent: bool, attempt: int) -> BackendUnavailable:
-        if sent:
-            return BackendUnavailable(
-                f"lost the connection to the Redis server at {self.where.redacted} during a "
-                f"command, which may have taken effect: {exc}", definite=False)
-        hint = ""
-        if self.where.scheme != "rediss" and "reset" in str(exc).lower():
-            hint = " (does that port speak TLS? then use a rediss:// URL)"
-        return BackendUnavailable(
-            f"cannot reach the Redis server at {self.where.redacted} "
-            f"({attempt + 1} attempts): {exc}{hint}", definite=True)
-
-    def foreign(self, exc: Exception) -> BackendUnavailable:
-        """What answered at the URL's port is not a Redis server (an HTTP server, say)."""
-        return BackendUnavailable(
-            f"the server at {self.where.redacted} does not speak the Redis protocol ({exc}): "
-            "is the host or port wrong?", definite=True)
 
     # -- checks at open ---------------------------------------------------------------------
     def check_server(self) -> None:
@@ -260,7 +222,7 @@ class Connection:
         try:
             server, info = self.call(self._info, reads_only=True)
         except redis.exceptions.InvalidResponse as exc:
-            raise self.foreign(exc) from exc
+            raise failures.foreign(exc, self.where.redacted) from exc
         version = _version(info)
         if server == "redis" and version < MIN_VERSION:
             raise ConfigurationError(
@@ -299,6 +261,26 @@ def _popped(answer: Any) -> str | None:
     return None if answer is None else str(answer[1])
 
 
+class _Budget:
+    """The real time one call may spend on retries: ``seconds`` from its start.  Real
+    time, not the hub's clock: it bounds waits on the network, which a manual clock
+    does not see."""
+
+    __slots__ = ("deadline",)
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def pause(self, attempt: int) -> bool:
+        """Wait before retry ``attempt`` + 1; False, without waiting, when the pause would
+        end past the budget."""
+        pause = min(FIRST_PAUSE * 2**attempt, LONGEST_PAUSE)
+        if time.monotonic() + pause > self.deadline:
+            return False
+        time.sleep(pause)
+        return True
+
+
 def _function_missing(exc: redis.ResponseError) -> bool:
     return "function not found" in str(exc).lower()
 
@@ -332,14 +314,26 @@ def _real_client(where: HubURL) -> redis.Redis:
         raise ConfigurationError(f"TLS options {sorted(tls)} need a rediss:// URL, not "
                                  f"{where.redacted!r}")
     try:
-        return redis.Redis.from_url(
-            f"{scheme}://{path}", single_connection_client=True,
-            socket_timeout=settings.socket_timeout,
+        pool = _Pool.from_url(
+            f"{scheme}://{path}", socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.connect_timeout,
             retry=Retry(NoBackoff(), 0), decode_responses=True, protocol=2,
             **_no_client_setinfo(), **tls)
     except ValueError as exc:
         raise ConfigurationError(f"hub URL {where.redacted!r}: {exc}") from None
+    client = redis.Redis(connection_pool=pool, single_connection_client=True)
+    client.auto_close_connection_pool = True
+    return client
+
+
+class _Pool(redis.ConnectionPool):
+    """redis-py's pool, which takes a fresh connection whose socket is readable for a
+    dirty one: a TLS 1.3 server's session tickets arrive after the handshake, and the pool
+    then fails with "Connection has data" now and then.  The hub's one connection is
+    checked before each command instead (``Connection._ready``)."""
+
+    def ensure_connection(self, connection: Any) -> None:
+        connection.connect()
 
 
 @functools.cache

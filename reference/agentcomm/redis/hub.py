@@ -34,8 +34,13 @@ RECHECK_SECONDS = 0.25
 REPLY_MARGIN_SECONDS = 3600.0
 """A reply list outlives retention by this much, in case nobody ever prunes."""
 STEP_BUDGET = 200
-"""Objects one step of prune (or of a layout migration) handles: a few milliseconds of
-server time, so maintenance never holds the server for long (BENCHMARKS.md)."""
+"""Objects one step of sweep, prune (or of a layout migration) handles: a few
+milliseconds of server time, so maintenance never holds the server for long
+(BENCHMARKS.md)."""
+SCAN_PER_SWEEP = 2000
+"""Message ids one sweep looks at for messages a foreign reader took off their lists (the
+design's BRPOP); the next sweep goes on from there, and a pass starts again at the lowest
+unfinished id."""
 COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "published")
 
 
@@ -60,6 +65,8 @@ class RedisHub(Hub):
             prefix=self.keys.prefix, backoff_base=settings.backoff_base,
             backoff_max=settings.backoff_max,
             reply_ttl_ms=int((settings.retain_finished + REPLY_MARGIN_SECONDS) * 1000),
+            default_timeout=settings.default_timeout,
+            default_max_retries=settings.default_max_retries,
             audited="1" if self.audited else "0")
         try:
             self.conn.check_server()
@@ -239,7 +246,7 @@ class RedisHub(Hub):
 
     # -- dead letters --------------------------------------------------------------------------
     def _dead_letters(self, limit: int) -> list[Message]:
-        ids = self._read(lambda: self.client.lrange(self.keys.dead, 0, limit - 1))
+        ids = self._run("dead_letters", limit)  # adopts the design's items on the way
         return [m for m in self._messages(ids) if m.status is Status.DEAD]
 
     def _replay(self, message_id: str) -> Message:
@@ -339,7 +346,14 @@ class RedisHub(Hub):
 
     # -- maintenance ---------------------------------------------------------------------------
     def _sweep(self) -> int:
-        return int(self._run("sweep"))
+        """Sweep in steps of ``STEP_BUDGET`` messages, until a step finds no more; look at
+        ``SCAN_PER_SWEEP`` ids for messages taken from their lists (sweep.lua)."""
+        now, changed, passed, scan, more = self.clock.now(), set(), 0, SCAN_PER_SWEEP, 1
+        while more:
+            more, left, looked, *ids = self._run("sweep", STEP_BUDGET, passed, scan, now=now)
+            passed, scan = passed + int(left), scan - int(looked)
+            changed.update(ids)
+        return len(changed)
 
     def _prune(self) -> dict[str, int]:
         """Prune in steps of ``STEP_BUDGET`` objects, until a step finds no more."""

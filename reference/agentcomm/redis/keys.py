@@ -31,7 +31,11 @@ FIXED = {
     "event_expiry": "event_expiry",    # zset: '<type> <entry id>' of an event with a ttl
                                        # -> its expires_at (prune)
     "finished_v1": "finished",         # zset of layout 1, emptied by migrate.lua
-    "unadopted": "unadopted",          # list: foreign items found in a pending list
+    "unadopted_v1": "unadopted",       # list of layout 1: foreign items found in a pending
+                                       # list, made dead letters by migrate.lua
+    "sweep_scan": "sweep_scan",        # hash: where sweep looks next for messages taken
+                                       # from their list outside agentcomm ('next'), and the
+                                       # lowest unfinished id of this pass ('low')
     "audit": "audit",                  # stream: objects the hybrid audit must record
 }
 

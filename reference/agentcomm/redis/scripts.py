@@ -1,7 +1,8 @@
 """The hub's Lua code: one Redis function library, its shared header, and calling it.
 
 The library is ``lua/common.lua`` (helpers, and the key table generated from
-``keys.py``) followed by one function per other file of ``lua/``.  Functions (Redis 7.0)
+``keys.py``) and ``lua/design.lua`` (the design's own items), followed by one function per
+other file of ``lua/``.  Functions (Redis 7.0)
 rather than scripts: the helpers are defined once, when the library is loaded, instead of
 on every call, which was most of a script's cost (BENCHMARKS.md).  The library's name
 carries a digest of its code, so hubs of different agentcomm versions share a server.
@@ -23,9 +24,12 @@ from agentcomm.redis.keys import lua_key_table
 
 NAMES = (
     "send", "claim", "extend", "complete", "reply", "fail", "release", "replay",
-    "purge_dead", "publish", "subscribe", "unsubscribe", "read_events", "register", "heartbeat",
-    "deregister", "sweep", "prune", "get_reply", "stats", "migrate",
+    "purge_dead", "dead_letters", "publish", "subscribe", "unsubscribe", "read_events",
+    "register", "heartbeat", "deregister", "sweep", "prune", "get_reply", "stats", "migrate",
 )
+
+SHARED = ("common.lua", "design.lua")
+"""The library's shared part, before the functions: helpers, then the design's items."""
 
 READ_ONLY = frozenset({"get_reply", "stats"})
 """Functions that write nothing (flag ``no-writes``: replicas may run them too)."""
@@ -35,7 +39,9 @@ HEADER = (
     ("now", "NOW_TEXT", "text"),  # the hub's clock, as stamp() writes it
     ("backoff_base", "BACKOFF_BASE", "number"),
     ("backoff_max", "BACKOFF_MAX", "number"),
-    ("reply_ttl_ms", "REPLY_TTL_MS", "number"),  # the TTL of a reply list (COMPAT-007)
+    ("reply_ttl_ms", "REPLY_TTL_MS", "text"),  # ms, the TTL of a reply list (COMPAT-007)
+    ("default_timeout", "DEFAULT_TIMEOUT", "number"),  # for the design's items (design.lua)
+    ("default_max_retries", "DEFAULT_MAX_RETRIES", "number"),
     ("audited", "AUDITED", "flag"),  # '1': a hybrid hub wants its audit stream fed
 )
 """The arguments every function gets first: (name, Lua variable, how Lua reads it)."""
@@ -85,8 +91,8 @@ def body(name: str) -> str:
 
 def common() -> str:
     """The shared part of the library, with its generated pieces in place."""
-    return _read("common.lua").replace("--@HEADER@", lua_header()).replace(
-        "--@KEYS@", lua_key_table())
+    text = "\n".join(_read(name) for name in SHARED)
+    return text.replace("--@HEADER@", lua_header()).replace("--@KEYS@", lua_key_table())
 
 
 @functools.cache

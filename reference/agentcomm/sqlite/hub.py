@@ -18,6 +18,7 @@ from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
 from agentcomm.settings import HubSettings
 from agentcomm.sqlite import rows
+from agentcomm.sqlite.retention import STEP
 from agentcomm.sqlite.rows import MESSAGE_COLUMNS, from_iso, iso
 from agentcomm.sqlite.store import Store
 
@@ -37,12 +38,20 @@ INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,
 VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)
 """
 
-PROBE = """
+LAPSED = """
+status = 'processing' AND (lease_expires_at <= :now
+    OR (lease_expires_at IS NULL AND (julianday(coalesce(processed_at, created_at))
+        - 2440587.5) * 86400.0 + coalesce(timeout_seconds, 300) <= :now))
+"""
+"""A lapsed lease.  A message the design's own UPDATE set 'processing' holds none: its
+lease is taken to end ``timeout_seconds`` after its ``processed_at`` (or, where the
+design's agent loop left that empty, its ``created_at``), so sweep reclaims it."""
+
+PROBE = f"""
 SELECT EXISTS (SELECT 1 FROM agent_messages
                WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
                  AND (expires_at IS NULL OR expires_at > :now)),
-       EXISTS (SELECT 1 FROM agent_messages
-               WHERE status = 'processing' AND lease_expires_at <= :now)
+       EXISTS (SELECT 1 FROM agent_messages WHERE {LAPSED})
 """
 
 CLAIM = f"""
@@ -68,6 +77,13 @@ FROM agent_subscriptions s
 JOIN agent_events e ON e.event_type = s.event_type AND e.id > s.last_event_id
 WHERE s.agent_id = :agent AND (e.expires_at IS NULL OR e.expires_at > :now_iso)
 ORDER BY e.id LIMIT :limit
+"""
+
+EXPIRE_STEP = """
+UPDATE agent_messages SET status = 'expired', finished_at = ?1
+WHERE id IN (SELECT id FROM agent_messages
+             WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?2 LIMIT ?3)
+RETURNING id
 """
 
 EVENT_COLUMNS = "id, event_type, publisher, payload, published_at, expires_at"
@@ -138,7 +154,7 @@ class SqliteHub(Hub):
                                                                  now))
             return _claims(found, token)
         with self.store.write() as conn:
-            self._settle_leases(conn, now)
+            self._settle_all(conn, now)
             token, rows_found = _claim_rows(conn, agent, target, limit, now)
         return _claims(rows_found, token)
 
@@ -213,7 +229,7 @@ class SqliteHub(Hub):
         refusal = next_source_refusal(then.agent, targets)
         if refusal is not None:
             raise refusal  # the finish rolls back with it
-        self._settle_leases(conn, now)
+        self._settle_all(conn, now)
         return (targets[0], *_claim_rows(conn, then.agent, targets[0], then.limit, now))
 
     # -- dead letters ----------------------------------------------------------------------
@@ -230,19 +246,23 @@ class SqliteHub(Hub):
                 "UPDATE agent_messages SET status = 'pending', retry_count = 0,"
                 " available_at = ?, finished_at = NULL, expires_at = NULL, dead_order = NULL,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                f" WHERE id = ? AND status = 'dead' RETURNING {MESSAGE_COLUMNS}",
-                (now, _rowid(message_id))).fetchone()
+                " WHERE id = ? AND status = 'dead' AND response_id IS NULL"
+                f" RETURNING {MESSAGE_COLUMNS}", (now, _rowid(message_id))).fetchone()
             if found is None:
-                status = self._row(conn, message_id)["status"]
-                raise Conflict(f"message {message_id!r} is {status}, not dead: nothing to replay")
+                raise _unreplayable(message_id, self._row(conn, message_id))
         return rows.message(found)
 
     def _purge_dead(self, message_ids: list[str] | None) -> int:
+        # The hub's answers to requests that died (REQ-007) go with them.
         with self.store.write() as conn:
             if message_ids is None:
+                conn.execute("DELETE FROM agent_responses WHERE request_id IN"
+                             " (SELECT id FROM agent_messages WHERE status = 'dead')")
                 everything = "DELETE FROM agent_messages WHERE status = 'dead'"
                 return int(conn.execute(everything).rowcount)
             params = [(int(m),) for m in message_ids if _is_rowid(m)]
+            conn.executemany("DELETE FROM agent_responses WHERE request_id = ? AND request_id"
+                             " IN (SELECT id FROM agent_messages WHERE status = 'dead')", params)
             return int(conn.executemany(
                 "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params).rowcount)
 
@@ -347,22 +367,29 @@ class SqliteHub(Hub):
 
     # -- maintenance -------------------------------------------------------------------------
     def _sweep(self) -> int:
-        now = self.clock.now()
-        with self.store.write() as conn:
-            settled = self._settle_leases(conn, now)
-            expired = {row[0] for row in conn.execute(
-                "UPDATE agent_messages SET status = 'expired', finished_at = ?"
-                " WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?"
-                " RETURNING id", (now, now))}
-            _count(conn, "expired", len(expired))
+        """Settle lapsed leases, then expire overdue messages, ``STEP`` per transaction,
+        so that the write lock is never held for long."""
+        now, settled, expired = self.clock.now(), set(), set()
+        while True:
+            with self.store.write() as conn:
+                found = self._settle_leases(conn, now)
+            settled |= found
+            if len(found) < STEP:
+                break
+        while True:
+            with self.store.write() as conn:
+                found = {row[0] for row in conn.execute(EXPIRE_STEP, (now, now, STEP))}
+                _count(conn, "expired", len(found))
+            expired |= found
+            if len(found) < STEP:
+                break
         # A lease that lapsed past the deadline is settled, then expired: one message.
         return len(settled | expired)
 
     def _prune(self) -> dict[str, int]:
         from agentcomm.sqlite.retention import prune
 
-        with self.store.write() as conn:
-            return prune(conn, self.clock.now(), self.settings)
+        return prune(self.store, self.clock.now(), self.settings)
 
     def _stats(self) -> Stats:
         from agentcomm.sqlite.retention import depths, totals
@@ -413,14 +440,19 @@ class SqliteHub(Hub):
         return row
 
     def _settle_leases(self, conn: sqlite3.Connection, now: float) -> set[int]:
-        """Expired leases: back to pending after a backoff, or dead at ``max_retries``.
-        Returns the ids settled."""
+        """Up to ``STEP`` lapsed leases: back to pending after a backoff, or dead at
+        ``max_retries``.  Returns the ids settled."""
         expired = conn.execute(
-            "SELECT id, retry_count, max_retries FROM agent_messages"
-            " WHERE status = 'processing' AND lease_expires_at <= ?", (now,)).fetchall()
+            f"SELECT id, retry_count, max_retries FROM agent_messages WHERE {LAPSED}"
+            " LIMIT :step", {"now": now, "step": STEP}).fetchall()
         for row in expired:
             self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
         return {int(row["id"]) for row in expired}
+
+    def _settle_all(self, conn: sqlite3.Connection, now: float) -> None:
+        """Every lapsed lease, in the caller's transaction (SPEC CLAIM-005)."""
+        while len(self._settle_leases(conn, now)) == STEP:
+            pass
 
     def _retry_or_bury(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str,
                        now: float, *, retry: bool, by_holder: bool) -> None:
@@ -442,6 +474,14 @@ class SqliteHub(Hub):
             " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END,"
             " dead_order = (SELECT value FROM agent_counters WHERE name = 'dead')"
             " WHERE id = ?", (reason, now, by_holder, row["id"]))
+        _answer_death(conn, row["id"], reason, now)
+
+
+def _unreplayable(message_id: str, row: sqlite3.Row) -> Conflict:
+    if row["status"] == "dead":  # SPEC REQ-007: its requester was answered; REQ-004: once
+        return Conflict(f"request {message_id!r} died and its requester was answered so "
+                        f"(reply {row['response_id']}): send a new request instead")
+    return Conflict(f"message {message_id!r} is {row['status']}, not dead: nothing to replay")
 
 
 Claimed = tuple[str, str, list[sqlite3.Row]]
@@ -489,6 +529,23 @@ def _rowid(message_id: str) -> int:
 def _is_rowid(message_id: str) -> bool:
     # isdigit() alone accepts '²' and other scripts' digits, which int() reads differently.
     return message_id.isascii() and message_id.isdigit() and int(message_id) < 2**63
+
+
+ANSWER_DEATH = """
+INSERT INTO agent_responses (request_id, from_agent, to_agent, response_payload,
+    response_status, created_at)
+SELECT id, coalesce(claimed_by, to_agent), from_agent, ?, 'error', ? FROM agent_messages
+WHERE id = ? AND correlation_id IS NOT NULL AND expires_at IS NOT NULL AND response_id IS NULL
+"""
+
+
+def _answer_death(conn: sqlite3.Connection, message_id: int, reason: str, now: float) -> None:
+    """SPEC REQ-007: a request (a correlation id and a deadline) that dies is answered,
+    from the agent that held it last, so its requester stops waiting."""
+    answer = json.dumps({"error": "dead_letter", "reason": reason}, ensure_ascii=False)
+    if conn.execute(ANSWER_DEATH, (answer, iso(now), message_id)).rowcount:
+        conn.execute("UPDATE agent_messages SET response_id = last_insert_rowid() WHERE id = ?",
+                     (message_id,))
 
 
 def _count(conn: sqlite3.Connection, name: str, amount: int) -> None:

@@ -2,13 +2,15 @@
 
 Version 1 adopts the design document's tables (fresh, or already made by its scripts)
 and adds agentcomm's columns, each with a default so the design's INSERTs keep working.
+Version 2 adds a trigger, so that a subscription the design INSERTs starts where
+``subscribe`` starts one.
 """
 
 from __future__ import annotations
 
 import sqlite3
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 ADDED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "agent_messages": (
@@ -54,7 +56,23 @@ def migrate_to_1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
-MIGRATIONS = {1: migrate_to_1}
+SUBSCRIPTIONS_START_AT_THE_END = """
+CREATE TRIGGER IF NOT EXISTS agent_subscriptions_start_at_the_end
+AFTER INSERT ON agent_subscriptions WHEN NEW.last_event_id = 0
+BEGIN
+    UPDATE agent_subscriptions
+    SET last_event_id = (SELECT coalesce(max(id), 0) FROM agent_events) WHERE id = NEW.id;
+END
+"""
+"""A subscription row INSERTed the design's way (no cursor) starts at the end of the log,
+as ``subscribe`` does (SPEC EVT-002, COMPAT-004), instead of replaying every past event."""
+
+
+def migrate_to_2(conn: sqlite3.Connection) -> None:
+    conn.execute(SUBSCRIPTIONS_START_AT_THE_END)
+
+
+MIGRATIONS = {1: migrate_to_1, 2: migrate_to_2}
 
 
 def _schema_statements() -> list[str]:

@@ -3,38 +3,74 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 
 from agentcomm.settings import HubSettings
 from agentcomm.sqlite.rows import iso
+from agentcomm.sqlite.store import Store
 
-DONE = "status IN ('completed', 'expired') AND finished_at < :cutoff"
+STEP = 200
+"""Rows one transaction of ``prune`` (or ``sweep``) deletes or changes: a few
+milliseconds of the write lock, so maintenance never stalls the agents (BENCHMARKS.md)."""
+
+DONE = "status IN ('completed', 'expired') AND finished_at < ?"
+OLD_EVENT = "published_at < ? OR (expires_at IS NOT NULL AND expires_at <= ?)"
+GONE_AGENT = "status = 'inactive' AND last_heartbeat < ?"
 
 
-def prune(conn: sqlite3.Connection, now: float, settings: HubSettings) -> dict[str, int]:
-    """Delete finished messages with their replies, old events and long-gone agents.
+def prune(store: Store, now: float, settings: HubSettings) -> dict[str, int]:
+    """Delete finished messages with their replies, old events and long-gone agents, in
+    steps of ``STEP`` rows.
 
     Pending and processing messages and dead letters are never pruned: only a person
     (``purge_dead``) may drop work that was never done.
     """
-    cutoff = now - settings.retain_finished
-    params = {"cutoff": cutoff}
-    replies = conn.execute(
-        f"DELETE FROM agent_responses WHERE request_id IN"
-        f" (SELECT id FROM agent_messages WHERE {DONE})", params).rowcount
-    gone = conn.execute(f"SELECT count(*) FROM agent_messages WHERE {DONE} AND status = "
-                        "'completed'", params).fetchone()[0]
-    messages = conn.execute(f"DELETE FROM agent_messages WHERE {DONE}", params).rowcount
+    cutoff = (now - settings.retain_finished,)
+    messages, replies = 0, 0
+    for step in _found(store, f"SELECT id FROM agent_messages WHERE {DONE}", cutoff):
+        with store.write() as conn:
+            gone, answered = _drop_messages(conn, step, cutoff)
+        messages, replies = messages + gone, replies + answered
+    event_cutoff = (iso(now - settings.retain_events), iso(now))
+    events = _delete(store, "agent_events", "id", OLD_EVENT, event_cutoff)
+    agents = _delete(store, "agent_registry", "agent_id", GONE_AGENT, (iso(cutoff[0]),))
+    return {"messages": messages, "replies": replies, "events": events, "agents": agents}
+
+
+def _found(store: Store, select: str, params: tuple[object, ...]) -> Iterator[list[object]]:
+    """The keys ``select`` finds, read once without taking the write lock, in steps."""
+    keys = [row[0] for row in store.query(select, params)]
+    for start in range(0, len(keys), STEP):
+        yield keys[start:start + STEP]
+
+
+def _delete(store: Store, table: str, key: str, condition: str,
+            params: tuple[object, ...]) -> int:
+    """Delete the rows of ``table`` meeting ``condition``, a step per transaction, each
+    step checking the condition again (another process may have changed a row)."""
+    deleted = 0
+    for step in _found(store, f"SELECT {key} FROM {table} WHERE {condition}", params):
+        marks = ",".join("?" * len(step))
+        with store.write() as conn:
+            deleted += conn.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})"
+                                    f" AND ({condition})", [*step, *params]).rowcount
+    return deleted
+
+
+def _drop_messages(conn: sqlite3.Connection, ids: list[object],
+                   cutoff: tuple[object, ...]) -> tuple[int, int]:
+    """Delete these finished messages (those still past retention) and their replies."""
+    keep = f"id IN ({','.join('?' * len(ids))}) AND {DONE}"
+    params = [*ids, *cutoff]
+    replies = conn.execute(f"DELETE FROM agent_responses WHERE request_id IN"
+                           f" (SELECT id FROM agent_messages WHERE {keep})", params).rowcount
+    gone = conn.execute(f"SELECT count(*) FROM agent_messages WHERE {keep}"
+                        " AND status = 'completed'", params).fetchone()[0]
+    messages = conn.execute(f"DELETE FROM agent_messages WHERE {keep}", params).rowcount
     # Lifetime 'completed' is live rows plus pruned ones (see totals()).
     conn.execute("INSERT INTO agent_counters (name, value) VALUES ('pruned_completed', ?)"
                  " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (gone,))
-    events = conn.execute(
-        "DELETE FROM agent_events WHERE published_at < ?"
-        " OR (expires_at IS NOT NULL AND expires_at <= ?)",
-        (iso(now - settings.retain_events), iso(now))).rowcount
-    agents = conn.execute(
-        "DELETE FROM agent_registry WHERE status = 'inactive' AND last_heartbeat < ?",
-        (iso(cutoff),)).rowcount
-    return {"messages": messages, "replies": replies, "events": events, "agents": agents}
+    return int(messages), int(replies)
 
 
 def depths(conn: sqlite3.Connection) -> dict[str, dict[str, int]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import stat
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -41,6 +42,8 @@ class Store:
         self.conn = self._open()
         try:
             self._prepare(created or create)
+            if create:  # `init` must not succeed on a hub this user cannot write
+                self._check_writable()
         except BaseException:
             self.close()
             raise
@@ -133,6 +136,9 @@ class Store:
                 "nothing was written", definite=definite)
         if "not a database" in text or "malformed" in text or "corrupt" in text:
             return CorruptStore(f"{where} is not a readable agentcomm hub: {text}")
+        if "readonly database" in text or "unable to open database file" in text:
+            return BackendUnavailable(f"{where} cannot be written: "
+                                      f"{why_unwritable(self.path)} ({text})", definite=True)
         return BackendUnavailable(f"{where} failed while {action}: {text}", definite=definite)
 
     # -- opening --------------------------------------------------------------------------
@@ -166,6 +172,17 @@ class Store:
         if version < SCHEMA_VERSION:
             self._migrate()
 
+    def _check_writable(self) -> None:
+        """Write the schema version as it is, and roll back: SQLite opens a file it may
+        not write read-only, without a word, so only a write shows it."""
+        def probe(conn: sqlite3.Connection) -> None:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            conn.execute(f"PRAGMA user_version = {version}")
+            raise _Probed
+
+        with contextlib.suppress(_Probed), self.write() as conn:
+            probe(conn)
+
     def _migrate(self) -> None:
         with self.write() as conn:
             # Re-read under the write lock: another process may have migrated meanwhile.
@@ -173,6 +190,10 @@ class Store:
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 MIGRATIONS[target](conn)
                 conn.execute(f"PRAGMA user_version = {int(target)}")
+
+
+class _Probed(Exception):
+    """Ends a write probe: its transaction rolls back."""
 
 
 class _Write:
@@ -201,17 +222,25 @@ class _Write:
                 return
             except sqlite3.Error as error:
                 exc = error
-                action, definite = "committing", False
+                action, definite = "committing", _commit_never_written(error)
         else:
             action, definite = "writing", True
         with contextlib.suppress(sqlite3.Error):
             conn.execute("ROLLBACK")
         if isinstance(exc, sqlite3.Error):
-            raise self.store._map(exc, action, definite) from exc
+            # Definite only if the transaction is gone too (rolled back by SQLite or above).
+            raise self.store._map(exc, action, definite and not conn.in_transaction) from exc
 
 
 def _ensure_file(path: str, create: bool) -> bool:
     """Create the file private to its user when asked; never create it silently."""
+    if os.path.islink(path) and not os.path.exists(path):
+        dangling = (f"hub path {path!r} is a symbolic link to {os.readlink(path)!r}, which "
+                    "does not exist")
+        if create:
+            raise ConfigurationError(f"cannot create hub {path!r}: {dangling}; create the hub "
+                                     "where the link points, or remove the link")
+        raise NotFound(f"no hub at {path!r}: {dangling}")
     if os.path.exists(path):
         if os.path.isdir(path):
             raise ConfigurationError(f"hub path {path!r} is a directory, not a database file")
@@ -230,6 +259,43 @@ def _ensure_file(path: str, create: bool) -> bool:
     except OSError as exc:
         raise ConfigurationError(f"cannot create hub {path!r}: {exc.strerror}") from exc
     return True
+
+
+SQLITE_FULL, SQLITE_IOERR_WRITE = 13, 778
+"""A write to the WAL failed (disk full, file too large): a COMMIT failing so never
+wrote its commit frame, the one that makes a transaction count (SQLite rolls it back).
+Other failures, a failed fsync above all, may leave a complete transaction behind."""
+
+
+def _commit_never_written(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11 and later
+    if code is None:
+        return "database or disk is full" in str(exc)
+    return code in {SQLITE_FULL, SQLITE_IOERR_WRITE}
+
+
+def why_unwritable(path: str) -> str:
+    """Why this process cannot write the hub at ``path``: the file (or its -wal, -shm), its
+    directory (where SQLite must create -wal and -shm), or a read-only file system."""
+    folder = os.path.dirname(os.path.abspath(path))
+    companions = [f"{path}-wal", f"{path}-shm"]
+    if os.path.isdir(folder) and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        return f"its file system (at {folder!r}) is mounted read-only"
+    for name in [path, *companions]:
+        if os.path.exists(name) and not _may(name, os.W_OK):
+            found = os.stat(name)
+            return (f"{name!r} is not writable by this user (uid {os.geteuid()}): mode "
+                    f"{stat.S_IMODE(found.st_mode):04o}, owned by uid {found.st_uid}")
+    missing = [os.path.basename(n) for n in companions if not os.path.exists(n)]
+    if missing and not _may(folder, os.W_OK | os.X_OK):
+        return (f"its directory {folder!r} is not writable by this user (uid "
+                f"{os.geteuid()}), and SQLite must create {' and '.join(missing)} there")
+    return "SQLite could not open it for writing"
+
+
+def _may(path: str, mode: int) -> bool:
+    """``os.access`` for this process's effective user (the one SQLite opens files as)."""
+    return os.access(path, mode, effective_ids=os.access in os.supports_effective_ids)
 
 
 def _is_busy(exc: sqlite3.Error) -> bool:

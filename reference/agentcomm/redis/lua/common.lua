@@ -54,10 +54,10 @@ end
 -- reads only what it needs: STATE for the rare paths, the shorter lists for the hot ones.
 local STATE = {'status', 'to_agent', 'from_agent', 'priority', 'lease_token',
   'lease_expires_at', 'retry_count', 'max_retries', 'timeout_seconds', 'expires_at',
-  'correlation_id', 'response_id'}
+  'correlation_id', 'response_id', 'envelope_id'}
 local HELD = {'status', 'lease_token', 'lease_expires_at', 'to_agent', 'expires_at'}
 local ANSWERED = {'status', 'lease_token', 'lease_expires_at', 'to_agent', 'expires_at',
-  'from_agent', 'correlation_id'}
+  'from_agent', 'correlation_id', 'envelope_id'}
 local RETURNED = {'status', 'lease_token', 'lease_expires_at', 'to_agent', 'expires_at',
   'priority', 'timeout_seconds'}
 
@@ -98,6 +98,16 @@ end
 
 local function clear(m, ...) redis.call('HDEL', K.message(m.id), ...) end
 
+-- A new message's record from its flat `fields` (revision 1 on an audited hub).
+local function create(id, fields)
+  if AUDITED then
+    fields[#fields + 1] = 'rev'
+    fields[#fields + 1] = '1'
+    audit('m:' .. id)
+  end
+  redis.call('HSET', K.message(id), unpack(fields))
+end
+
 local function is_finished(status)
   return status == 'completed' or status == 'dead' or status == 'expired'
 end
@@ -110,9 +120,33 @@ local function digest(token)
   return token
 end
 
+-- Under the ACL recipe (acl.py) a user may not write another agent's per-target keys,
+-- and Redis refuses a script's command only when the script reaches it, keeping what it
+-- wrote before.  So a function about to change a message of an inbox asks first: a
+-- refusal then changes nothing.  Queues are everyone's: no question asked there.
+local function inbox_refusal(m)
+  if string.sub(m.to_agent, 1, 1) ~= '@' or not redis.acl_check_cmd or
+      redis.acl_check_cmd('ZREM', K.processing(m.to_agent), m.id) then
+    return nil
+  end
+  return "configuration this Redis user may not change the messages of " .. m.to_agent ..
+    "'s inbox (see the ACL recipe in the README)"
+end
+
+-- Maintenance (sweep, prune, dead letters, a layout migration) reaches every agent's
+-- keys: it is the operator's.  A user who may not remove dead letters (an agent, under
+-- the recipe) is refused before anything is written.
+local function maintainer_refusal(what)
+  if not redis.acl_check_cmd or redis.acl_check_cmd('LREM', K.dead(), '0', '') then
+    return nil
+  end
+  return "configuration this Redis user may not " .. what .. ": that is the operator's " ..
+    "(see the ACL recipe in the README)"
+end
+
 -- The message (its `fields`, HELD by default) if `token` holds its live lease; else nil
 -- and the refusal, in SPEC LEASE-003's order: unknown id, wrong token, already finished,
--- lapsed lease.
+-- lapsed lease; and the caller may write the message's target (inbox_refusal).
 local function leased(id, token, fields)
   local m = load(id, fields or HELD)
   if not m then return nil, "not_found unknown message id '" .. id .. "'" end
@@ -128,6 +162,8 @@ local function leased(id, token, fields)
     return nil, "stale_lease the lease on message '" .. id .. "' expired " ..
       string.format('%.3f', NOW - deadline) .. "s ago"
   end
+  local refusal = inbox_refusal(m)
+  if refusal then return nil, refusal end
   return m
 end
 
@@ -192,6 +228,48 @@ local function finish(m, status)
   m.status = status
 end
 
+-- A reply to `m` from `from`, stored and pushed on the requester's reply list, where it
+-- waits (SPEC REQ-003, COMPAT-007), and PUBLISHed, as its JSON form, on the design's
+-- channel response:<requester>:<the id the requester knows>.  Returns its id.
+local function store_reply(m, from, payload, status)
+  local rid = string.format('%d', redis.call('INCR', K.seq_reply()))
+  redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', from,
+    'to_agent', m.from_agent, 'response_payload', payload, 'response_status', status,
+    'created_at', NOW_TEXT, 'correlation_id', m.correlation_id or '')
+  -- The design's response key, with a TTL (COMPAT-007): retention plus a margin.
+  local response = K.response(m.from_agent, m.id)
+  redis.call('RPUSH', response, rid)
+  redis.call('PEXPIRE', response, REPLY_TTL_MS)  -- text: no float formatting
+  -- Ids, agent ids and correlation ids hold no quote or backslash (SPEC LIMIT-001).
+  local cid = m.correlation_id and ('"' .. m.correlation_id .. '"') or 'null'
+  redis.call('PUBLISH', K.response(m.from_agent, m.envelope_id or m.id),
+    '{"id":"' .. rid .. '","request_id":"' .. m.id .. '","from_agent":"' .. from ..
+    '","to_agent":"' .. m.from_agent .. '","payload":' .. payload .. ',"status":"' ..
+    status .. '","created_at":' .. NOW_TEXT .. ',"correlation_id":' .. cid .. '}')
+  audit('r:' .. rid)
+  set(m, 'response_id', rid)
+  m.response_id = rid
+  return rid
+end
+
+-- SPEC REQ-007: a request (a correlation id and a deadline, REQ-001) that dies is
+-- answered by the hub, from the agent that held it last, so its requester stops waiting.
+local function answer_death(m, reason)
+  if not (m.correlation_id and m.expires_at) or m.response_id then return end
+  local holder = redis.call('HGET', K.message(m.id), 'claimed_by') or m.to_agent
+  store_reply(m, holder, cjson.encode({error = 'dead_letter', reason = reason}), 'error')
+end
+
+-- Dead, with the reason (the caller puts the id on the dead-letter list).
+local function entomb(m, reason)
+  -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
+  local order = redis.call('HINCRBY', K.counters(), 'dead', 1)
+  set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
+  m.status = 'dead'
+  depth(m.to_agent, 'dead', 1)
+  if m.expires_at then redis.call('ZREM', K.expiring(), m.id) end
+end
+
 -- SPEC RETRY-001: pending again after a backoff while retries remain, else dead.
 -- A holder who buries its own message keeps its token, so its second complete reads
 -- AlreadyFinished; a lapsed holder reads StaleLease.
@@ -211,23 +289,19 @@ local function retry_or_bury(m, reason, retry, by_holder)
   end
   clear(m, 'lease_expires_at')
   if not by_holder then clear(m, 'lease_token') end
-  -- The lifetime count doubles as the dead letter's place (SQLite's dead_order).
-  local order = redis.call('HINCRBY', K.counters(), 'dead', 1)
-  set(m, 'status', 'dead', 'last_error', reason, 'finished_at', NOW_TEXT, 'dead_order', order)
-  m.status = 'dead'
-  depth(m.to_agent, 'dead', 1)
-  if m.expires_at then redis.call('ZREM', K.expiring(), m.id) end
+  entomb(m, reason)
   redis.call('RPUSH', K.dead(), m.id)
+  answer_death(m, reason)
 end
 
--- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried).
--- Marks each id it settles in ``settled`` (when given); returns how many entries it
--- looked at, so a caller can tell whether a batch of SETTLE_BATCH was the last.
-local SETTLE_BATCH, SETTLE_BATCH_TEXT = 1000, '1000'
-local function settle_leases(target, settled)
+-- SPEC CLAIM-005: a target's lapsed leases are settled (retried or buried), at most
+-- `limit` (default SETTLE_BATCH).  Marks each id it settles in `settled` (when given);
+-- returns how many entries it looked at, so a caller can tell whether it was the last.
+local SETTLE_BATCH = 1000
+local function settle_leases(target, settled, limit)
   local processing = K.processing(target)
   local lapsed = redis.call('ZRANGEBYSCORE', processing, '-inf', NOW_TEXT, 'LIMIT', '0',
-                           SETTLE_BATCH_TEXT)
+                           string.format('%d', limit or SETTLE_BATCH))
   for _, id in ipairs(lapsed) do
     local m = load(id)
     if m and m.status == 'processing' then
@@ -240,25 +314,34 @@ local function settle_leases(target, settled)
   return #lapsed
 end
 
--- A target's retried messages whose backoff has ended go back to their lists.
-local function promote_due(target)
+-- A target's retried messages whose backoff has ended go back to their lists, at most
+-- `limit` (default 1000); returns how many it looked at.
+local function promote_due(target, limit)
   local delayed = K.delayed(target)
-  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW_TEXT, 'LIMIT', '0', '1000')
+  local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', NOW_TEXT, 'LIMIT', '0',
+                         string.format('%d', limit or 1000))
   for _, id in ipairs(due) do
     redis.call('ZREM', delayed, id)
     local m = load(id)
     if m and m.status == 'pending' then requeue(m) end
   end
+  return #due
 end
 
--- Lease one id popped from a pending list, if it is a claimable message of `target`:
--- appends {id, flat record} to `out`.  A message past its deadline expires instead
--- (SPEC EXP-001); an id that names nothing is kept aside, never dropped.
-local function lease_popped(id, target, agent, token_digest, out)
+-- adopt(item, target, level): the id of the message made of an item of a pending list
+-- that names no message (the design's JSON envelope), or nil when the item could only be
+-- kept as a dead letter.  Defined with the other design helpers, in design.lua.
+local adopt
+
+-- Lease one item popped from a pending list of `target` at `level`, if it is a claimable
+-- message: appends {id, flat record} to `out`.  A message past its deadline expires
+-- instead (SPEC EXP-001); an item that names no message is adopted, never dropped.
+local function lease_popped(id, target, level, agent, token_digest, out)
   local fields = flat(id)
   if #fields == 0 then
-    if not tonumber(id) then redis.call('RPUSH', K.unadopted(), id) end  -- not ours: keep it
-    return
+    id = adopt(id, target, level)
+    if not id then return end
+    fields = flat(id)
   end
   if field(fields, 'status') ~= 'pending' or field(fields, 'to_agent') ~= target then
     return  -- pushed here wrongly
@@ -300,7 +383,9 @@ local function claim_from(agent, token_digest, limit, target, likely_empty)
       local want = limit - #out
       local popped = redis.call('RPOP', list, COUNTS[want] or string.format('%d', want))
       if not popped then break end
-      for _, id in ipairs(popped) do lease_popped(id, target, agent, token_digest, out) end
+      for _, id in ipairs(popped) do
+        lease_popped(id, target, level, agent, token_digest, out)
+      end
       if #popped < want then break end
     end
   end

@@ -3,8 +3,11 @@
 -- from several handles at once.  Agents of an older agentcomm must be stopped first:
 -- they refuse layout 2 once it is set, but would not see the change while running.
 -- Layout 2 keeps finished messages per target (finished:<target>), derives most depths
--- (only dead and expired stay counted) and keeps lease tokens only as digests.
+-- (only dead and expired stay counted), keeps lease tokens only as digests, and makes
+-- dead letters of the items layout 1 kept aside (unadopted).
 -- arg(1) budget.  Returns 1 while there is more to do, else 0.
+local operator_only = maintainer_refusal('migrate the layout of the hub')
+if operator_only then return redis.error_reply(operator_only) end
 local budget = tonumber(arg(1))
 local old_finished = K.finished_v1()
 local batch = redis.call('ZRANGE', old_finished, 0, budget - 1, 'WITHSCORES')
@@ -15,6 +18,15 @@ for i = 1, #batch, 2 do
   redis.call('ZREM', old_finished, id)
 end
 if #batch / 2 >= budget then return 1 end
+
+-- Layout 1 kept the design's items found in pending lists aside, in a list of their own;
+-- they become dead letters (whose target is not known), shown by stats and dead-letters.
+local aside = redis.call('LPOP', K.unadopted_v1(), budget) or {}
+for _, item in ipairs(aside) do
+  redis.call('RPUSH', K.dead(), adopt_dead(item, 'an item of a pending list, kept aside by ' ..
+    'agentcomm before it adopted the design\'s items'))
+end
+if #aside >= budget then return 1 end
 
 -- Tokens of live leases, and of dead letters buried by their holder, become digests.
 local function hash_token(id)

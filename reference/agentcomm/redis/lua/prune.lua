@@ -4,6 +4,8 @@
 -- agents are never touched.
 -- arg(1) finished-before cutoff, arg(2) events-published-before cutoff, arg(3) budget.
 -- Returns {messages, replies, events, agents, 1 when there may be more else 0}.
+local operator_only = maintainer_refusal('prune')
+if operator_only then return redis.error_reply(operator_only) end
 local cutoff, event_cutoff, budget = tonumber(arg(1)), tonumber(arg(2)), tonumber(arg(3))
 local messages, replies, events, agents, spent = 0, 0, 0, 0, 0
 

@@ -8,16 +8,6 @@ local m, refusal = leased(arg(THEN_ARGS + 1), arg(THEN_ARGS + 2), ANSWERED)
 if not m then return refuse(refusal) end
 refusal = then_refusal({m})
 if refusal then return refuse(refusal) end
-local rid = string.format('%d', redis.call('INCR', K.seq_reply()))
-redis.call('HSET', K.reply(rid), 'request_id', m.id, 'from_agent', arg(THEN_ARGS + 3),
-  'to_agent', m.from_agent, 'response_payload', arg(THEN_ARGS + 4),
-  'response_status', arg(THEN_ARGS + 5), 'created_at', NOW_TEXT,
-  'correlation_id', m.correlation_id or '')
--- The design's response key, with a TTL (COMPAT-007): retention plus a margin.
-local response = K.response(m.from_agent, m.id)
-redis.call('RPUSH', response, rid)
-redis.call('PEXPIRE', response, REPLY_TTL_MS)
-audit('r:' .. rid)
-set(m, 'response_id', rid)
+local rid = store_reply(m, arg(THEN_ARGS + 3), arg(THEN_ARGS + 4), arg(THEN_ARGS + 5))
 finish(m, 'completed')
 return done({{rid, m.from_agent, m.correlation_id or ''}, then_claim(m.to_agent)})

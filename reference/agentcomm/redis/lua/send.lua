@@ -21,12 +21,7 @@ for i = 0, n - 1 do
     fields[#fields + 1] = expires
     redis.call('ZADD', K.expiring(), expires, id)
   end
-  if AUDITED then
-    fields[#fields + 1] = 'rev'
-    fields[#fields + 1] = '1'
-    audit('m:' .. id)
-  end
-  redis.call('HSET', K.message(id), unpack(fields))
+  create(id, fields)
   redis.call('LPUSH', K.pending(to, priority), id)
   woken[to] = true
   ids[#ids + 1] = id
