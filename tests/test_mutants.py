@@ -2,10 +2,11 @@
 
 Each mutant in ``tests/mutants`` is a reference hub (SQLite or Redis) or the reference
 driver with one deliberate defect; the suite runs against it, as a user would run it
-(``--impl python:...`` or ``--impl driver:...`` in a subprocess; a broken driver with the
-selection of tests it needs), and every statement the mutant names in ``CATCHES`` must come
-out ``fail``.  The same run against the reference hub must pass, so a failure here is the
-mutant's.
+(``--impl python:...`` or ``--impl driver:...`` in a subprocess, with ``--statement``
+selecting the tests of the statements it names in ``CATCHES`` and a few core ones, or a
+broken driver's own selection), and every statement in ``CATCHES`` must come out ``fail``
+while some of the core ones pass.  The same tests pass against the reference hub (the suite runs
+against it in this very session, and as CI's main job), so a failure here is the mutant's.
 
 The runs are independent subprocesses: outside xdist they all start together, a few at a
 time, when the first of these tests asks for its result.
@@ -32,9 +33,13 @@ from mutants import catalogue, impl_of, suite_args
 
 ROOT = Path(__file__).resolve().parents[1]
 SUITE = "conformance/agentcomm_conformance/suite"
-REFERENCE = "sqlite:"
 MUTANTS = catalogue()
 JOBS = (os.cpu_count() or 2) + 1  # a run waits on its subprocesses part of the time
+CORE = ("MSG-001", "CLAIM-001", "REQ-001", "EVT-001")
+"""The basics, run against every mutant too: one broken beyond its defect (one that cannot
+even run) fails everything, its CATCHES too, and that is not the suite catching it.  Each
+mutant must pass some of them (a defect may well show in one: events listed newest first
+break EVT-001's test as well)."""
 RUN_TIMEOUT = 900.0
 """Seconds for one whole suite run; a test hung by a mutant is cut at 60 s (pytest-timeout)."""
 
@@ -91,20 +96,26 @@ class SuiteRuns:
         self.pool = ThreadPoolExecutor(JOBS)
         self.started: dict[str, Future[SuiteRun]] = {}
 
-    def start(self, mutant: str | None) -> Future[SuiteRun]:
-        """The run of ``mutant`` (None: the reference hub), started once."""
-        key = mutant or REFERENCE
-        if key not in self.started:
-            workdir = self.tmp.mktemp(mutant or "reference")
-            impl, selection = (impl_of(mutant), suite_args(mutant)) if mutant else (REFERENCE, ())
-            self.started[key] = self.pool.submit(run_suite, impl, workdir, selection)
-        return self.started[key]
+    def start(self, mutant: str) -> Future[SuiteRun]:
+        """The run of ``mutant``, started once."""
+        if mutant not in self.started:
+            workdir = self.tmp.mktemp(mutant)
+            self.started[mutant] = self.pool.submit(
+                run_suite, impl_of(mutant), workdir, selection_for(mutant))
+        return self.started[mutant]
 
-    def result(self, mutant: str | None) -> SuiteRun:
+    def result(self, mutant: str) -> SuiteRun:
         return self.start(mutant).result()
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def selection_for(mutant: str) -> tuple[str, ...]:
+    """A mutant's own selection (a broken driver's ``ARGS``), else the tests of the
+    statements it must fail and of the core ones (``--statement``): its verdicts on the
+    rest would not be checked, and running them all for forty mutants took most of CI."""
+    return suite_args(mutant) or ("--statement", ",".join(sorted({*MUTANTS[mutant], *CORE})))
 
 
 @pytest.fixture(scope="session")
@@ -113,9 +124,9 @@ def suite_runs(request: pytest.FixtureRequest,
     runs = SuiteRuns(tmp_path_factory)
     if not hasattr(request.config, "workerinput"):  # under xdist each test asks for its own
         for item in request.session.items:
-            if "suite_runs" in getattr(item, "fixturenames", ()):
-                callspec = getattr(item, "callspec", None)
-                runs.start(callspec.params["mutant"] if callspec else None)
+            callspec = getattr(item, "callspec", None)
+            if "suite_runs" in getattr(item, "fixturenames", ()) and callspec is not None:
+                runs.start(callspec.params["mutant"])
     yield runs
     runs.close()
 
@@ -143,16 +154,6 @@ def expected_exit(mutant: str) -> int:
 
 
 @pytest.mark.slow
-def test_the_suite_passes_the_reference_hub(suite_runs: SuiteRuns,
-                                            record_property: Any) -> None:
-    run = suite_runs.result(None)
-    record_property("seconds", round(run.seconds, 1))
-    failing = sorted(i for i, verdict in run.verdicts().items() if verdict == "fail")
-    assert not failing, f"the reference fails {failing}:\n{run.tail()}"
-    assert run.returncode == 0, f"exit {run.returncode}:\n{run.tail()}"
-
-
-@pytest.mark.slow
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
 def test_the_suite_catches_the_mutant(mutant: str, suite_runs: SuiteRuns,
                                       record_property: Any) -> None:
@@ -166,9 +167,6 @@ def test_the_suite_catches_the_mutant(mutant: str, suite_runs: SuiteRuns,
     expected = expected_exit(mutant)
     assert run.returncode == expected, f"exit {run.returncode}, not {expected}:\n{run.tail()}"
     if suite_args(mutant):
-        return  # a selection: most statements are not run at all
-    # A mutant that cannot even run fails everything, its CATCHES too: that is not caught.
-    passed = sum(v == "pass" for v in verdicts.values())
-    reference = sum(v == "pass" for v in suite_runs.result(None).verdicts().values())
-    assert passed >= reference // 2, (f"{mutant} passes only {passed} statements (the "
-                                      f"reference {reference}): it is broken beyond its defect")
+        return  # a broken driver's own selection: the core statements are not run
+    basics = {i: verdicts.get(i) for i in CORE}
+    assert "pass" in basics.values(), f"{mutant} is broken beyond its defect: {basics}"

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write report.md and report.json here [ini conformance_report]")
     group.addoption("--driver-timeout", type=float, metavar="SECONDS",
                     help="longest wait for one driver answer [ini conformance_driver_timeout]")
+    group.addoption("--statement", action="append", default=[], metavar="ID",
+                    help="run only the tests of these statements: ids (CLAIM-002) or "
+                    "sections (CLAIM), comma-separated or repeated")
     parser.addini("conformance_impl", "implementation under test (see --impl)")
     parser.addini("conformance_strict", "fail on SHOULD statements too", type="bool",
                   default=False)
@@ -97,6 +100,33 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             unknown = [i for i in marker.args if i not in known]
             if unknown:
                 raise pytest.UsageError(f"{item.nodeid} names unknown statements {unknown}")
+    wanted = chosen_statements(config.getoption("statement"), known)
+    if wanted is not None:
+        kept = [i for i in items if not is_suite_test(i) or wanted.intersection(spec_ids(i))]
+        chosen = set(map(id, kept))
+        config.hook.pytest_deselected(items=[i for i in items if id(i) not in chosen])
+        items[:] = kept
+
+
+def chosen_statements(given: list[str], known: Iterable[str]) -> set[str] | None:
+    """The statements ``--statement`` names (None: all), a section name standing for
+    every statement in it; a name that matches nothing is a usage error naming it."""
+    names = [n.strip().upper() for value in given for n in value.split(",") if n.strip()]
+    if not names:
+        return None
+    chosen: set[str] = set()
+    for name in names:
+        matched = {i for i in known if i == name or i.rpartition("-")[0] == name}
+        if not matched:
+            raise pytest.UsageError(f"--statement {name!r} names no statement of SPEC.md "
+                                    "(an id such as CLAIM-002, or a section such as CLAIM)")
+        chosen |= matched
+    return chosen
+
+
+def spec_ids(item: pytest.Item) -> list[str]:
+    """The statements a test checks (its ``spec`` markers)."""
+    return [i for marker in item.iter_markers("spec") for i in marker.args]
 
 
 @pytest.hookimpl(wrapper=True)
@@ -106,7 +136,7 @@ def pytest_runtest_makereport(
     report = yield
     if not is_suite_test(item):  # someone else's test: left alone
         return report
-    ids = [i for marker in item.iter_markers("spec") for i in marker.args]
+    ids = spec_ids(item)
     if ids:  # travels to the xdist controller with the report, as the rest below
         report.user_properties.append(("spec", ids))
     implementation = item.config.stash[LEDGER].implementation
@@ -243,7 +273,7 @@ def race(hub_session: HubSession) -> Callable[[str, list[str]], dict[str, list[s
 
 def _skip_unless_applicable(item: pytest.Item, target: Target) -> None:
     known = statements()
-    ids = [i for marker in item.iter_markers("spec") for i in marker.args]
+    ids = spec_ids(item)
     if ids and not any(known[i].applies_to(target.kind) for i in ids):
         pytest.skip(f"not applicable to a hub of kind {target.kind!r}")
     for marker in item.iter_markers("capability"):

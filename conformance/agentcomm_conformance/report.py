@@ -26,7 +26,8 @@ PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 START, CONFIGURATION = "start", "configuration"
 """Why the harness stopped: the implementation failed to start, or --impl is unusable."""
 HANDSHAKE = "CAP-001"
-NOT_SELECTED = "not run: no test of it was selected (-k, -m, paths), or the suite has none"
+NOT_SELECTED = ("not run: no test of it was selected (-k, -m, --statement, paths), or the suite "
+                "has none")
 DETAIL_LIMIT = 2000
 
 

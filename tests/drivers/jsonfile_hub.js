@@ -67,7 +67,6 @@ function text(name, value, pattern, limit) {
 const agentId = (value) => text("agent id", value, AGENT_ID, 100);
 const messageType = (value) => text("message type", value, TYPE, 50);
 const eventType = (value) => text("event type", value, TYPE, 100);
-const capability = (value) => text("capability", value, TYPE, 50);
 function target(value, name = "target") {
   if (typeof value === "string" && value.startsWith("@")) return text(name, value, AGENT_ID, 100);
   return text(name, value, QUEUE, 100);
@@ -320,14 +319,32 @@ class Hub {
     return item;
   }
 
-  send(args) { return this.send_many({ messages: [args] })[0]; }
+  send(args) {
+    const now = this.now();
+    return this.insert([this.prepare(args, now)], now)[0];
+  }
 
   send_many({ messages }) {
-    const sender = this.me();
+    this.me();
     if (!Array.isArray(messages)) throw invalid("messages must be a list");
     limit(messages.length, "batch size");
     const now = this.now();
-    const items = messages.map((m) => this.prepare(m, now));
+    const items = messages.map((m, i) => {
+      if (m === null || typeof m !== "object" || Array.isArray(m)) {
+        throw invalid(`messages[${i}] must be a message (an object), not ${shown(m)}`);
+      }
+      try {
+        return this.prepare(m, now);
+      } catch (e) {
+        if (e instanceof HubError) e.message = `messages[${i}]: ${e.message}`;
+        throw e;
+      }
+    });
+    return this.insert(items, now);
+  }
+
+  insert(items, now) {
+    const sender = this.me();
     return this.store.transact((data) => items.map((item) => {
       const m = { ...item, id: String(++data.seq.message), from_agent: sender, status: "pending",
         created_at: now, available_at: now, retry_count: 0, claimed_by: null, last_error: null,
@@ -437,7 +454,12 @@ class Hub {
 
   complete_many({ items }) {
     if (!Array.isArray(items)) throw invalid("items must be a list of [message_id, token]");
-    items.forEach(([m, t]) => this.fenced(m, t));
+    items.forEach((pair, i) => {
+      if (!Array.isArray(pair) || pair.length !== 2) {
+        throw invalid(`items[${i}] must be a [message_id, token] pair, not ${shown(pair)}`);
+      }
+      this.fenced(...pair);
+    });
     limit(items.length, "batch size");
     this.store.transact((data) => {
       const now = this.now();
@@ -494,6 +516,16 @@ class Hub {
     Object.assign(m, { status: "dead", last_error: why, finished_at: now, lease_expires_at: null,
       dead_order: ++data.seq.dead, finish_token: byHolder ? m.token : null, token: null });
     data.counters.dead += 1;
+    if (m.correlation_id !== null && m.expires_at !== null) this.answerDead(data, m, now);
+  }
+
+  // SPEC REQ-007: a request that dies is answered, in the same step, by its last holder.
+  answerDead(data, m, now) {
+    const reply = { id: String(++data.seq.reply), request_id: m.id, from_agent: m.claimed_by,
+      to_agent: m.from_agent, payload: { error: "dead_letter", reason: m.last_error },
+      status: "error", created_at: now, correlation_id: m.correlation_id };
+    data.replies[m.id] = reply;
+    m.reply_id = reply.id;
   }
 
   release({ message_id, token }) {
@@ -520,6 +552,9 @@ class Hub {
     return this.store.transact((data) => {
       const m = this.found(data, message_id);
       if (m.status !== "dead") throw new HubError("conflict", `message '${m.id}' is ${m.status}, not dead`);
+      if (m.reply_id !== null) {
+        throw new HubError("conflict", `message '${m.id}' is a request already answered: send a new request`);
+      }
       Object.assign(m, { status: "pending", retry_count: 0, available_at: this.now(), expires_at: null,
         claimed_by: null, token: null, finish_token: null, dead_order: null, finished_at: null });
       return wire(m);
@@ -528,12 +563,16 @@ class Hub {
 
   purge_dead({ message_ids = null }) {
     if (message_ids !== null && !Array.isArray(message_ids)) throw invalid("message_ids must be a list of ids");
-    (message_ids ?? []).forEach((m) => id("message id", m));
+    (message_ids ?? []).forEach((m, i) => id(`message_ids[${i}]`, m));
     return this.store.transact((data) => {
       const ids = message_ids ?? Object.keys(data.messages);
       let purged = 0;
       for (const m of new Set(ids)) {
-        if (data.messages[m]?.status === "dead") { delete data.messages[m]; purged += 1; }
+        if (data.messages[m]?.status === "dead") {
+          delete data.messages[m];
+          delete data.replies[m];
+          purged += 1;
+        }
       }
       return purged;
     });
@@ -611,7 +650,7 @@ class Hub {
   register({ capabilities = [], process_id = null, max_concurrent = 5, ttl = null }) {
     const agent = this.me();
     if (!Array.isArray(capabilities)) throw invalid(`capabilities must be a list, not ${shown(capabilities)}`);
-    capabilities.forEach(capability);
+    capabilities.forEach((c, i) => text(`capabilities[${i}]`, c, TYPE, 50));
     integer("process_id", process_id, 0, 2 ** 31, { nullable: true });
     integer("max_concurrent", max_concurrent, 0, 2 ** 31);
     const lifetime = ttl === null ? this.options.heartbeat_ttl : seconds("ttl", ttl);

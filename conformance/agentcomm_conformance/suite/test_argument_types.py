@@ -1,9 +1,10 @@
 """Every argument of every operation is checked for its type (SPEC LIMIT-005).
 
 A value of the wrong type, as JSON can carry it (a number for an id, text for a count or
-a flag, an object for a list), is refused with ``invalid_input`` naming the parameter,
-before any effect: never another error, and never read as something else (an object's
-keys taken as the ids to purge, ``"no"`` taken as true).
+a flag, an object for a list), is refused with ``invalid_input`` naming the parameter (or
+the spec's term for it, or quoting the value: LIMIT-005's rule), before any effect: never
+another error, and never read as something else (an object's keys taken as the ids to
+purge, ``"no"`` taken as true).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Outgoing
-from agentcomm_conformance.expect import refused
+from agentcomm_conformance.expect import names, refused
 
 Call = Callable[[Hub, Claim, Any], Any]
 BATCH = pytest.mark.capability("batch")
@@ -26,15 +27,19 @@ FLAGS = ["no", "false", 0, 1, [], None]  # for true or false
 LISTS = [5, "ab", {"1": 0}, True]  # for a list (of ids, messages, pairs, capabilities)
 
 
-def cases(op: str, param: str, call: Call, bad: list[Any], *, named: str | None = None,
+def cases(op: str, param: str, call: Call, bad: list[Any], *, term: str | None = None,
           marks: tuple[pytest.MarkDecorator, ...] = ()) -> list[Any]:
-    """One test per bad value; ``named`` is what the message must contain (the parameter)."""
-    return [pytest.param(call, value, named or param, marks=marks, id=f"{op}-{param}-{value!r}")
+    """One test per bad value.  The message may name the parameter as the Operations table
+    writes it (``message_ids``, an item as ``items[0]``), in words (``message ids``), by the
+    spec's ``term`` for it, or quote the value."""
+    whole = param.partition("[")[0]
+    named = tuple(dict.fromkeys([param, whole, whole.replace("_", " "), *filter(None, [term])]))
+    return [pytest.param(call, value, named, marks=marks, id=f"{op}-{param}-{value!r}")
             for value in bad]
 
 
 CASES = [
-    *cases("send", "to", lambda h, c, x: h.send(x, "w", {}), TEXT, named="to (target)"),
+    *cases("send", "to", lambda h, c, x: h.send(x, "w", {}), TEXT, term="target"),
     *cases("send", "type", lambda h, c, x: h.send("@bob", x, {}), TEXT),
     *cases("send", "priority", lambda h, c, x: h.send("@bob", "w", {}, priority=x),
            [None, [], {"p": 1}, 1.5, True]),
@@ -43,8 +48,7 @@ CASES = [
     *cases("send", "max_retries", lambda h, c, x: h.send("@bob", "w", {}, max_retries=x),
            ["1", 1.5, True, []]),
     *cases("send", "correlation_id",
-           lambda h, c, x: h.send("@bob", "w", {}, correlation_id=x), TEXT[:-1],
-           named="correlation"),
+           lambda h, c, x: h.send("@bob", "w", {}, correlation_id=x), TEXT[:-1]),
     *cases("send", "expires_in", lambda h, c, x: h.send("@bob", "w", {}, expires_in=x),
            NUMBERS[:-1]),
     *cases("send_many", "messages", lambda h, c, x: h.send_many(x), [*LISTS, None],
@@ -61,7 +65,7 @@ CASES = [
            NUMBERS[:-1]),
     *cases("get_reply", "request_id", lambda h, c, x: h.get_reply(x), TEXT),
     *cases("get", "message_id", lambda h, c, x: h.get(x), TEXT),
-    *cases("claim", "source", lambda h, c, x: h.claim(x), TEXT[:-1], named="source"),
+    *cases("claim", "source", lambda h, c, x: h.claim(x), TEXT[:-1], term="target"),
     *cases("claim", "wait", lambda h, c, x: h.claim(wait=x), NUMBERS[:-1]),
     *cases("claim_many", "limit", lambda h, c, x: h.claim_many(limit=x),
            [*NUMBERS, 1.5], marks=(BATCH,)),
@@ -73,7 +77,7 @@ CASES = [
     *cases("complete", "claim_next", lambda h, c, x: h.complete(c.id, c.token, claim_next=x),
            ["yes", 1, []], marks=(CLAIM_NEXT,)),
     *cases("complete", "wait", lambda h, c, x: h.complete(c.id, c.token, wait=x),
-           NUMBERS[:-1]),
+           NUMBERS[:-1], marks=(CLAIM_NEXT,)),
     *cases("complete_many", "items", lambda h, c, x: h.complete_many(x), [*LISTS, None],
            marks=(BATCH,)),
     *cases("complete_many", "items[0]", lambda h, c, x: h.complete_many([x]),
@@ -92,7 +96,7 @@ CASES = [
     *cases("dead_letters", "limit", lambda h, c, x: h.dead_letters(limit=x), [*NUMBERS, 1.5]),
     *cases("replay", "message_id", lambda h, c, x: h.replay(x), TEXT),
     *cases("purge_dead", "message_ids", lambda h, c, x: h.purge_dead(x), LISTS),
-    *cases("purge_dead", "message_ids", lambda h, c, x: h.purge_dead([x]), TEXT),
+    *cases("purge_dead", "message_ids[0]", lambda h, c, x: h.purge_dead([x]), TEXT),
     *cases("publish", "event_type", lambda h, c, x: h.publish(x, {}), TEXT),
     *cases("publish", "ttl", lambda h, c, x: h.publish("e", {}, ttl=x), NUMBERS[:-1]),
     *cases("subscribe", "event_type", lambda h, c, x: h.subscribe(x), TEXT),
@@ -102,7 +106,8 @@ CASES = [
     *cases("tail_events", "after", lambda h, c, x: h.tail_events(after=x), TEXT[:-1]),
     *cases("tail_events", "limit", lambda h, c, x: h.tail_events(limit=x), NUMBERS),
     *cases("register", "capabilities", lambda h, c, x: h.register(capabilities=x), LISTS),
-    *cases("register", "capabilities", lambda h, c, x: h.register(capabilities=[x]), TEXT),
+    *cases("register", "capabilities[0]", lambda h, c, x: h.register(capabilities=[x]), TEXT,
+           term="capability"),
     *cases("register", "process_id", lambda h, c, x: h.register(process_id=x),
            ["1", 1.5, True, []]),
     *cases("register", "max_concurrent", lambda h, c, x: h.register(max_concurrent=x),
@@ -132,12 +137,11 @@ def held(agents: Callable[..., Hub]) -> tuple[Hub, Claim]:
 @pytest.mark.spec("LIMIT-005")
 @pytest.mark.parametrize(("call", "bad", "named"), CASES)
 def test_an_argument_of_the_wrong_type_is_refused_naming_it_and_changes_nothing(
-        held: tuple[Hub, Claim], call: Call, bad: Any, named: str) -> None:
+        held: tuple[Hub, Claim], call: Call, bad: Any, named: tuple[str, ...]) -> None:
     hub, claim = held
     before = state(hub)
     with refused("invalid_input") as r:
         call(hub, claim, bad)
-    spoken = r.message.replace("_", " ")  # "message id" names message_id
-    assert named.replace("_", " ") in spoken, f"the message does not name {named!r}: {r.message}"
+    names(r.message, *named, value=bad)
     assert state(hub) == before
     assert hub.get(claim.id).status.value == "processing"

@@ -61,10 +61,21 @@ class Store:
         ``write()`` does: the first step takes the write lock or fails having done
         nothing.  The statement commits when its last row is read, so a failure after
         that first step is reported as possibly done."""
-        cursor = self.patiently(lambda: self.conn.execute(sql, params), "writing")
+        cursor = self.patiently(lambda: self._autocommit(sql, params), "writing")
         with self.mapped("committing", definite=False):
             found = cursor.fetchall()
         return found, int(cursor.lastrowid or 0)
+
+    def _autocommit(self, sql: str, params: Sequence[Any] | dict[str, Any]) -> sqlite3.Cursor:
+        """Execute one statement that is its own transaction.  An I/O failure is its commit
+        failing (the pages are written to the WAL then), judged as ``_Write`` judges one."""
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            if not _is_io_failure(exc):
+                raise
+            definite = _commit_never_written(exc) and not self.conn.in_transaction
+            raise self._map(exc, "committing", definite) from exc
 
     def snapshot(self, read: Callable[[sqlite3.Connection], T]) -> T:
         """Run several SELECTs that see one snapshot."""
@@ -261,7 +272,7 @@ def _ensure_file(path: str, create: bool) -> bool:
     return True
 
 
-SQLITE_FULL, SQLITE_IOERR_WRITE = 13, 778
+SQLITE_IOERR, SQLITE_FULL, SQLITE_IOERR_WRITE = 10, 13, 778
 """A write to the WAL failed (disk full, file too large): a COMMIT failing so never
 wrote its commit frame, the one that makes a transaction count (SQLite rolls it back).
 Other failures, a failed fsync above all, may leave a complete transaction behind."""
@@ -272,6 +283,13 @@ def _commit_never_written(exc: sqlite3.Error) -> bool:
     if code is None:
         return "database or disk is full" in str(exc)
     return code in {SQLITE_FULL, SQLITE_IOERR_WRITE}
+
+
+def _is_io_failure(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11 and later
+    if code is None:
+        return "disk I/O error" in str(exc) or "database or disk is full" in str(exc)
+    return code & 0xFF in {SQLITE_FULL, SQLITE_IOERR}
 
 
 def why_unwritable(path: str) -> str:
