@@ -34,10 +34,12 @@ LIVE_BACKENDS = [  # hubs that other processes can reach
 
 # Hypothesis profiles: "ci" (the default, bounded for a 2-core machine) and "deep"
 # (more examples, on demand: HYPOTHESIS_PROFILE=deep pytest).
-settings.register_profile("ci", max_examples=50, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("deep", max_examples=1000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "deep", max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
@@ -60,8 +62,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
 
 
-def backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest,
-                options: str) -> str:
+def backend_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest, options: str) -> str:
     """A URL for a fresh, empty hub of ``backend`` with the given query options."""
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'hub.db'}?{options}"
@@ -102,8 +103,7 @@ def live_url(tmp_path: Path) -> str:
 @pytest.fixture(params=LIVE_BACKENDS)
 def shared_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Like ``live_url``, for each backend that other processes can reach."""
-    url = backend_url(str(request.param), tmp_path, request,
-                      "backoff_base=0.05&backoff_max=0.2")
+    url = backend_url(str(request.param), tmp_path, request, "backoff_base=0.05&backoff_max=0.2")
     connect(url, create=True).close()
     return url
 
@@ -122,8 +122,7 @@ def start(tmp_path: Path) -> Iterator[Callable[..., RedisServer]]:
     started: list[RedisServer] = []
 
     def start_one(**options: Any) -> RedisServer:
-        server = RedisServer(directory=tmp_path / f"redis{len(started)}", binary=binary,
-                             **options)
+        server = RedisServer(directory=tmp_path / f"redis{len(started)}", binary=binary, **options)
         started.append(server)
         server.start()
         return server

@@ -107,13 +107,13 @@ class Worker:
     def doom_now(self, span: float) -> None:
         """If this task is the fated one, SIGKILL this process ``share`` of ``span`` from now."""
         if self.fate is not None and self.tasks == self.fate.task:
-            killer = threading.Timer(self.fate.share * span, os.kill,
-                                     (os.getpid(), signal.SIGKILL))
+            killer = threading.Timer(self.fate.share * span, os.kill, (os.getpid(), signal.SIGKILL))
             killer.daemon = True
             killer.start()
 
-    def finish(self, claim: Claim, noting: str, action: Callable[[], T],
-               doom_span: float | None = None) -> T | Refused:
+    def finish(
+        self, claim: Claim, noting: str, action: Callable[[], T], doom_span: float | None = None
+    ) -> T | Refused:
         """Note ``noting <id>``, then run the finishing call (doomed within ``doom_span``
         of its start, if fated); a refusal is noted, not raised."""
         self.journal.note(noting, claim.id)
@@ -138,8 +138,9 @@ def crunch(worker: Worker) -> None:
             continue
         worker.doom_now(1.2 * WORK)
         do_work()
-        done = worker.finish(claim, "completing",
-                             functools.partial(worker.hub.complete, claim.id, claim.token))
+        done = worker.finish(
+            claim, "completing", functools.partial(worker.hub.complete, claim.id, claim.token)
+        )
         if not isinstance(done, Refused):
             worker.journal.note("completed", claim.id)
 
@@ -157,9 +158,12 @@ def answer(worker: Worker) -> None:
             continue
         square = {"square": claim.message.payload["n"] ** 2}
         started = time.perf_counter()
-        reply = worker.finish(claim, "replying",
-                              functools.partial(worker.hub.reply, claim.id, claim.token, square),
-                              doom_span=worker.reply_seconds)
+        reply = worker.finish(
+            claim,
+            "replying",
+            functools.partial(worker.hub.reply, claim.id, claim.token, square),
+            doom_span=worker.reply_seconds,
+        )
         if not isinstance(reply, Refused):
             took = time.perf_counter() - started
             worker.reply_seconds = 0.8 * worker.reply_seconds + 0.2 * took
@@ -170,14 +174,14 @@ def race(worker: Worker) -> None:
     """Start with the others, then claim and complete until the queue is empty."""
     worker.flags.wait_for_go()
     while (claim := worker.take(wait=0.0)) is not None:
-        done = worker.finish(claim, "completing",
-                             functools.partial(worker.hub.complete, claim.id, claim.token))
+        done = worker.finish(
+            claim, "completing", functools.partial(worker.hub.complete, claim.id, claim.token)
+        )
         if not isinstance(done, Refused):
             worker.journal.note("completed", claim.id)
 
 
-ROLES: dict[str, Callable[[Worker], None]] = {"crunch": crunch, "answer": answer,
-                                              "race": race}
+ROLES: dict[str, Callable[[Worker], None]] = {"crunch": crunch, "answer": answer, "race": race}
 
 
 @dataclasses.dataclass
@@ -252,8 +256,13 @@ class Supervisor:
             self.failures.append(f"{child.agent} did not stop within {STOP_GRACE:g}s")
 
     def report(self) -> dict[str, Any]:
-        return {"kills": len(self.killed), "killed": self.killed, "agents": self.agents,
-                "failures": self.failures, "seed": self.config["seed"]}
+        return {
+            "kills": len(self.killed),
+            "killed": self.killed,
+            "agents": self.agents,
+            "failures": self.failures,
+            "seed": self.config["seed"],
+        }
 
 
 def told_to_stop() -> bool:
@@ -262,8 +271,9 @@ def told_to_stop() -> bool:
     return bool(readable) and sys.stdin.readline().strip() in {"stop", ""}
 
 
-def work_in_child(config: dict[str, Any], agent: str, slot: int, fate: Fate | None,
-                  flags: Flags) -> int:
+def work_in_child(
+    config: dict[str, Any], agent: str, slot: int, fate: Fate | None, flags: Flags
+) -> int:
     """The forked worker's life; its exit status."""
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 0)  # the pool's pipes belong to the pool

@@ -87,6 +87,7 @@ class Violation:
 
 # -- recording ---------------------------------------------------------------------------------
 
+
 class Recorder:
     """Appends one JSON line per call to ``path``, each with one ``write``: a process
     killed with SIGKILL loses no line it finished writing."""
@@ -99,8 +100,13 @@ class Recorder:
         line = json.dumps({"op": op, "who": self.who, **fields}, sort_keys=True) + "\n"
         os.write(self._fd, line.encode())
 
-    def timed(self, op: str, action: Callable[[], T], describe: Callable[[T], dict[str, Any]],
-              **fields: Any) -> T | None:
+    def timed(
+        self,
+        op: str,
+        action: Callable[[], T],
+        describe: Callable[[T], dict[str, Any]],
+        **fields: Any,
+    ) -> T | None:
         """Run ``action``; record its bounds, ``ok`` and what ``describe`` says of its
         result, or the error's ``code`` and ``definite`` (the hub's error tree, ERR-002).
         Returns the result, or None when the hub refused."""
@@ -108,8 +114,9 @@ class Recorder:
         try:
             result = action()
         except AgentCommError as error:
-            self.write(op, ok=False, error=error.code, definite=error.definite,
-                       **_bounds(t0, w0), **fields)
+            self.write(
+                op, ok=False, error=error.code, definite=error.definite, **_bounds(t0, w0), **fields
+            )
             return None
         self.write(op, ok=True, **_bounds(t0, w0), **fields, **describe(result))
         return result
@@ -133,6 +140,7 @@ def load(paths: Iterable[Path]) -> list[dict[str, Any]]:
 
 
 # -- the history, parsed ---------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Call:
@@ -213,8 +221,9 @@ class History:
     finals: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def deliveries(self, task: str) -> list[Grant]:
-        return sorted((g for c in self.claims for g in c.grants if g.task == task),
-                      key=lambda g: g.at)
+        return sorted(
+            (g for c in self.claims for g in c.grants if g.task == task), key=lambda g: g.at
+        )
 
     def by_token(self, task: str, token: str) -> list[Finish]:
         return [f for f in self.finishes[task] if f.token == token]
@@ -231,25 +240,51 @@ def parse(records: Iterable[Record]) -> History:
 
 def _read_send(h: History, r: Record) -> None:
     for t in r["tasks"]:
-        h.tasks[t["id"]] = Task(t["id"], t["queue"], int(t["priority"]), int(t["max_retries"]),
-                                float(t["timeout"]), int(t["seq"]), float(t["available_at"]),
-                                Call.of(r))
+        h.tasks[t["id"]] = Task(
+            t["id"],
+            t["queue"],
+            int(t["priority"]),
+            int(t["max_retries"]),
+            float(t["timeout"]),
+            int(t["seq"]),
+            float(t["available_at"]),
+            Call.of(r),
+        )
 
 
 def _read_claim(h: History, r: Record) -> None:
     call = Call.of(r)
-    grants = tuple(Grant(c["id"], c["token"], float(c["lease_expires_at"]), int(c["retry_count"]),
-                         float(c["lease_expires_at"]) - h.tasks[c["id"]].timeout, call)
-                   for c in r.get("claims", ()))
+    grants = tuple(
+        Grant(
+            c["id"],
+            c["token"],
+            float(c["lease_expires_at"]),
+            int(c["retry_count"]),
+            float(c["lease_expires_at"]) - h.tasks[c["id"]].timeout,
+            call,
+        )
+        for c in r.get("claims", ())
+    )
     h.claims.append(ClaimCall(str(r["queue"]), int(r["limit"]), grants, call))
 
 
 def _read_finish(h: History, r: Record) -> None:
     maybe = not r["ok"] and not r.get("definite", True)
-    h.finishes[r["id"]].append(Finish(
-        str(r["op"]), r["id"], r["token"], bool(r["ok"]), maybe, r.get("error"),
-        bool(r.get("retry", False)), r.get("status"), r.get("retry_count"),
-        r.get("available_at"), Call.of(r)))
+    h.finishes[r["id"]].append(
+        Finish(
+            str(r["op"]),
+            r["id"],
+            r["token"],
+            bool(r["ok"]),
+            maybe,
+            r.get("error"),
+            bool(r.get("retry", False)),
+            r.get("status"),
+            r.get("retry_count"),
+            r.get("available_at"),
+            Call.of(r),
+        )
+    )
 
 
 def _read_final(h: History, r: Record) -> None:
@@ -261,12 +296,16 @@ def _ignore(h: History, r: Record) -> None:
 
 
 _READERS: dict[str, Callable[[History, Record], None]] = {
-    "send": _read_send, "claim": _read_claim, "complete": _read_finish, "fail": _read_finish,
+    "send": _read_send,
+    "claim": _read_claim,
+    "complete": _read_finish,
+    "fail": _read_finish,
     "final": _read_final,
 }
 
 
 # -- the checks ----------------------------------------------------------------------------------
+
 
 def check(records: Iterable[Record]) -> list[Violation]:
     """Every violation the history proves, task by task, then claim by claim."""
@@ -302,11 +341,14 @@ def two_live_claims(h: History, task: Task) -> Iterator[Violation]:
     grants = h.deliveries(task.id)
     for i, earlier in enumerate(grants):
         live_until = _lease_end(h, earlier)
-        for later in grants[i + 1:]:
+        for later in grants[i + 1 :]:
             if later.at < live_until - EPSILON:
-                yield Violation(Kind.TWO_LIVE_CLAIMS, task.id,
-                                f"granted to {later.call.who} at {later.at:.3f} while "
-                                f"{earlier.call.who}'s lease was live until {live_until:.3f}")
+                yield Violation(
+                    Kind.TWO_LIVE_CLAIMS,
+                    task.id,
+                    f"granted to {later.call.who} at {later.at:.3f} while "
+                    f"{earlier.call.who}'s lease was live until {live_until:.3f}",
+                )
 
 
 def _lease_end(h: History, grant: Grant) -> float:
@@ -324,10 +366,13 @@ def stale_finishes_accepted(h: History, task: Task) -> Iterator[Violation]:
                 continue
             superseded = [g for g in grants if g.at > grant.at and g.at <= f.call.w0 - EPSILON]
             if f.call.w0 >= grant.deadline + EPSILON or superseded:
-                yield Violation(Kind.STALE_COMPLETE_ACCEPTED, task.id,
-                                f"{f.op} by {f.call.who} accepted, begun at {f.call.w0:.3f}: "
-                                f"lease ended {grant.deadline:.3f}, re-granted "
-                                f"{[round(g.at, 3) for g in superseded]}")
+                yield Violation(
+                    Kind.STALE_COMPLETE_ACCEPTED,
+                    task.id,
+                    f"{f.op} by {f.call.who} accepted, begun at {f.call.w0:.3f}: "
+                    f"lease ended {grant.deadline:.3f}, re-granted "
+                    f"{[round(g.at, 3) for g in superseded]}",
+                )
 
 
 def claimed_after_finish(h: History, task: Task) -> Iterator[Violation]:
@@ -335,9 +380,12 @@ def claimed_after_finish(h: History, task: Task) -> Iterator[Violation]:
     for f in ends:
         for g in h.deliveries(task.id):
             if g.at >= f.call.w1 + EPSILON:
-                yield Violation(Kind.CLAIMED_AFTER_FINISH, task.id,
-                                f"granted to {g.call.who} at {g.at:.3f}, after {f.op} by "
-                                f"{f.call.who} returned at {f.call.w1:.3f}")
+                yield Violation(
+                    Kind.CLAIMED_AFTER_FINISH,
+                    task.id,
+                    f"granted to {g.call.who} at {g.at:.3f}, after {f.op} by "
+                    f"{f.call.who} returned at {f.call.w1:.3f}",
+                )
 
 
 def wrong_refusals(h: History, task: Task) -> Iterator[Violation]:
@@ -349,25 +397,37 @@ def wrong_refusals(h: History, task: Task) -> Iterator[Violation]:
                 continue
             finished_before = any((o.ok or o.maybe) and o.call.t1 < f.call.t0 for o in mine)
             if f.error == "already_finished" and not finished_before:
-                yield Violation(Kind.WRONG_REFUSAL, task.id,
-                                f"{f.op} by {f.call.who}: already_finished to a token that "
-                                f"finished nothing (LEASE-003 says stale_lease)")
+                yield Violation(
+                    Kind.WRONG_REFUSAL,
+                    task.id,
+                    f"{f.op} by {f.call.who}: already_finished to a token that "
+                    f"finished nothing (LEASE-003 says stale_lease)",
+                )
             superseded = any(g.at > grant.at and g.at <= f.call.w1 for g in grants)
             if f.call.w1 < grant.deadline - EPSILON and not (finished_before or superseded):
-                yield Violation(Kind.WRONG_REFUSAL, task.id,
-                                f"{f.op} by {f.call.who} refused ({f.error}) while its lease "
-                                f"ran until {grant.deadline:.3f}")
+                yield Violation(
+                    Kind.WRONG_REFUSAL,
+                    task.id,
+                    f"{f.op} by {f.call.who} refused ({f.error}) while its lease "
+                    f"ran until {grant.deadline:.3f}",
+                )
 
 
 def retries(h: History, task: Task) -> Iterator[Violation]:
     grants = h.deliveries(task.id)
     if len(grants) > task.max_retries + 1:
-        yield Violation(Kind.RETRIES_PAST_MAX, task.id,
-                        f"{len(grants)} deliveries, max_retries {task.max_retries}")
+        yield Violation(
+            Kind.RETRIES_PAST_MAX,
+            task.id,
+            f"{len(grants)} deliveries, max_retries {task.max_retries}",
+        )
     for k, grant in enumerate(grants):
         if grant.retry_count != k:
-            yield Violation(Kind.RETRY_MISCOUNTED, task.id,
-                            f"delivery {k} carries retry_count {grant.retry_count}")
+            yield Violation(
+                Kind.RETRY_MISCOUNTED,
+                task.id,
+                f"delivery {k} carries retry_count {grant.retry_count}",
+            )
         for f in h.by_token(task.id, grant.token):
             yield from _judge_fail(task, grant, f)
     yield from _dead_too_early(h, task, grants)
@@ -378,35 +438,56 @@ def _judge_fail(task: Task, grant: Grant, f: Finish) -> Iterator[Violation]:
         return
     budget_left = grant.retry_count < task.max_retries
     if f.retry and budget_left and f.status != "pending":
-        yield Violation(Kind.DEAD_TOO_EARLY, task.id,
-                        f"fail at retry {grant.retry_count} of {task.max_retries}: {f.status}")
+        yield Violation(
+            Kind.DEAD_TOO_EARLY,
+            task.id,
+            f"fail at retry {grant.retry_count} of {task.max_retries}: {f.status}",
+        )
     if f.retry and not budget_left and f.status != "dead":
-        yield Violation(Kind.RETRIES_PAST_MAX, task.id,
-                        f"fail at retry {grant.retry_count} of {task.max_retries}: {f.status}")
+        yield Violation(
+            Kind.RETRIES_PAST_MAX,
+            task.id,
+            f"fail at retry {grant.retry_count} of {task.max_retries}: {f.status}",
+        )
     if f.status == "pending" and f.retry_count != grant.retry_count + 1:
-        yield Violation(Kind.RETRY_MISCOUNTED, task.id,
-                        f"fail at retry {grant.retry_count} returned {f.retry_count}")
+        yield Violation(
+            Kind.RETRY_MISCOUNTED,
+            task.id,
+            f"fail at retry {grant.retry_count} returned {f.retry_count}",
+        )
 
 
 def _dead_too_early(h: History, task: Task, grants: Sequence[Grant]) -> Iterator[Violation]:
-    buried = any((f.ok and f.status == "dead") or (f.op == "fail" and f.maybe)
-                 for f in h.finishes[task.id])
+    buried = any(
+        (f.ok and f.status == "dead") or (f.op == "fail" and f.maybe) for f in h.finishes[task.id]
+    )
     if h.finals.get(task.id) == "dead" and not buried and len(grants) <= task.max_retries:
-        yield Violation(Kind.DEAD_TOO_EARLY, task.id,
-                        f"dead after {len(grants)} deliveries, max_retries {task.max_retries}")
+        yield Violation(
+            Kind.DEAD_TOO_EARLY,
+            task.id,
+            f"dead after {len(grants)} deliveries, max_retries {task.max_retries}",
+        )
 
 
 def leases_within_their_calls(h: History, task: Task) -> Iterator[Violation]:
     for g in h.deliveries(task.id):
         if not g.call.w0 - EPSILON <= g.at <= g.call.w1 + EPSILON:
-            yield Violation(Kind.LEASE_OUTSIDE_CALL, task.id,
-                            f"granted at {g.at:.3f}, in a call from {g.call.w0:.3f} "
-                            f"to {g.call.w1:.3f}")
+            yield Violation(
+                Kind.LEASE_OUTSIDE_CALL,
+                task.id,
+                f"granted at {g.at:.3f}, in a call from {g.call.w0:.3f} to {g.call.w1:.3f}",
+            )
 
 
 PER_TASK: tuple[Callable[[History, Task], Iterable[Violation]], ...] = (
-    lost, double_completion, two_live_claims, stale_finishes_accepted, claimed_after_finish,
-    wrong_refusals, retries, leases_within_their_calls,
+    lost,
+    double_completion,
+    two_live_claims,
+    stale_finishes_accepted,
+    claimed_after_finish,
+    wrong_refusals,
+    retries,
+    leases_within_their_calls,
 )
 
 
@@ -414,28 +495,41 @@ def priority_inversions(h: History, claim: ClaimCall) -> Iterator[Violation]:
     given = {g.task for g in claim.grants}
     ranks = [h.tasks[g.task].rank for g in claim.grants]
     if ranks != sorted(ranks):
-        yield Violation(Kind.PRIORITY_INVERSION, claim.grants[0].task,
-                        f"{claim.call.who}'s claim_many came out of order: {sorted(given)}")
-    waiting = [t for t in h.tasks.values() if t.queue == claim.queue and t.id not in given
-               and certainly_claimable(h, t, claim.call)]
+        yield Violation(
+            Kind.PRIORITY_INVERSION,
+            claim.grants[0].task,
+            f"{claim.call.who}'s claim_many came out of order: {sorted(given)}",
+        )
+    waiting = [
+        t
+        for t in h.tasks.values()
+        if t.queue == claim.queue and t.id not in given and certainly_claimable(h, t, claim.call)
+    ]
     worst = max(ranks, default=None)
     for task in waiting:
         if len(claim.grants) < claim.limit or (worst is not None and task.rank < worst):
-            yield Violation(Kind.PRIORITY_INVERSION, task.id,
-                            f"claimable throughout {claim.call.who}'s claim, which returned "
-                            f"{sorted(given)} of {claim.limit}")
+            yield Violation(
+                Kind.PRIORITY_INVERSION,
+                task.id,
+                f"claimable throughout {claim.call.who}'s claim, which returned "
+                f"{sorted(given)} of {claim.limit}",
+            )
 
 
 def certainly_claimable(h: History, task: Task, during: Call) -> bool:
     """Pending and available for the whole of the call ``during`` (module docstring)."""
     grants = h.deliveries(task.id)
     returns: list[tuple[Call, float, Grant | None]] = [
-        (task.sent, task.available_at, grants[0] if grants else None)]
+        (task.sent, task.available_at, grants[0] if grants else None)
+    ]
     for k, grant in enumerate(grants):
         for f in h.by_token(task.id, grant.token):
             if f.ok and f.status == "pending" and f.available_at is not None:
                 following = grants[k + 1] if k + 1 < len(grants) else None
                 returns.append((f.call, f.available_at, following))
-    return any(back.t1 < during.t0 and available <= during.w0
-               and (following is None or following.call.t0 > during.t1)
-               for back, available, following in returns)
+    return any(
+        back.t1 < during.t0
+        and available <= during.w0
+        and (following is None or following.call.t0 > during.t1)
+        for back, available, following in returns
+    )

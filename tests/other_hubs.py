@@ -42,8 +42,10 @@ class KindOther:
     def _sqlite(locator: str) -> str:
         scheme, sep, rest = locator.partition("://")
         if scheme != SCHEME or not sep:
-            raise ConfigurationError(f"unsupported hub URL scheme {scheme!r} in "
-                                     f"{redact(locator)!r}: this hub's locators are other:///")
+            raise ConfigurationError(
+                f"unsupported hub URL scheme {scheme!r} in "
+                f"{redact(locator)!r}: this hub's locators are other:///"
+            )
         return f"sqlite://{rest}"
 
 
@@ -69,11 +71,14 @@ class OwnColumns:
             if self.default:
                 db.execute("ALTER TABLE agent_messages ADD COLUMN tenant TEXT DEFAULT 'main'")
             else:  # ALTER TABLE refuses NOT NULL without a default; a CREATE would not
-                (ddl,) = db.execute("SELECT sql FROM sqlite_master WHERE name = ?",
-                                    ("agent_messages",)).fetchone()
+                (ddl,) = db.execute(
+                    "SELECT sql FROM sqlite_master WHERE name = ?", ("agent_messages",)
+                ).fetchone()
                 db.execute("PRAGMA writable_schema = 1")
-                db.execute("UPDATE sqlite_master SET sql = ? WHERE name = ?",
-                           (ddl.rstrip()[:-1] + ", tenant TEXT NOT NULL)", "agent_messages"))
+                db.execute(
+                    "UPDATE sqlite_master SET sql = ? WHERE name = ?",
+                    (ddl.rstrip()[:-1] + ", tenant TEXT NOT NULL)", "agent_messages"),
+                )
             db.execute("CREATE TABLE IF NOT EXISTS tenants (name TEXT PRIMARY KEY)")
         db.close()
         return f"sqlite:///{urllib.parse.quote(path)}"

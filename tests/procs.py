@@ -98,8 +98,21 @@ def read_events(url: str, agent: str) -> None:
     print(json.dumps(seen), flush=True)
 
 
-ROLES = {f.__name__: f for f in (worker, hang, send, receive, request, answer, wait_reply,
-                                 subscribe, publish, read_events)}
+ROLES = {
+    f.__name__: f
+    for f in (
+        worker,
+        hang,
+        send,
+        receive,
+        request,
+        answer,
+        wait_reply,
+        subscribe,
+        publish,
+        read_events,
+    )
+}
 
 if __name__ == "__main__":
     ROLES[sys.argv[1]](*sys.argv[2:])

@@ -28,16 +28,29 @@ def script_env(url: str | None = None, **extra: str) -> dict[str, str]:
 
 def run_script(body: str, env: dict[str, str], **options: Any) -> subprocess.CompletedProcess[str]:
     """``body`` after the prelude (strict mode, the library sourced), to completion."""
-    return subprocess.run([BASH, "-c", PRELUDE + body], env=env, capture_output=True,
-                          text=True, timeout=DEADLINE, check=False, **options)
+    return subprocess.run(
+        [BASH, "-c", PRELUDE + body],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+        **options,
+    )
 
 
 def start_script(body: str, env: dict[str, str], **options: Any) -> subprocess.Popen[str]:
     """``body`` after the prelude, running beside the test; stdout a pipe of lines."""
     from support import spawn
 
-    return spawn([BASH, "-c", PRELUDE + body], env=env, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, text=True, **options)
+    return spawn(
+        [BASH, "-c", PRELUDE + body],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
 
 
 def gone(pid: int) -> bool:

@@ -71,8 +71,7 @@ class ModelMessage:
 
     def claimable(self, now: float) -> bool:
         """CLAIM-001: pending, available, not overdue."""
-        return (self.status is Status.PENDING and self.available_at <= now
-                and not self.overdue(now))
+        return self.status is Status.PENDING and self.available_at <= now and not self.overdue(now)
 
     def overdue(self, now: float) -> bool:
         """EXP-001: a deadline at or before now."""
@@ -80,8 +79,11 @@ class ModelMessage:
 
     def lapsed(self, now: float) -> bool:
         """LEASE-002: a lease is over at or after its deadline."""
-        return (self.status is Status.PROCESSING and self.lease_expires_at is not None
-                and now >= self.lease_expires_at)
+        return (
+            self.status is Status.PROCESSING
+            and self.lease_expires_at is not None
+            and now >= self.lease_expires_at
+        )
 
     def rank(self) -> tuple[int, int]:
         """ORD-001: highest priority first, then send order."""
@@ -90,10 +92,23 @@ class ModelMessage:
     def visible(self) -> dict[str, Any]:
         """The fields of ``get()`` the spec fixes in this state, by name."""
         shown: dict[str, Any] = {
-            name: getattr(self, name) for name in (
-                "id", "from_agent", "to_agent", "type", "payload", "priority",
-                "timeout_seconds", "max_retries", "correlation_id", "expires_at", "status",
-                "retry_count", "reply_id")}
+            name: getattr(self, name)
+            for name in (
+                "id",
+                "from_agent",
+                "to_agent",
+                "type",
+                "payload",
+                "priority",
+                "timeout_seconds",
+                "max_retries",
+                "correlation_id",
+                "expires_at",
+                "status",
+                "retry_count",
+                "reply_id",
+            )
+        }
         if self.status is Status.PENDING:
             shown["available_at"] = self.available_at
         if self.status in (Status.PENDING, Status.PROCESSING):
@@ -110,8 +125,11 @@ class ModelMessage:
 
     def differences(self, seen: Message) -> list[str]:
         """Each field where the hub's ``seen`` disagrees, as readable text."""
-        found = [f"{name}: hub {getattr(seen, name)!r}, spec {value!r}"
-                 for name, value in self.visible().items() if getattr(seen, name) != value]
+        found = [
+            f"{name}: hub {getattr(seen, name)!r}, spec {value!r}"
+            for name, value in self.visible().items()
+            if getattr(seen, name) != value
+        ]
         if self.reply_id is UNKNOWN and seen.reply_id is None:
             found.append("reply_id: hub None, spec the hub's answer (REQ-007)")
         if abs(seen.created_at - self.created_at) > 0.001:  # ENV-003: to the millisecond
@@ -151,21 +169,28 @@ class Backoff:
     default_max_retries: int = 3
 
     def delay(self, retry_count: int) -> float:
-        return float(min(self.base * 2 ** retry_count, self.cap))
+        return float(min(self.base * 2**retry_count, self.cap))
 
 
 # -- transitions: one function per statement -------------------------------------------------
 
-def settle(m: ModelMessage, now: float, reason: str, policy: Backoff, epoch: int,
-           token: str | None = None) -> Change:
+
+def settle(
+    m: ModelMessage, now: float, reason: str, policy: Backoff, epoch: int, token: str | None = None
+) -> Change:
     """RETRY-001/002: back to pending after a backoff while retries remain, else dead.
 
     ``token`` is the holder's when it failed the message itself (its token then finishes
     the message, LEASE-003); None for a lapse, whose holder is merely stale."""
     if m.retry_count < m.max_retries:
         again = dataclasses.replace(
-            m, status=Status.PENDING, retry_count=m.retry_count + 1, last_error=reason,
-            available_at=now + policy.delay(m.retry_count), **_no_lease())
+            m,
+            status=Status.PENDING,
+            retry_count=m.retry_count + 1,
+            last_error=reason,
+            available_at=now + policy.delay(m.retry_count),
+            **_no_lease(),
+        )
         return Change(again, {"failed": 1, "retried": 1})
     return bury(m, reason, epoch, token)
 
@@ -174,9 +199,16 @@ def bury(m: ModelMessage, reason: str, epoch: int, token: str | None) -> Change:
     """RETRY-001 at the budget's end, RETRY-003: dead with the reason; a request is
     answered by the hub in the same step (REQ-007)."""
     answer = m.is_request() and m.reply_id is None
-    dead = dataclasses.replace(m, status=Status.DEAD, last_error=reason, dead_epoch=epoch,
-                               finish_token=token, token=None, lease_expires_at=None,
-                               reply_id=UNKNOWN if answer else m.reply_id)
+    dead = dataclasses.replace(
+        m,
+        status=Status.DEAD,
+        last_error=reason,
+        dead_epoch=epoch,
+        finish_token=token,
+        token=None,
+        lease_expires_at=None,
+        reply_id=UNKNOWN if answer else m.reply_id,
+    )
     return Change(dead, {"failed": 1, "dead": 1}, m.claimed_by if answer else None)
 
 
@@ -188,30 +220,52 @@ def expire(m: ModelMessage) -> Change:
 def grant(m: ModelMessage, agent: str, token: str, now: float) -> Change:
     """CLAIM-003: processing, claimed by the caller, leased for its timeout."""
     leased = dataclasses.replace(
-        m, status=Status.PROCESSING, claimed_by=agent, token=token, finish_token=None,
-        lease_expires_at=now + m.timeout_seconds, deliveries=m.deliveries + 1)
+        m,
+        status=Status.PROCESSING,
+        claimed_by=agent,
+        token=token,
+        finish_token=None,
+        lease_expires_at=now + m.timeout_seconds,
+        deliveries=m.deliveries + 1,
+    )
     return Change(leased)
 
 
 def finish(m: ModelMessage, token: str, reply_id: str | None = None) -> Change:
     """LEASE-001, REQ-003: completed by the holder, once."""
-    done = dataclasses.replace(m, status=Status.COMPLETED, finish_token=token, token=None,
-                               lease_expires_at=None, reply_id=reply_id)
+    done = dataclasses.replace(
+        m,
+        status=Status.COMPLETED,
+        finish_token=token,
+        token=None,
+        lease_expires_at=None,
+        reply_id=reply_id,
+    )
     return Change(done, {"completed": 1})
 
 
 def release(m: ModelMessage, now: float) -> Change:
     """LEASE-005: pending at once, retry count and last error kept, no delivery spent."""
-    back = dataclasses.replace(m, status=Status.PENDING, available_at=now,
-                               deliveries=m.deliveries - 1, **_no_lease())
+    back = dataclasses.replace(
+        m, status=Status.PENDING, available_at=now, deliveries=m.deliveries - 1, **_no_lease()
+    )
     return Change(back)
 
 
 def replay(m: ModelMessage, now: float) -> Change:
     """DLQ-002: pending now, fresh budget, no deadline, same place in claim order."""
     again = dataclasses.replace(
-        m, status=Status.PENDING, retry_count=0, available_at=now, expires_at=None,
-        last_error=UNKNOWN, dead_epoch=None, finish_token=None, deliveries=0, **_no_lease())
+        m,
+        status=Status.PENDING,
+        retry_count=0,
+        available_at=now,
+        expires_at=None,
+        last_error=UNKNOWN,
+        dead_epoch=None,
+        finish_token=None,
+        deliveries=0,
+        **_no_lease(),
+    )
     return Change(again)
 
 
@@ -237,6 +291,7 @@ def lease_refusal(m: ModelMessage | None, token: str, now: float) -> type[Except
 
 
 # -- the model ---------------------------------------------------------------------------------
+
 
 class SpecModel:
     """Every message, dead letter, event and cursor of one hub, per the spec."""
@@ -285,13 +340,20 @@ class SpecModel:
         """ENV-003: the envelope a send must return, built from the request alone."""
         policy = self.policy
         m = ModelMessage(
-            id=message_id, seq=self.sent, from_agent=sender, to_agent=item.to, type=item.type,
-            payload=item.payload, priority=int(Priority.parse(item.priority)),
+            id=message_id,
+            seq=self.sent,
+            from_agent=sender,
+            to_agent=item.to,
+            type=item.type,
+            payload=item.payload,
+            priority=int(Priority.parse(item.priority)),
             timeout_seconds=_or(item.timeout_seconds, policy.default_timeout),
             max_retries=_or(item.max_retries, policy.default_max_retries),
             correlation_id=item.correlation_id,
             expires_at=None if item.expires_in is None else now + item.expires_in,
-            created_at=now, available_at=now)
+            created_at=now,
+            available_at=now,
+        )
         self.sent += 1
         self.counters["sent"] += 1
         self.messages[m.id] = m
@@ -325,8 +387,9 @@ class SpecModel:
             options = [settled]
             if settled.message.status is Status.PENDING and settled.message.overdue(now):
                 expired = expire(settled.message)
-                options.append(Change(expired.message,
-                                      dict(Counter(settled.counts) + Counter(expired.counts))))
+                options.append(
+                    Change(expired.message, dict(Counter(settled.counts) + Counter(expired.counts)))
+                )
             return options
         if m.status is Status.PENDING and m.overdue(now):
             return [expire(m)]
@@ -353,14 +416,15 @@ class SpecModel:
     def subscriptions(self, agent: str) -> list[str]:
         return sorted(self.cursors.get(agent, {}))
 
-    def read_events(self, agent: str, limit: int, now: float) -> tuple[list[ModelEvent],
-                                                                       Reading]:
+    def read_events(self, agent: str, limit: int, now: float) -> tuple[list[ModelEvent], Reading]:
         """EVT-003/004, ORD-002/003: the next unread, unexpired events in publish order,
         with the cursors reading them leaves (``commit`` applies those)."""
         cursors = self.cursors.get(agent, {})
-        unread = [(i, e) for i, e in enumerate(self.events)
-                  if e.event_type in cursors and i >= cursors[e.event_type]
-                  and not e.expired(now)][:limit]
+        unread = [
+            (i, e)
+            for i, e in enumerate(self.events)
+            if e.event_type in cursors and i >= cursors[e.event_type] and not e.expired(now)
+        ][:limit]
         moved = dict(cursors)
         for i, e in unread:
             moved[e.event_type] = i + 1

@@ -62,8 +62,9 @@ def reap_all() -> None:
 def served(server: socketserver.BaseServer) -> Iterator[int]:
     """For fixtures: serve ``server`` (bound to a loopback port) from a thread; yield its
     port; shut it down afterwards."""
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     address = server.server_address
     assert isinstance(address, tuple)  # an IP socket, not a Unix one

@@ -79,10 +79,12 @@ def hubs(url: str) -> Iterator[Hubs]:
 @pytest.fixture
 def script(tmp_path: Path) -> Script:
     """``script(SOURCE, *args)`` -> a handler command line running that Python source."""
+
     def make(source: str, *args: str) -> str:
         path = tmp_path / f"handler_{abs(hash(source))}.py"
         path.write_text(source, encoding="utf-8")
         return shlex.join([sys.executable, str(path), *args])
+
     return make
 
 
@@ -93,15 +95,16 @@ def run_inline(hub: Hub, url: str, **options: Any) -> tuple[dict[str, Any], list
     config = AgentConfig(
         handlers={k: tuple(shlex.split(c)) for k, c in handlers.items()},
         event_handlers={k: tuple(shlex.split(c)) for k, c in events.items()},
-        url=url, **options)
+        url=url,
+        **options,
+    )
     log = io.StringIO()
     summary = AgentRunner(hub, config, StopFlag(), log=log).run()
     return vars(summary), [json.loads(line) for line in log.getvalue().splitlines()]
 
 
 def start_agent(url: str, agent: str, tmp_path: Path, *options: str) -> subprocess.Popen[str]:
-    command = [sys.executable, "-m", "agentcomm.cli", "--url", url, "agent", "run", agent,
-               *options]
+    command = [sys.executable, "-m", "agentcomm.cli", "--url", url, "agent", "run", agent, *options]
     log = open(tmp_path / f"{agent[1:]}.log", "w")  # noqa: SIM115 - the child keeps it
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
     return spawn(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
@@ -113,10 +116,12 @@ def alive(hub: Hub, agent: str) -> bool:
 
 # -- dispatch --------------------------------------------------------------------------------
 def test_each_message_type_goes_to_its_handler_and_gets_a_reply(
-        hubs: Hubs, url: str, script: Script) -> None:
+    hubs: Hubs, url: str, script: Script
+) -> None:
     sender, worker = hubs("@sender"), hubs("@worker")
-    first = sender.send("@worker", "alpha", {"n": 1}, correlation_id="req_1", priority="high",
-                        max_retries=2)
+    first = sender.send(
+        "@worker", "alpha", {"n": 1}, correlation_id="req_1", priority="high", max_retries=2
+    )
     second = sender.send("@worker", "beta", [2])
     handlers = {"alpha": script(ECHO, "A"), "beta": script(ECHO, "B")}
     summary, log = run_inline(worker, url, handlers=handlers, max_messages=2)
@@ -125,11 +130,18 @@ def test_each_message_type_goes_to_its_handler_and_gets_a_reply(
     assert [r.payload["argv"] for r in replies if r] == [["A"], ["B"]]
     assert [r.payload["got"] for r in replies if r] == [{"n": 1}, [2]]
     env = replies[0].payload["env"] if replies[0] else {}
-    assert env == {"AGENTCOMM_URL": url, "AGENTCOMM_AGENT": "@worker",
-                   "AGENTCOMM_MESSAGE_ID": first.id, "AGENTCOMM_FROM": "@sender",
-                   "AGENTCOMM_TO": "@worker", "AGENTCOMM_TYPE": "alpha",
-                   "AGENTCOMM_CORRELATION_ID": "req_1", "AGENTCOMM_PRIORITY": "high",
-                   "AGENTCOMM_RETRY_COUNT": "0", "AGENTCOMM_MAX_RETRIES": "2"}
+    assert env == {
+        "AGENTCOMM_URL": url,
+        "AGENTCOMM_AGENT": "@worker",
+        "AGENTCOMM_MESSAGE_ID": first.id,
+        "AGENTCOMM_FROM": "@sender",
+        "AGENTCOMM_TO": "@worker",
+        "AGENTCOMM_TYPE": "alpha",
+        "AGENTCOMM_CORRELATION_ID": "req_1",
+        "AGENTCOMM_PRIORITY": "high",
+        "AGENTCOMM_RETRY_COUNT": "0",
+        "AGENTCOMM_MAX_RETRIES": "2",
+    }
     assert summary["handled"] == 2 and summary["failed"] == 0
     assert [line["outcome"] for line in log if line["log"] == "message"] == ["replied"] * 2
 
@@ -144,15 +156,19 @@ def test_an_unknown_type_gets_an_error_reply(hubs: Hubs, url: str, script: Scrip
     assert summary["failed"] == 1
 
 
-@pytest.mark.parametrize(("stdout", "payload"), [
-    ('{"valid": true}\n', {"valid": True}),
-    ("plain words\n", "plain words"),
-    ("two\nlines\n\n", "two\nlines\n"),
-    ("NaN", "NaN"),
-    ("", None),
-])
-def test_handler_stdout_is_json_or_else_a_string(hubs: Hubs, url: str, script: Script, stdout: str,
-        payload: Any) -> None:
+@pytest.mark.parametrize(
+    ("stdout", "payload"),
+    [
+        ('{"valid": true}\n', {"valid": True}),
+        ("plain words\n", "plain words"),
+        ("two\nlines\n\n", "two\nlines\n"),
+        ("NaN", "NaN"),
+        ("", None),
+    ],
+)
+def test_handler_stdout_is_json_or_else_a_string(
+    hubs: Hubs, url: str, script: Script, stdout: str, payload: Any
+) -> None:
     sender, worker = hubs("@sender"), hubs("@worker")
     sent = sender.send("@worker", "say", None)
     run_inline(worker, url, handlers={"say": script(PRINT_TEXT, stdout)}, max_messages=1)
@@ -161,7 +177,8 @@ def test_handler_stdout_is_json_or_else_a_string(hubs: Hubs, url: str, script: S
 
 
 def test_a_payload_never_reaches_a_command_line_or_a_shell(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     sender, worker = hubs("@sender"), hubs("@worker")
     trap = tmp_path / "pwned"
     evil = {"cmd": f"$(touch {trap}); touch {trap} | `touch {trap}`", "quote": "'\"\\"}
@@ -176,15 +193,17 @@ def test_a_payload_never_reaches_a_command_line_or_a_shell(
 def test_tasks_are_taken_from_each_queue_given(hubs: Hubs, url: str, script: Script) -> None:
     coordinator, worker = hubs("@coordinator"), hubs("@worker")
     task = coordinator.send("ANY_AVAILABLE", "job", {"batch": 1})
-    summary, _ = run_inline(worker, url, handlers={"job": script(ECHO)},
-                            queues=("ANY_AVAILABLE",), max_messages=1)
+    summary, _ = run_inline(
+        worker, url, handlers={"job": script(ECHO)}, queues=("ANY_AVAILABLE",), max_messages=1
+    )
     assert coordinator.get(task.id).status is Status.COMPLETED
     assert summary["handled"] == 1
 
 
 # -- failures --------------------------------------------------------------------------------
 def test_a_failing_handler_is_retried_then_dead_lettered(
-        hubs: Hubs, url: str, script: Script) -> None:
+    hubs: Hubs, url: str, script: Script
+) -> None:
     sender, worker = hubs("@sender"), hubs("@worker")
     sent = sender.send("@worker", "flaky", {}, max_retries=2)
     summary, log = run_inline(worker, url, handlers={"flaky": script(FAIL, "3")}, max_messages=3)
@@ -197,7 +216,8 @@ def test_a_failing_handler_is_retried_then_dead_lettered(
 
 
 def test_a_handler_that_cannot_start_fails_the_message_for_a_retry(
-        hubs: Hubs, url: str, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, tmp_path: Path
+) -> None:
     sender, worker = hubs("@sender"), hubs("@worker")
     sent = sender.send("@worker", "t", {}, max_retries=0)
     gone = str(tmp_path / "deleted-since-startup")
@@ -217,44 +237,66 @@ def test_exit_65_dead_letters_the_message_at_once(hubs: Hubs, url: str, script: 
 
 
 def test_an_idle_agent_stops_after_idle_exit_and_deregisters(
-        hubs: Hubs, url: str, script: Script) -> None:
+    hubs: Hubs, url: str, script: Script
+) -> None:
     worker, watcher = hubs("@worker"), hubs()
     started = time.monotonic()
     summary, log = run_inline(worker, url, handlers={"x": script(ECHO)}, idle_exit=0.3)
     assert 0.3 <= time.monotonic() - started < 3
-    assert summary == {"agent": "@worker", "handled": 0, "failed": 0, "released": 0,
-                       "events": 0, "event_failures": 0}
+    assert summary == {
+        "agent": "@worker",
+        "handled": 0,
+        "failed": 0,
+        "released": 0,
+        "events": 0,
+        "event_failures": 0,
+    }
     assert [a.status for a in watcher.agents()] == ["inactive"]
     assert [line["log"] for line in log] == ["started", "stopped"]
 
 
 # -- events ----------------------------------------------------------------------------------
 def test_subscribed_events_run_the_on_event_command(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     listener, publisher = hubs("@listener"), hubs("@publisher")
     listener.subscribe("user_login")  # as an earlier run of this agent would have
     event = publisher.publish("user_login", {"user_id": "123"})
     record = tmp_path / "events.jsonl"
-    summary, _ = run_inline(listener, url, idle_exit=0.5,
-                            event_handlers={"user_login": script(RECORD_EVENT, str(record))})
+    summary, _ = run_inline(
+        listener,
+        url,
+        idle_exit=0.5,
+        event_handlers={"user_login": script(RECORD_EVENT, str(record))},
+    )
     lines = [json.loads(line) for line in record.read_text().splitlines()]
-    assert lines == [{"event": {"user_id": "123"},
-                      "env": {"AGENTCOMM_URL": url, "AGENTCOMM_AGENT": "@listener",
-                              "AGENTCOMM_EVENT_ID": event.id, "AGENTCOMM_EVENT_TYPE": "user_login",
-                              "AGENTCOMM_PUBLISHER": "@publisher",
-                              "AGENTCOMM_PUBLISHED_AT": repr(event.published_at)}}]
+    assert lines == [
+        {
+            "event": {"user_id": "123"},
+            "env": {
+                "AGENTCOMM_URL": url,
+                "AGENTCOMM_AGENT": "@listener",
+                "AGENTCOMM_EVENT_ID": event.id,
+                "AGENTCOMM_EVENT_TYPE": "user_login",
+                "AGENTCOMM_PUBLISHER": "@publisher",
+                "AGENTCOMM_PUBLISHED_AT": repr(event.published_at),
+            },
+        }
+    ]
     assert summary["events"] == 1
     assert listener.subscriptions() == ["user_login"]
 
 
 def test_a_failing_event_handler_is_logged_and_not_fatal(
-        hubs: Hubs, url: str, script: Script) -> None:
+    hubs: Hubs, url: str, script: Script
+) -> None:
     listener, publisher = hubs("@listener"), hubs("@publisher")
     listener.subscribe("tick")
     publisher.publish("tick", 1)
     publisher.publish("tick", 2)
-    summary, log = run_inline(listener, url, idle_exit=0.5,
-                              event_handlers={"tick": script(FAIL, "1")})
+    summary, log = run_inline(
+        listener, url, idle_exit=0.5, event_handlers={"tick": script(FAIL, "1")}
+    )
     assert summary["event_failures"] == 2
     errors = [line["error"] for line in log if line["log"] == "event"]
     assert errors == ["handler exited 1: boom: cannot process\n"] * 2
@@ -266,13 +308,16 @@ def test_a_handler_spec_is_split_like_a_shell_would_but_never_run_by_one() -> No
     assert (kind, argv) == ("greet", (sys.executable, "-c", "print(1); print(2)"))
 
 
-@pytest.mark.parametrize(("spec", "error"), [
-    ("no-equals-sign", InvalidInput),
-    ("greet=", InvalidInput),
-    ("greet='unclosed", InvalidInput),
-    ("bad type!=true", InvalidInput),
-    ("greet=/no/such/program", ConfigurationError),
-])
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("no-equals-sign", InvalidInput),
+        ("greet=", InvalidInput),
+        ("greet='unclosed", InvalidInput),
+        ("bad type!=true", InvalidInput),
+        ("greet=/no/such/program", ConfigurationError),
+    ],
+)
 def test_a_bad_handler_spec_is_refused(spec: str, error: type[Exception]) -> None:
     with pytest.raises(error):
         parse_handler(spec)
@@ -280,10 +325,22 @@ def test_a_bad_handler_spec_is_refused(spec: str, error: type[Exception]) -> Non
 
 # -- as its own process ----------------------------------------------------------------------
 def test_agent_run_registers_heartbeats_and_prints_a_summary(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     sender, watcher = hubs("@sender"), hubs()
-    proc = start_agent(url, "@svc", tmp_path, "--handler", f"ping={script(ECHO)}",
-                       "--capability", "extra", "--heartbeat", "0.2", "--max-messages", "1")
+    proc = start_agent(
+        url,
+        "@svc",
+        tmp_path,
+        "--handler",
+        f"ping={script(ECHO)}",
+        "--capability",
+        "extra",
+        "--heartbeat",
+        "0.2",
+        "--max-messages",
+        "1",
+    )
     until(lambda: alive(watcher, "@svc"))
     entry = next(a for a in watcher.agents() if a.agent_id == "@svc")
     assert entry.process_id == proc.pid and set(entry.capabilities) == {"ping", "extra"}
@@ -291,8 +348,14 @@ def test_agent_run_registers_heartbeats_and_prints_a_summary(
     sent = sender.send("@svc", "ping", {"x": 1})
     out, _ = proc.communicate(timeout=DEADLINE)
     assert proc.returncode == 0
-    assert json.loads(out) == {"agent": "@svc", "handled": 1, "failed": 0, "released": 0,
-                               "events": 0, "event_failures": 0}
+    assert json.loads(out) == {
+        "agent": "@svc",
+        "handled": 1,
+        "failed": 0,
+        "released": 0,
+        "events": 0,
+        "event_failures": 0,
+    }
     assert sender.get(sent.id).status is Status.COMPLETED
     log = [json.loads(line) for line in (tmp_path / "svc.log").read_text().splitlines()]
     assert [line["log"] for line in log] == ["started", "message", "stopped"]
@@ -300,11 +363,21 @@ def test_agent_run_registers_heartbeats_and_prints_a_summary(
 
 @pytest.mark.slow
 def test_the_lease_is_extended_while_a_slow_handler_runs(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     sender, thief, watcher = hubs("@sender"), hubs("@thief"), hubs()
     runs = tmp_path / "runs.log"
-    proc = start_agent(url, "@slow", tmp_path, "--max-messages", "1", "--queue", "jobs",
-                       "--handler", f"work={script(SLOW, str(runs), '2.5')}")
+    proc = start_agent(
+        url,
+        "@slow",
+        tmp_path,
+        "--max-messages",
+        "1",
+        "--queue",
+        "jobs",
+        "--handler",
+        f"work={script(SLOW, str(runs), '2.5')}",
+    )
     until(lambda: alive(watcher, "@slow"))
     sent = sender.send("jobs", "work", {}, timeout_seconds=1)
     until(runs.exists)
@@ -323,7 +396,8 @@ def test_the_lease_is_extended_while_a_slow_handler_runs(
 
 
 def test_sigterm_during_a_long_handler_releases_the_message_and_stops_fast(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     sender, watcher = hubs("@sender"), hubs()
     runs = tmp_path / "runs.log"
     proc = start_agent(url, "@slow", tmp_path, "--handler", f"work={script(SLOW, str(runs), '60')}")
@@ -344,7 +418,8 @@ def test_sigterm_during_a_long_handler_releases_the_message_and_stops_fast(
 
 
 def test_sigint_stops_an_idle_agent_with_exit_0(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     watcher = hubs()
     proc = start_agent(url, "@idle", tmp_path, "--handler", f"x={script(ECHO)}")
     until(lambda: alive(watcher, "@idle"))
@@ -363,12 +438,22 @@ def text_of(path: Path) -> str:
 
 
 def test_subscribers_started_with_a_ready_file_each_get_an_event_published_at_once(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     publisher = hubs("@auth")
     agents = ("@analytics", "@audit", "@mailer")
-    procs = [start_agent(url, a, tmp_path, "--ready-file", str(tmp_path / f"{a[1:]}.ready"),
-                         "--on-event", f"user_login={script(RECORD_EVENT, str(tmp_path / a[1:]))}")
-             for a in agents]
+    procs = [
+        start_agent(
+            url,
+            a,
+            tmp_path,
+            "--ready-file",
+            str(tmp_path / f"{a[1:]}.ready"),
+            "--on-event",
+            f"user_login={script(RECORD_EVENT, str(tmp_path / a[1:]))}",
+        )
+        for a in agents
+    ]
     for agent in agents:  # the file appears, whole, once the agent is subscribed
         ready = tmp_path / f"{agent[1:]}.ready"
         line = json.loads(until(functools.partial(text_of, ready)))
@@ -384,15 +469,17 @@ def test_subscribers_started_with_a_ready_file_each_get_an_event_published_at_on
 
 
 def test_a_ready_fifo_gets_the_started_line_so_a_reader_waits_without_polling(
-        hubs: Hubs, url: str, script: Script, tmp_path: Path) -> None:
+    hubs: Hubs, url: str, script: Script, tmp_path: Path
+) -> None:
     watcher = hubs()
     fifo = tmp_path / "ready"
     os.mkfifo(fifo)
     # Read-write, as bash's `exec {fd}<>FIFO`: the open never blocks, a read waits.
     reader = os.open(fifo, os.O_RDWR)
     try:
-        proc = start_agent(url, "@svc", tmp_path, "--ready-file", str(fifo),
-                           "--handler", f"ping={script(ECHO)}")
+        proc = start_agent(
+            url, "@svc", tmp_path, "--ready-file", str(fifo), "--handler", f"ping={script(ECHO)}"
+        )
         with os.fdopen(reader, "rb", closefd=False) as stream:
             line = json.loads(stream.readline())  # blocks until the agent is ready
     finally:

@@ -30,18 +30,33 @@ PNG = b"\x89PNG\r\n\x1a\n"
 EXACTLY_ONCE = {"duplicates": 0, "missing": 0, "left_pending": 0, "exactly_once": True}
 
 
-def run(tmp_path: Path, *args: str, url: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    tmp_path: Path, *args: str, url: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """``agentcomm [--url URL] bench --out-dir ... ARGS`` in its own process and TMPDIR."""
     scratch = tmp_path / "tmp"
     scratch.mkdir(exist_ok=True)
     # Not a parent pytest's variables either: pytest-benchmark takes PYTEST_XDIST_WORKER
     # for xdist and would silently stop timing the --ops run.
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTCOMM_", "PYTEST_"))}
-    command = [sys.executable, "-m", "agentcomm.cli", *(["--url", url] if url else []),
-               "bench", "--out-dir", str(tmp_path / "results"), *args]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False,
-                          env={**clean, "TMPDIR": str(scratch), **(env or {})})
+    command = [
+        sys.executable,
+        "-m",
+        "agentcomm.cli",
+        *(["--url", url] if url else []),
+        "bench",
+        "--out-dir",
+        str(tmp_path / "results"),
+        *args,
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**clean, "TMPDIR": str(scratch), **(env or {})},
+    )
     assert list(scratch.iterdir()) == [], "the run left something in its TMPDIR"
     return done
 
@@ -73,8 +88,15 @@ def test_the_result_names_its_goals_verdicts_and_what_it_ran_on(tmp_path: Path) 
     meta = printed["meta"]
     assert meta["agentcomm"] == __version__
     assert meta["target"]["impl"] == "sqlite:" and meta["target"]["kind"] == "sqlite"
-    assert {"python", "sqlite", "platform", "cpus", "processor", "load_average_start",
-            "load_average_end"} <= set(meta["machine"])
+    assert {
+        "python",
+        "sqlite",
+        "platform",
+        "cpus",
+        "processor",
+        "load_average_start",
+        "load_average_end",
+    } <= set(meta["machine"])
     assert meta["timestamp"].endswith("+00:00") and meta["command"].startswith("agentcomm ")
     assert printed["config"]["phases"] == ["throughput", "latency"]
 
@@ -157,8 +179,16 @@ def test_the_bench_refuses_a_hub_whose_bench_queue_is_not_empty(tmp_path: Path) 
 def test_the_bench_leaves_the_hub_named_by_agentcomm_url_alone(tmp_path: Path) -> None:
     """AGENTCOMM_URL is where the agents run: only an explicit --url is measured."""
     live = tmp_path / "live.db"
-    printed = result(run(tmp_path, "--only", "throughput", "--messages", "10",
-                         env={"AGENTCOMM_URL": f"sqlite:///{live}"}))
+    printed = result(
+        run(
+            tmp_path,
+            "--only",
+            "throughput",
+            "--messages",
+            "10",
+            env={"AGENTCOMM_URL": f"sqlite:///{live}"},
+        )
+    )
     assert printed["meta"]["target"]["impl"] == "sqlite:"
     assert not live.exists()
 
@@ -167,8 +197,7 @@ def test_without_matplotlib_the_bench_runs_and_says_what_to_install(tmp_path: Pa
     hidden = tmp_path / "hide" / "matplotlib"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
-    done = run(tmp_path, "--latency", "--samples", "20",
-               env={"PYTHONPATH": str(hidden.parent)})
+    done = run(tmp_path, "--latency", "--samples", "20", env={"PYTHONPATH": str(hidden.parent)})
     assert result(done)["files"]["png"] is None
     notice = [line for line in done.stderr.splitlines() if "no plot written" in line]
     assert len(notice) == 1 and "pip install 'agentcomm[bench]'" in notice[0]
@@ -181,10 +210,16 @@ def test_the_operation_benchmarks_run_once_on_sqlite(tmp_path: Path) -> None:
     assert re.search(r"\b6 passed\b", done.stdout)
 
 
-def test_the_operation_benchmarks_store_their_json_with_the_implementation(
-        tmp_path: Path) -> None:
-    done = run(tmp_path, "--ops", "--", "-k", "send_one", "--benchmark-max-time=0.001",
-               "--benchmark-min-rounds=1")
+def test_the_operation_benchmarks_store_their_json_with_the_implementation(tmp_path: Path) -> None:
+    done = run(
+        tmp_path,
+        "--ops",
+        "--",
+        "-k",
+        "send_one",
+        "--benchmark-max-time=0.001",
+        "--benchmark-min-rounds=1",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     [stored] = (tmp_path / "results").glob("*-ops.json")
     data = json.loads(stored.read_text())
@@ -193,7 +228,8 @@ def test_the_operation_benchmarks_store_their_json_with_the_implementation(
 
 
 def test_without_pytest_benchmark_the_operation_benchmarks_say_what_to_install(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     hidden = tmp_path / "hide" / "pytest_benchmark"
     hidden.mkdir(parents=True)
     (hidden / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
@@ -204,8 +240,23 @@ def test_without_pytest_benchmark_the_operation_benchmarks_say_what_to_install(
 
 
 def test_the_checkout_s_own_run_deselects_the_operation_benchmarks() -> None:
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p",
-                           "no:xdist", "conformance/agentcomm_conformance/benchmarks"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
-    assert re.search(r"\b0 selected\b|no tests collected \(6 deselected\)", done.stdout), \
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--collect-only",
+            "-q",
+            "-p",
+            "no:xdist",
+            "conformance/agentcomm_conformance/benchmarks",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert re.search(r"\b0 selected\b|no tests collected \(6 deselected\)", done.stdout), (
         done.stdout
+    )

@@ -35,34 +35,54 @@ with open(record, "w") as out:
 """
 
 NOT_FOR_SQLITE = ("redis", "fakeredis", "hiredis", "agentcomm.redis", "agentcomm.hybrid")
-NOT_FOR_HUB_OPERATIONS = ("agentcomm.agent", "agentcomm.demo", "agentcomm.bench",
-                          "agentcomm.driver", "agentcomm_conformance", "pytest",
-                          "agentcomm.cli.runtime", "agentcomm.cli.bench")
+NOT_FOR_HUB_OPERATIONS = (
+    "agentcomm.agent",
+    "agentcomm.demo",
+    "agentcomm.bench",
+    "agentcomm.driver",
+    "agentcomm_conformance",
+    "pytest",
+    "agentcomm.cli.runtime",
+    "agentcomm.cli.bench",
+)
 
 
 def loaded(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
     """(exit code, modules loaded) after running ``agentcomm ARGS`` in a new process."""
     record = tmp_path / "record.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
-    subprocess.run([sys.executable, "-c", RECORD, str(record), *args], env=env,
-                   capture_output=True, timeout=DEADLINE, check=False)
+    subprocess.run(
+        [sys.executable, "-c", RECORD, str(record), *args],
+        env=env,
+        capture_output=True,
+        timeout=DEADLINE,
+        check=False,
+    )
     found = json.loads(record.read_text())
     return found["code"], set(found["modules"])
 
 
 def offenders(modules: set[str], banned: tuple[str, ...]) -> list[str]:
-    return sorted(m for m in modules if m.split(".")[0] in banned
-                  or any(m == b or m.startswith(b + ".") for b in banned))
+    return sorted(
+        m
+        for m in modules
+        if m.split(".")[0] in banned or any(m == b or m.startswith(b + ".") for b in banned)
+    )
 
 
-@pytest.mark.parametrize("args", [
-    ("send", "@b", "greet", '{"hello": "world"}'),
-    ("claim", "--limit", "5"),
-    ("publish", "tick", "1"),
-    ("stats",),
-], ids=lambda args: args[0])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("send", "@b", "greet", '{"hello": "world"}'),
+        ("claim", "--limit", "5"),
+        ("publish", "tick", "1"),
+        ("stats",),
+    ],
+    ids=lambda args: args[0],
+)
 def test_a_sqlite_command_loads_no_redis_client_and_no_agent_runtime(
-        live_url: str, tmp_path: Path, args: tuple[str, ...]) -> None:
+    live_url: str, tmp_path: Path, args: tuple[str, ...]
+) -> None:
     code, modules = loaded(tmp_path, "--url", live_url, "--agent", "@a", *args)
     assert code in (0, 3)  # it ran: claim finds nothing (3)
     assert "agentcomm.sqlite.hub" in modules  # the check below looks at a real run
@@ -72,8 +92,19 @@ def test_a_sqlite_command_loads_no_redis_client_and_no_agent_runtime(
 def test_the_version_loads_no_hub_at_all(tmp_path: Path) -> None:
     code, modules = loaded(tmp_path, "--version")
     assert code == 0
-    assert offenders(modules, ("agentcomm.api", "agentcomm.sqlite", "agentcomm.models",
-                               *NOT_FOR_SQLITE, *NOT_FOR_HUB_OPERATIONS)) == []
+    assert (
+        offenders(
+            modules,
+            (
+                "agentcomm.api",
+                "agentcomm.sqlite",
+                "agentcomm.models",
+                *NOT_FOR_SQLITE,
+                *NOT_FOR_HUB_OPERATIONS,
+            ),
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize("module", sorted(MODULES))

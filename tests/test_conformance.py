@@ -26,8 +26,9 @@ DRIVER = f"{shlex.quote(sys.executable)} -m agentcomm.cli driver --url sqlite: -
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
 
 
 def report(directory: Path) -> dict[str, Any]:
@@ -36,16 +37,24 @@ def report(directory: Path) -> dict[str, Any]:
 
 @pytest.mark.timeout(900)  # the whole suite, one driver process per agent
 def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: Path) -> None:
-    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-               "conformance/agentcomm_conformance/suite", f"--impl=driver:{DRIVER}",
-               f"--conformance-report={tmp_path}")
+    done = run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "conformance/agentcomm_conformance/suite",
+        f"--impl=driver:{DRIVER}",
+        f"--conformance-report={tmp_path}",
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path)
     assert found["passed"] and found["summary"]["fail"] == 0
     assert found["implementation"]["impl"] == f"driver:{DRIVER}"
     applicable = {"all", "sqlite"}
-    musts = [s for s in found["statements"]
-             if s["level"] == "MUST" and applicable & set(s["hubs"])]
+    musts = [s for s in found["statements"] if s["level"] == "MUST" and applicable & set(s["hubs"])]
     # LIMIT-003's values (NaN, lone surrogates) reach the driver tagged, and are judged.
     assert [s["id"] for s in musts if s["verdict"] != "pass"] == []
 
@@ -72,29 +81,46 @@ def redis_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.timeout(900)
-@pytest.mark.parametrize(("redis_url", "route"), [
-    ("fakeredis", "in-process"),  # the embedded default; the driver route is the same code
-    pytest.param("redis", "in-process", marks=pytest.mark.redis),
-    pytest.param("redis", "driver", marks=pytest.mark.redis),
-], indirect=["redis_url"])
+@pytest.mark.parametrize(
+    ("redis_url", "route"),
+    [
+        ("fakeredis", "in-process"),  # the embedded default; the driver route is the same code
+        pytest.param("redis", "in-process", marks=pytest.mark.redis),
+        pytest.param("redis", "driver", marks=pytest.mark.redis),
+    ],
+    indirect=["redis_url"],
+)
 def test_the_whole_suite_passes_the_redis_hub_in_process_and_through_its_driver(
-        tmp_path: Path, redis_url: str, route: str) -> None:
+    tmp_path: Path, redis_url: str, route: str
+) -> None:
     impl = redis_url if route == "in-process" else driver_for(redis_url)
     # Through the driver, the argument checks (some 550 tests) are the very code the SQLite
     # driver run above judges: they run here in-process only, saving three minutes of CI.
     selection = [] if route == "in-process" else ["-k", VALIDATION_ELSEWHERE]
-    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-               "conformance/agentcomm_conformance/suite", f"--impl={impl}",
-               f"--conformance-report={tmp_path}", *selection)
+    done = run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "conformance/agentcomm_conformance/suite",
+        f"--impl={impl}",
+        f"--conformance-report={tmp_path}",
+        *selection,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path)
     assert found["passed"] and found["summary"]["fail"] == 0
     assert found["implementation"]["kind"] == "redis"
     # Every MUST, and the SHOULDs of the Redis layout (CLAIM-007's timing is left out: it
     # is judged on a machine this test shares with three other suite runs).
-    verdicts = {s["id"]: s["verdict"] for s in found["statements"]
-                if {"all", "redis"} & set(s["hubs"])
-                and (s["level"] == "MUST" or "redis" in s["hubs"])}
+    verdicts = {
+        s["id"]: s["verdict"]
+        for s in found["statements"]
+        if {"all", "redis"} & set(s["hubs"]) and (s["level"] == "MUST" or "redis" in s["hubs"])
+    }
     unknown = set() if route == "in-process" else {"LIMIT-001", "LIMIT-002"}  # not run
     if "persistence=ignore" in redis_url:
         unknown.add("COMPAT-008")  # fakeredis has no MONITOR to watch the commands with
@@ -106,21 +132,42 @@ def test_the_whole_suite_passes_the_redis_hub_in_process_and_through_its_driver(
 @pytest.mark.timeout(900)
 def test_the_whole_suite_passes_the_hybrid_hub_with_its_audit_trail(tmp_path: Path) -> None:
     require_redis_server()
-    done = run("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2",
-               "conformance/agentcomm_conformance/suite", "--impl=hybrid:",
-               f"--conformance-report={tmp_path}")
+    done = run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-n",
+        "2",
+        "conformance/agentcomm_conformance/suite",
+        "--impl=hybrid:",
+        f"--conformance-report={tmp_path}",
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path)
     assert found["implementation"]["kind"] == "hybrid"
-    musts = {s["id"]: s["verdict"] for s in found["statements"]
-             if s["level"] == "MUST" and {"all", "hybrid"} & set(s["hubs"])}
+    musts = {
+        s["id"]: s["verdict"]
+        for s in found["statements"]
+        if s["level"] == "MUST" and {"all", "hybrid"} & set(s["hubs"])
+    }
     assert {i for i, v in musts.items() if v != "pass"} == set()
     assert musts["COMPAT-009"] == musts["COMPAT-010"] == "pass"
 
 
 def test_the_main_job_prints_and_writes_the_report_anywhere(tmp_path: Path) -> None:
-    done = run("-m", "agentcomm.cli", "conformance", "--report-dir", "out", "--",
-               "-k", "claims", cwd=tmp_path)  # from outside the checkout, a slice of it
+    done = run(
+        "-m",
+        "agentcomm.cli",
+        "conformance",
+        "--report-dir",
+        "out",
+        "--",
+        "-k",
+        "claims",
+        cwd=tmp_path,
+    )  # from outside the checkout, a slice of it
     assert done.returncode == 0, done.stdout[-3000:]
     out = tmp_path / "out"
     assert {p.name for p in out.iterdir()} == {"report.md", "report.json", "junit.xml"}
@@ -139,8 +186,18 @@ def nodeids(found: dict[str, Any]) -> set[str]:
 
 
 def test_the_main_job_plays_the_packaged_scenarios_when_asked(tmp_path: Path) -> None:
-    done = run("-m", "agentcomm.cli", "conformance", "--scenarios", "--report-dir", "out",
-               "--", "-k", "poison", cwd=tmp_path)
+    done = run(
+        "-m",
+        "agentcomm.cli",
+        "conformance",
+        "--scenarios",
+        "--report-dir",
+        "out",
+        "--",
+        "-k",
+        "poison",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path / "out")
     assert [n for n in nodeids(found) if n.endswith("cases/poison.yaml::poison")], found
@@ -148,8 +205,7 @@ def test_the_main_job_plays_the_packaged_scenarios_when_asked(tmp_path: Path) ->
     assert verdicts["RETRY-003"] == verdicts["DLQ-001"] == "pass"  # the case's statements
 
 
-def test_docs_says_where_the_installation_keeps_the_protocol_and_the_cases(
-        tmp_path: Path) -> None:
+def test_docs_says_where_the_installation_keeps_the_protocol_and_the_cases(tmp_path: Path) -> None:
     done = run("-m", "agentcomm.cli", "conformance", "--docs", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     where = json.loads(done.stdout)
@@ -160,29 +216,78 @@ def test_docs_says_where_the_installation_keeps_the_protocol_and_the_cases(
 
 
 def test_a_failing_must_statement_fails_the_run_and_a_should_only_under_strict(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_levels.py").write_text(
         "import pytest\n"
         "@pytest.mark.spec('CLAIM-007')\n"  # a SHOULD
-        "def test_should(hub): assert False\n")
-    lenient = run("-m", "pytest", "-q", "-p", "agentcomm_conformance.plugin", "--impl", "sqlite:",
-                  "-p", "no:cacheprovider", str(suite), cwd=tmp_path)
-    strict = run("-m", "pytest", "-q", "-p", "agentcomm_conformance.plugin", "--impl", "sqlite:",
-                 "-p", "no:cacheprovider", "--conformance-strict", str(suite), cwd=tmp_path)
+        "def test_should(hub): assert False\n"
+    )
+    lenient = run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "agentcomm_conformance.plugin",
+        "--impl",
+        "sqlite:",
+        "-p",
+        "no:cacheprovider",
+        str(suite),
+        cwd=tmp_path,
+    )
+    strict = run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "agentcomm_conformance.plugin",
+        "--impl",
+        "sqlite:",
+        "-p",
+        "no:cacheprovider",
+        "--conformance-strict",
+        str(suite),
+        cwd=tmp_path,
+    )
     (suite / "test_levels.py").write_text(
-        "import pytest\n@pytest.mark.spec('CLAIM-003')\ndef test_must(hub): assert False\n")
-    must = run("-m", "pytest", "-q", "-p", "agentcomm_conformance.plugin", "--impl", "sqlite:",
-               "-p", "no:cacheprovider", str(suite), cwd=tmp_path)
+        "import pytest\n@pytest.mark.spec('CLAIM-003')\ndef test_must(hub): assert False\n"
+    )
+    must = run(
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "agentcomm_conformance.plugin",
+        "--impl",
+        "sqlite:",
+        "-p",
+        "no:cacheprovider",
+        str(suite),
+        cwd=tmp_path,
+    )
     assert (lenient.returncode, strict.returncode, must.returncode) == (0, 1, 1)
     assert "FAIL CLAIM-007 (SHOULD)" in lenient.stdout
 
 
 def test_statement_runs_the_tests_of_the_statements_named_and_judges_no_other(
-        tmp_path: Path) -> None:
-    done = run("-m", "agentcomm.cli", "conformance", "--report-dir", "out", "--",
-               "--statement", "CLAIM-002,dlq", "--statement", "REQ-007", cwd=tmp_path)
+    tmp_path: Path,
+) -> None:
+    done = run(
+        "-m",
+        "agentcomm.cli",
+        "conformance",
+        "--report-dir",
+        "out",
+        "--",
+        "--statement",
+        "CLAIM-002,dlq",
+        "--statement",
+        "REQ-007",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path / "out")
     dead_letters = {s["id"] for s in found["statements"] if s["id"].startswith("DLQ-")}
@@ -195,7 +300,16 @@ def test_statement_runs_the_tests_of_the_statements_named_and_judges_no_other(
 
 
 def test_statement_naming_nothing_is_a_usage_error_naming_it(tmp_path: Path) -> None:
-    done = run("-m", "agentcomm.cli", "conformance", "--report-dir", "out", "--",
-               "--statement", "CLAIM-099", cwd=tmp_path)
+    done = run(
+        "-m",
+        "agentcomm.cli",
+        "conformance",
+        "--report-dir",
+        "out",
+        "--",
+        "--statement",
+        "CLAIM-099",
+        cwd=tmp_path,
+    )
     assert done.returncode == 2  # a usage error, as README's table of exit codes has it
     assert "'CLAIM-099' names no statement" in done.stdout + done.stderr

@@ -14,8 +14,14 @@ import pytest
 
 def demo(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
-    return subprocess.run([sys.executable, "-m", "agentcomm.cli", "demo", *args],
-                          capture_output=True, text=True, env=env, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentcomm.cli", "demo", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.mark.slow
@@ -27,8 +33,12 @@ def test_the_demo_passes_all_three_use_cases_quickly_and_exits_0(tmp_path: Path)
     result = json.loads(done.stdout)
     assert result["ok"] is True
     assert [c["name"] for c in result["cases"]] == [
-        "agents started", "token validation", "event broadcasting", "batch distribution",
-        "clean shutdown"]
+        "agents started",
+        "token validation",
+        "event broadcasting",
+        "batch distribution",
+        "clean shutdown",
+    ]
     batches = result["cases"][3]["data"]
     assert batches["statuses"] == {"completed": 100}
     assert sum(batches["per_worker"].values()) == 100

@@ -104,17 +104,23 @@ def design_hub(start: Callable[..., RedisServer]) -> Iterator[tuple[RedisServer,
 def design(server: RedisServer, script: str, agent: str = "@backend.nodejs") -> str:
     """Run ``script`` after the design's functions; its stdout."""
     bash = shutil.which("bash") or "bash"
-    done = subprocess.run([bash, "-c", DESIGN + script], capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(server.port),
-                               "AGENT_ID": agent}, check=True, timeout=30)
+    done = subprocess.run(
+        [bash, "-c", DESIGN + script],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "PORT": str(server.port), "AGENT_ID": agent},
+        check=True,
+        timeout=30,
+    )
     return done.stdout
 
 
 def listen(server: RedisServer, command: str, channel: str) -> subprocess.Popen[str]:
     """``redis-cli SUBSCRIBE`` (or PSUBSCRIBE) in the background, once it is subscribed."""
     cli = shutil.which("redis-cli") or "redis-cli"
-    process = spawn([cli, "-p", str(server.port), command, channel], stdout=subprocess.PIPE,
-                    text=True)
+    process = spawn(
+        [cli, "-p", str(server.port), command, channel], stdout=subprocess.PIPE, text=True
+    )
     assert process.stdout is not None
     confirmation = [process.stdout.readline().strip() for _ in range(3)]
     assert confirmation[0] == command.lower(), confirmation
@@ -131,46 +137,66 @@ def next_message(lines: IO[str] | None, kind: str) -> list[str]:
 
 def row(operation: str) -> str:
     """The README's row for one of the design's scripts."""
-    found = [line for line in README.read_text(encoding="utf-8").splitlines()
-             if line.startswith("| ") and operation in line.split("|")[1]]
+    found = [
+        line
+        for line in README.read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ") and operation in line.split("|")[1]
+    ]
     assert found, f"the README does not say what {operation} does on an agentcomm hub"
     return found[0]
 
 
 @pytest.mark.redis
 def test_send_message_is_adopted_and_its_reply_heard_on_the_designs_channel(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     server, url = design_hub
-    msg_id = design(server, """
-send_message "@service.auth" "validate_token" '{"token": "abc123"}'""").split()[-1]
+    msg_id = design(
+        server,
+        """
+send_message "@service.auth" "validate_token" '{"token": "abc123"}'""",
+    ).split()[-1]
     listener = listen(server, "SUBSCRIBE", f"response:@backend.nodejs:{msg_id}")
     opened.append(auth := connect(url, agent="@service.auth"))
     claim = auth.claim()
     assert claim is not None
     assert (claim.message.from_agent, claim.message.type, claim.message.payload) == (
-        "@backend.nodejs", "validate_token", '{"token": "abc123"}')
+        "@backend.nodejs",
+        "validate_token",
+        '{"token": "abc123"}',
+    )
     auth.reply(claim.id, claim.token, {"valid": True, "user": "john_doe"})
     channel, data = next_message(listener.stdout, "message")
     listener.kill()
     assert channel == f"response:@backend.nodejs:{msg_id}"
     heard = json.loads(data)
     assert (heard["status"], heard["payload"], heard["correlation_id"]) == (
-        "success", {"valid": True, "user": "john_doe"}, msg_id)
+        "success",
+        {"valid": True, "user": "john_doe"},
+        msg_id,
+    )
     assert row("send_message").count("works")
 
 
 @pytest.mark.redis
 def test_publish_task_is_claimed_from_the_default_queue(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     server, url = design_hub
-    design(server, """
+    design(
+        server,
+        """
 publish_task "high_priority" '{"batch_id":"1","data":"dataset_1"}'
-publish_task "low_priority" 'half a task'""")
+publish_task "low_priority" 'half a task'""",
+    )
     opened.append(worker := connect(url, agent="@worker.batch.001"))
     claim = worker.claim(DEFAULT_QUEUE)
     assert claim is not None
     assert (claim.message.type, claim.message.payload, claim.message.priority.name) == (
-        "task", "dataset_1", "HIGH")
+        "task",
+        "dataset_1",
+        "HIGH",
+    )
     assert worker.claim(DEFAULT_QUEUE) is None  # the unreadable one is a dead letter
     assert worker.stats().depths[DEFAULT_QUEUE].get("dead") == 1
     assert "works" in row("publish_task") and "unreadable" in row("anything else LPUSHed")
@@ -178,22 +204,33 @@ publish_task "low_priority" 'half a task'""")
 
 @pytest.mark.redis
 def test_handle_failed_message_is_listed_among_the_dead_letters(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     server, url = design_hub
-    original = json.dumps({"id": "msg_1", "from": "@backend.nodejs", "type": "validate_token",
-                           "payload": "x"})
-    design(server, f"""
-handle_failed_message '{original}' 'auth service down'""")
+    original = json.dumps(
+        {"id": "msg_1", "from": "@backend.nodejs", "type": "validate_token", "payload": "x"}
+    )
+    design(
+        server,
+        f"""
+handle_failed_message '{original}' 'auth service down'""",
+    )
     opened.append(operator := connect(url))
     (dead,) = operator.dead_letters()
     assert (dead.from_agent, dead.type, dead.payload, dead.last_error, dead.to_agent) == (
-        "@backend.nodejs", "validate_token", "x", "auth service down", "unaddressed")
+        "@backend.nodejs",
+        "validate_token",
+        "x",
+        "auth service down",
+        "unaddressed",
+    )
     assert "works" in row("handle_failed_message")
 
 
 @pytest.mark.redis
 def test_events_reach_the_designs_psubscribe_but_its_publish_reaches_no_subscriber(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     server, url = design_hub
     opened.append(tracker := connect(url, agent="@analytics.tracker"))
     tracker.subscribe("user_login")
@@ -203,20 +240,28 @@ def test_events_reach_the_designs_psubscribe_but_its_publish_reaches_no_subscrib
     _, channel, data = next_message(listener.stdout, "pmessage")
     assert (channel, json.loads(data)["payload"]) == ("event:user_login", {"user_id": "123"})
     listener.kill()
-    design(server, """
-publish_event "user_login" '{"user_id": "456"}'""", "@service.auth")
+    design(
+        server,
+        """
+publish_event "user_login" '{"user_id": "456"}'""",
+        "@service.auth",
+    )
     assert [e.payload for e in tracker.events()] == [{"user_id": "123"}]  # not the design's
     assert "not supported" in row("publish_event") and "works" in row("PSUBSCRIBE")
 
 
 @pytest.mark.redis
 def test_the_designs_brpop_reader_gets_an_id_and_sweep_puts_the_message_back(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     server, url = design_hub
     opened.append(backend := connect(url, agent="@backend.nodejs"))
     sent = backend.send("@service.auth", "validate_token", {"token": "abc123"})
-    taken = design(server, """
-redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" BRPOP "agent:@service.auth:inbox" 30""")
+    taken = design(
+        server,
+        """
+redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" BRPOP "agent:@service.auth:inbox" 30""",
+    )
     assert taken.split() == ["agent:@service.auth:inbox", sent.id]  # an id, not the JSON
     opened.append(operator := connect(url))
     assert operator.sweep() == 1
@@ -228,14 +273,18 @@ redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" BRPOP "agent:@service.auth:inbox" 30
 
 @pytest.mark.redis
 def test_the_designs_heartbeat_key_is_written_by_agentcomm_but_registers_nobody(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     server, url = design_hub
     opened.append(auth := connect(url, agent="@service.auth"))
     auth.register(capabilities=["api", "auth"], process_id=1234)
-    beat = design(server, """
+    beat = design(
+        server,
+        """
 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" GET "agent:@service.auth:heartbeat"
 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" SETEX "agent:@backend.nodejs:heartbeat" 60 \
-    '{"status":"active","pid":42}' > /dev/null""")
+    '{"status":"active","pid":42}' > /dev/null""",
+    )
     assert json.loads(beat)["pid"] == 1234
     assert [a.agent_id for a in auth.agents()] == ["@service.auth"]
     assert "not supported" in row("SETEX agent:<id>:heartbeat")
@@ -243,7 +292,8 @@ redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" SETEX "agent:@backend.nodejs:heartbe
 
 @pytest.mark.redis
 def test_sweep_finds_a_taken_message_within_a_few_sweeps_however_many_came_before(
-        design_hub: tuple[RedisServer, str], opened: list[Hub]) -> None:
+    design_hub: tuple[RedisServer, str], opened: list[Hub]
+) -> None:
     """Each sweep looks at SCAN_PER_SWEEP ids from where the last one stopped, and a pass
     starts again at the lowest unfinished id: one taken among 5,000 is found within three
     sweeps."""
@@ -253,8 +303,11 @@ def test_sweep_finds_a_taken_message_within_a_few_sweeps_however_many_came_befor
     opened.append(operator := connect(url))
     found = [operator.sweep() for _ in range(2 * 5000 // SCAN_PER_SWEEP + 2)]
     assert found == [0] * len(found)  # nothing was taken: the passes went through them all
-    taken = design(server, """
-redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" RPOP "agent:@service.auth:inbox" """).strip()
+    taken = design(
+        server,
+        """
+redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" RPOP "agent:@service.auth:inbox" """,
+    ).strip()
     assert taken == sent[0].id
     swept = [operator.sweep() for _ in range(-(-5000 // SCAN_PER_SWEEP))]
     assert sum(swept) == 1

@@ -69,19 +69,25 @@ def test_the_reference_driver_says_hello_with_its_protocol_kind_and_capabilities
     with DriverProcess.start(system, timeout=30, name="probe") as real:
         assert "manual_clock" not in real.hello.capabilities
     assert (hello.protocol, hello.name, hello.version, hello.kind) == (
-        1, "agentcomm-reference", agentcomm.__version__, "sqlite")
+        1,
+        "agentcomm-reference",
+        agentcomm.__version__,
+        "sqlite",
+    )
     assert hello.capabilities == {"batch", "claim_next", "manual_clock"}
 
 
 def test_new_hub_keeps_the_templates_options_and_puts_the_file_in_the_workdir(
-        target: DriverTarget, tmp_path: Path) -> None:
+    target: DriverTarget, tmp_path: Path
+) -> None:
     made = target.new_hub(tmp_path / "fresh")
     assert made == f"sqlite:///{tmp_path}/fresh/hub.db?backoff_base=1"
     assert (tmp_path / "fresh" / "hub.db").is_file()
 
 
 def test_a_message_sent_through_one_driver_is_claimed_and_completed_through_another(
-        target: DriverTarget, locator: str, clock: ManualClock) -> None:
+    target: DriverTarget, locator: str, clock: ManualClock
+) -> None:
     alice, bob = target.open(locator, "@alice", clock), target.open(locator, "@bob", clock)
     sent = alice.send("jobs", "task", {"n": 1}, priority="high")
     claim = bob.claim("jobs")
@@ -93,7 +99,8 @@ def test_a_message_sent_through_one_driver_is_claimed_and_completed_through_anot
 
 
 def test_a_hub_error_comes_back_as_its_own_class_with_its_definite_flag(
-        target: DriverTarget, locator: str, clock: ManualClock) -> None:
+    target: DriverTarget, locator: str, clock: ManualClock
+) -> None:
     hub = target.open(locator, "@alice", clock)
     sent = hub.send("@alice", "ping", {})
     with pytest.raises(StaleLease) as stale:
@@ -110,7 +117,8 @@ def test_a_hub_error_comes_back_as_its_own_class_with_its_definite_flag(
 
 
 def test_unknown_ops_and_bad_arguments_are_refused_definitely_and_the_driver_goes_on(
-        target: DriverTarget, locator: str) -> None:
+    target: DriverTarget, locator: str
+) -> None:
     hub = target.open(locator, "@alice", None)
     assert isinstance(hub, DriverHub)
     with pytest.raises(AgentCommError) as unknown:
@@ -124,7 +132,8 @@ def test_unknown_ops_and_bad_arguments_are_refused_definitely_and_the_driver_goe
 
 
 def test_advance_clock_is_refused_by_a_driver_that_did_not_declare_manual_clock(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     system = REFERENCE.replace("--clock manual", "--clock system")
     with DriverProcess.start(system, timeout=30, name="@alice") as driver:
         locator = driver.call("new_hub", workdir=str(tmp_path))["hub"]
@@ -144,13 +153,16 @@ class Exploding:
         pass
 
 
-@pytest.mark.parametrize(("nonjson", "said"), [
-    ('"x"', "nonjson of 'stats' must be a JSON object"),
-    ('{"payload": ["number", "nan"]}', "a number node holds a number or NaN"),
-    ('{"payload": ["string", [70000]]}', "UTF-16 code units"),
-    ('{"payload": ["set", []]}', "unknown tag"),
-    ('{"limit": ["number", 1]}', "both in args and in nonjson"),
-])
+@pytest.mark.parametrize(
+    ("nonjson", "said"),
+    [
+        ('"x"', "nonjson of 'stats' must be a JSON object"),
+        ('{"payload": ["number", "nan"]}', "a number node holds a number or NaN"),
+        ('{"payload": ["string", [70000]]}', "UTF-16 code units"),
+        ('{"payload": ["set", []]}', "unknown tag"),
+        ('{"limit": ["number", 1]}', "both in args and in nonjson"),
+    ],
+)
 def test_a_malformed_tagged_value_is_a_protocol_error(nonjson: str, said: str) -> None:
     driver = Driver("sqlite:", "system", io.StringIO())
     driver.respond(b'{"id": 0, "op": "hello", "args": {"protocol": 1}}\n')
@@ -162,8 +174,10 @@ def test_a_malformed_tagged_value_is_a_protocol_error(nonjson: str, said: str) -
 def test_a_refused_lone_surrogate_quoted_in_an_error_is_written_as_its_escape() -> None:
     driver = Driver("sqlite:", "system", io.StringIO())
     driver.respond(b'{"id": 0, "op": "hello", "args": {"protocol": 1}}\n')
-    line = b'{"id": 1, "op": "open", "args": {"hub": "sqlite:///nowhere.db"}, ' \
-           b'"nonjson": {"agent": ["string", [64, 55296]]}}\n'
+    line = (
+        b'{"id": 1, "op": "open", "args": {"hub": "sqlite:///nowhere.db"}, '
+        b'"nonjson": {"agent": ["string", [64, 55296]]}}\n'
+    )
     answer = driver.respond(line)
     answer.decode("utf-8")  # valid UTF-8 whatever the message quotes
     assert json.loads(answer)["error"]["code"] == "invalid_input"
@@ -176,13 +190,17 @@ def test_an_unexpected_exception_is_an_indefinite_internal_error_and_the_driver_
     driver.hub = Exploding()  # type: ignore[assignment]
     failed = json.loads(driver.respond(b'{"id": 1, "op": "stats"}\n'))
     after = json.loads(driver.respond(b'{"id": 2, "op": "frob"}\n'))
-    assert failed == {"id": 1, "ok": False, "error": {
-        "code": "internal", "message": "RuntimeError: disk on fire", "definite": False}}
+    assert failed == {
+        "id": 1,
+        "ok": False,
+        "error": {"code": "internal", "message": "RuntimeError: disk on fire", "definite": False},
+    }
     assert "Traceback" in log.getvalue() and after["error"]["code"] == "unsupported"
 
 
 def test_advancing_the_clock_lets_a_lease_run_out_on_every_handle(
-        target: DriverTarget, locator: str, clock: ManualClock) -> None:
+    target: DriverTarget, locator: str, clock: ManualClock
+) -> None:
     sender, worker = target.open(locator, "@sender", clock), target.open(locator, "@worker", clock)
     sent = sender.send("jobs", "task", {}, timeout_seconds=30)
     claim = worker.claim("jobs")
@@ -197,7 +215,8 @@ def test_advancing_the_clock_lets_a_lease_run_out_on_every_handle(
 
 
 def test_time_a_wait_lets_pass_on_one_handle_passes_on_every_handle_of_the_hub(
-        target: DriverTarget, locator: str, clock: ManualClock) -> None:
+    target: DriverTarget, locator: str, clock: ManualClock
+) -> None:
     asker, worker = target.open(locator, "@asker", clock), target.open(locator, "@worker", clock)
     start = clock.now()
     with pytest.raises(DeadlineExceeded):
@@ -208,13 +227,19 @@ def test_time_a_wait_lets_pass_on_one_handle_passes_on_every_handle_of_the_hub(
 
 
 def test_values_json_cannot_carry_reach_the_hub_tagged_and_are_refused_there(
-        target: DriverTarget, locator: str) -> None:
+    target: DriverTarget, locator: str
+) -> None:
     transcript: Transcript = []
     hub = target.open(locator, "@alice", None)
     assert isinstance(hub, DriverHub)
     hub.driver.transcript = transcript
-    for payload in (float("nan"), {"x": [1, -float("inf")]}, "lone \ud800 surrogate",
-                    {"k\udfff": 1}, {1: "one"}):
+    for payload in (
+        float("nan"),
+        {"x": [1, -float("inf")]},
+        "lone \ud800 surrogate",
+        {"k\udfff": 1},
+        {1: "one"},
+    ):
         with pytest.raises(InvalidInput):
             hub.send("jobs", "task", payload)
     with pytest.raises(InvalidInput, match="timeout_seconds"):
@@ -228,7 +253,8 @@ def test_values_json_cannot_carry_reach_the_hub_tagged_and_are_refused_there(
 
 
 def test_a_value_with_no_json_form_at_all_skips_the_check_instead_of_failing_it(
-        target: DriverTarget, locator: str) -> None:
+    target: DriverTarget, locator: str
+) -> None:
     hub = target.open(locator, "@alice", None)
     with pytest.raises(pytest.skip.Exception, match="no tagged form for bytes"):
         hub.send("jobs", "task", b"raw bytes")
@@ -236,7 +262,8 @@ def test_a_value_with_no_json_form_at_all_skips_the_check_instead_of_failing_it(
 
 
 def test_three_drivers_racing_for_30_claims_never_get_the_same_message_twice(
-        target: DriverTarget, locator: str) -> None:
+    target: DriverTarget, locator: str
+) -> None:
     producer = target.open(locator, "@producer", None)
     sent = producer.send_many([Outgoing("jobs", "task", {"n": i}) for i in range(30)])
     workers = [target.open(locator, f"@worker.{i}", None) for i in range(3)]
@@ -254,7 +281,8 @@ def test_three_drivers_racing_for_30_claims_never_get_the_same_message_twice(
 
 
 def test_the_targets_own_race_hands_every_message_to_exactly_one_agent(
-        target: DriverTarget, locator: str) -> None:
+    target: DriverTarget, locator: str
+) -> None:
     producer = target.open(locator, "@producer", None)
     sent = producer.send_many([Outgoing("jobs", "task", {"n": i}) for i in range(30)])
     done = target.race_claims(locator, "jobs", ["@a", "@b", "@c"])
@@ -263,8 +291,9 @@ def test_the_targets_own_race_hands_every_message_to_exactly_one_agent(
 
 
 def test_every_public_hub_method_is_a_driver_op_with_the_same_signature() -> None:
-    public = {name for name, value in vars(Hub).items()
-              if callable(value) and not name.startswith("_")}
+    public = {
+        name for name, value in vars(Hub).items() if callable(value) and not name.startswith("_")
+    }
     assert public == set(HUB_OPS) | {"close"}
     for name in HUB_OPS:
         assert inspect.signature(getattr(DriverHub, name)) == inspect.signature(getattr(Hub, name))
@@ -296,15 +325,18 @@ def verdict(command: str, *, timeout: float = 10, then: str | None = None) -> Dr
         if then is not None:
             driver.call(then)
     failure = caught.value
-    assert failure.__cause__ is None and (failure.__context__ is None
-                                          or failure.__suppress_context__)
+    assert failure.__cause__ is None and (
+        failure.__context__ is None or failure.__suppress_context__
+    )
     return failure
 
 
 def test_a_driver_that_crashes_at_start_is_reported_with_its_exit_code_and_stderr(
-        tmp_path: Path) -> None:
-    command = fake_driver(tmp_path, "sys.stderr.write('fake: cannot load libhub.so\\n')\n"
-                                    "sys.exit(3)\n")
+    tmp_path: Path,
+) -> None:
+    command = fake_driver(
+        tmp_path, "sys.stderr.write('fake: cannot load libhub.so\\n')\nsys.exit(3)\n"
+    )
     message = str(verdict(command))
     assert "driver '@fake'" in message and "exited with code 3" in message
     assert "before answering 'hello' (request 0)" in message
@@ -313,8 +345,10 @@ def test_a_driver_that_crashes_at_start_is_reported_with_its_exit_code_and_stder
 
 def test_a_driver_that_never_answers_is_killed_when_its_time_is_up(tmp_path: Path) -> None:
     pid_file = tmp_path / "pid"
-    command = fake_driver(tmp_path, f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\n"
-                                    "for line in sys.stdin:\n    pass\n")
+    command = fake_driver(
+        tmp_path,
+        f"open({str(pid_file)!r}, 'w').write(str(os.getpid()))\nfor line in sys.stdin:\n    pass\n",
+    )
     started = time.monotonic()
     message = str(verdict(command, timeout=1))
     assert time.monotonic() - started < 5
@@ -324,68 +358,91 @@ def test_a_driver_that_never_answers_is_killed_when_its_time_is_up(tmp_path: Pat
 
 
 def test_a_driver_that_prints_garbage_is_quoted(tmp_path: Path) -> None:
-    command = fake_driver(tmp_path, "sys.stdin.readline()\n"
-                                    "print('Hello! I am a driver.' + 'x' * 500, flush=True)\n"
-                                    "sys.stdin.readline()\n")
+    command = fake_driver(
+        tmp_path,
+        "sys.stdin.readline()\n"
+        "print('Hello! I am a driver.' + 'x' * 500, flush=True)\n"
+        "sys.stdin.readline()\n",
+    )
     message = str(verdict(command))
     assert "wrote a line that is not JSON while 'hello' (request 0) was due" in message
     assert "'Hello! I am a driver.xxx" in message and "(521 bytes)" in message
     assert "x" * 201 not in message
 
 
-@pytest.mark.parametrize("reply", [
-    "answer(0, {**HELLO, 'protocol': 2})",
-    "print(json.dumps({'id': 0, 'ok': False, 'error': {'code': 'protocol', "
-    "'message': 'I speak protocol 2 only', 'definite': True}}), flush=True)",
-], ids=["its-own-number", "a-refusal"])
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "answer(0, {**HELLO, 'protocol': 2})",
+        "print(json.dumps({'id': 0, 'ok': False, 'error': {'code': 'protocol', "
+        "'message': 'I speak protocol 2 only', 'definite': True}}), flush=True)",
+    ],
+    ids=["its-own-number", "a-refusal"],
+)
 def test_a_driver_that_speaks_protocol_2_gets_a_verdict_naming_both_versions(
-        tmp_path: Path, reply: str) -> None:
+    tmp_path: Path, reply: str
+) -> None:
     command = fake_driver(tmp_path, f"next(requests())\n{reply}\nsys.stdin.readline()\n")
     message = str(verdict(command))
     assert "protocol 2" in message and "protocol 1" in message
 
 
-@pytest.mark.parametrize(("line", "said"), [
-    ("[0, true]", "wrote a JSON array where a response object was due"),
-    ('{"id": 0}', "answered without 'ok' true or false"),
-    ('{"id": 0, "ok": true}', "answered ok=true without 'result'"),
-    ('{"id": 0, "ok": false, "error": "no"}', "an 'error' that is not an object"),
-    ('{"id": 0, "ok": true, "result": null, "log": "hi"}', "fields ['log']"),
-], ids=["array", "no-ok", "no-result", "bad-error", "extra-field"])
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("[0, true]", "wrote a JSON array where a response object was due"),
+        ('{"id": 0}', "answered without 'ok' true or false"),
+        ('{"id": 0, "ok": true}', "answered ok=true without 'result'"),
+        ('{"id": 0, "ok": false, "error": "no"}', "an 'error' that is not an object"),
+        ('{"id": 0, "ok": true, "result": null, "log": "hi"}', "fields ['log']"),
+    ],
+    ids=["array", "no-ok", "no-result", "bad-error", "extra-field"],
+)
 def test_a_json_line_that_is_not_a_response_is_explained(
-        tmp_path: Path, line: str, said: str) -> None:
-    command = fake_driver(tmp_path, f"sys.stdin.readline()\nprint({line!r}, flush=True)\n"
-                                    "sys.stdin.readline()\n")
+    tmp_path: Path, line: str, said: str
+) -> None:
+    command = fake_driver(
+        tmp_path, f"sys.stdin.readline()\nprint({line!r}, flush=True)\nsys.stdin.readline()\n"
+    )
     assert said in str(verdict(command))
 
 
 def test_a_driver_that_exits_mid_line_shows_what_it_had_written(tmp_path: Path) -> None:
-    command = fake_driver(tmp_path, "sys.stdin.readline()\n"
-                                    "sys.stdout.write('{\"id\": 0, \"ok\"')\n")
+    command = fake_driver(tmp_path, 'sys.stdin.readline()\nsys.stdout.write(\'{"id": 0, "ok"\')\n')
     message = str(verdict(command))
-    assert "exited with code 0 before answering 'hello' (request 0), after an unfinished " \
-           "line '{\"id\": 0, \"ok\"'" in message
+    assert (
+        "exited with code 0 before answering 'hello' (request 0), after an unfinished "
+        'line \'{"id": 0, "ok"\'' in message
+    )
 
 
 def test_a_driver_whose_hello_lacks_a_field_is_told_which(tmp_path: Path) -> None:
-    command = fake_driver(tmp_path, "next(requests())\n"
-                                    "answer(0, {k: v for k, v in HELLO.items() if k != 'kind'})\n"
-                                    "sys.stdin.readline()\n")
+    command = fake_driver(
+        tmp_path,
+        "next(requests())\n"
+        "answer(0, {k: v for k, v in HELLO.items() if k != 'kind'})\n"
+        "sys.stdin.readline()\n",
+    )
     assert "answered 'hello' without 'kind'" in str(verdict(command))
 
 
 def test_a_driver_that_answers_with_the_wrong_id_is_caught(tmp_path: Path) -> None:
-    command = fake_driver(tmp_path, "for request in requests():\n"
-                                    "    answer(request['id'] and request['id'] + 41, HELLO)\n")
+    command = fake_driver(
+        tmp_path,
+        "for request in requests():\n    answer(request['id'] and request['id'] + 41, HELLO)\n",
+    )
     message = str(verdict(command, then="stats"))
     assert "answered with id 42 while 'stats' (request 1) was due" in message
 
 
 def test_a_driver_that_exits_mid_session_is_reported_and_stays_stopped(tmp_path: Path) -> None:
-    command = fake_driver(tmp_path, "answer(next(requests())['id'], HELLO)\n"
-                                    "sys.stdin.readline()\n"
-                                    "sys.stderr.write('fake: lost the store\\n')\n"
-                                    "sys.exit(4)\n")
+    command = fake_driver(
+        tmp_path,
+        "answer(next(requests())['id'], HELLO)\n"
+        "sys.stdin.readline()\n"
+        "sys.stderr.write('fake: lost the store\\n')\n"
+        "sys.exit(4)\n",
+    )
     driver = DriverProcess.start(command, timeout=10, name="@fake")
     with pytest.raises(DriverFailure) as caught:
         driver.call("stats")
@@ -403,14 +460,40 @@ def test_a_driver_command_that_does_not_exist_cannot_start(tmp_path: Path) -> No
 
 
 # -- every message against its schema ------------------------------------------------------------
-KNOWN_KEYWORDS = {"$schema", "title", "description", "type", "properties", "required",
-                  "additionalProperties", "items", "enum", "const", "minimum", "minLength",
-                  "uniqueItems", "$ref", "allOf"}
+KNOWN_KEYWORDS = {
+    "$schema",
+    "title",
+    "description",
+    "type",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "enum",
+    "const",
+    "minimum",
+    "minLength",
+    "uniqueItems",
+    "$ref",
+    "allOf",
+}
 JSON_TYPES: dict[str, Any] = {
-    "object": dict, "array": list, "string": str, "boolean": bool, "null": type(None),
-    "integer": int, "number": (int, float)}
-KIND_SCHEMAS = {"message": "message.json", "claim": "claim.json", "reply": "reply.json",
-                "event": "event.json", "agent": "agent-info.json", "stats": "stats.json"}
+    "object": dict,
+    "array": list,
+    "string": str,
+    "boolean": bool,
+    "null": type(None),
+    "integer": int,
+    "number": (int, float),
+}
+KIND_SCHEMAS = {
+    "message": "message.json",
+    "claim": "claim.json",
+    "reply": "reply.json",
+    "event": "event.json",
+    "agent": "agent-info.json",
+    "stats": "stats.json",
+}
 
 
 def load(name: str) -> Any:
@@ -435,8 +518,7 @@ def violations(value: Any, schema: Any, at: str = "$") -> list[str]:
         names = [types] if isinstance(types, str) else types
         if not any(is_type(value, n) for n in names):
             return [*found, f"{at}: {value!r} is not {types}"]
-    if "const" in schema and (value != schema["const"] or type(value) is not type(
-            schema["const"])):
+    if "const" in schema and (value != schema["const"] or type(value) is not type(schema["const"])):
         found.append(f"{at}: {value!r} is not {schema['const']!r}")
     if "enum" in schema and value not in schema["enum"]:
         found.append(f"{at}: {value!r} is not one of {schema['enum']}")
@@ -501,31 +583,45 @@ def test_the_schemas_use_only_keywords_the_structural_check_knows() -> None:
 
 
 def test_the_structural_check_rejects_what_the_schemas_forbid() -> None:
-    good: dict[str, Any] = {"id": 3, "ok": False, "error": {"code": "stale_lease", "message": "m",
-                                            "definite": True}}
+    good: dict[str, Any] = {
+        "id": 3,
+        "ok": False,
+        "error": {"code": "stale_lease", "message": "m", "definite": True},
+    }
     assert violations(good, load("response-error.json")) == []
     assert violations({**good, "extra": 1}, load("response-error.json")) == [
-        "$: has no field 'extra'"]
-    assert violations({**good, "error": {**good["error"], "definite": "yes"}},
-                      load("response-error.json")) == ["$.error.definite: 'yes' is not boolean"]
+        "$: has no field 'extra'"
+    ]
+    assert violations(
+        {**good, "error": {**good["error"], "definite": "yes"}}, load("response-error.json")
+    ) == ["$.error.definite: 'yes' is not boolean"]
     assert violations({"id": True, "op": "x"}, load("request.json")) == [
-        "$.id: True is not integer"]
+        "$.id: True is not integer"
+    ]
 
 
 def test_the_suites_json_form_checks_are_the_record_schemas() -> None:
     """ENV-005's test (agentcomm_conformance.json_form) judges what the schemas say."""
     for kind, name in KIND_SCHEMAS.items():
         properties = load(name)["properties"]
-        plain = {field: {k: v for k, v in rule.items() if k in {"type", "enum", "$ref"}}
-                 for field, rule in properties.items()}
+        plain = {
+            field: {k: v for k, v in rule.items() if k in {"type", "enum", "$ref"}}
+            for field, rule in properties.items()
+        }
         assert FORMS[kind] == plain, name
         assert load(name)["required"] == list(properties), name
 
 
 def test_op_args_lists_every_ops_arguments_and_allows_null_where_the_default_is_none() -> None:
     ops = load("op-args.json")["properties"]
-    assert set(ops) == set(HUB_OPS) | {"hello", "new_hub", "open", "advance_clock",
-                                       "read_clock", "close"}
+    assert set(ops) == set(HUB_OPS) | {
+        "hello",
+        "new_hub",
+        "open",
+        "advance_clock",
+        "read_clock",
+        "close",
+    }
     for name in HUB_OPS:
         parameters = list(inspect.signature(getattr(Hub, name)).parameters.values())[1:]
         schema = ops[name]
@@ -578,17 +674,19 @@ def session(driver: DriverProcess, tmp_path: Path) -> None:
     alice.stats()
     alice.unsubscribe("news")
     alice.deregister()
-    for refused in (lambda: alice.send("@bob", "ask", {"n": float("nan")}),
-                    lambda: alice.request("@bob", "ask", {}, timeout=1),
-                    lambda: alice.complete(sent.id, "stale"), lambda: driver.call("frob")):
+    for refused in (
+        lambda: alice.send("@bob", "ask", {"n": float("nan")}),
+        lambda: alice.request("@bob", "ask", {}, timeout=1),
+        lambda: alice.complete(sent.id, "stale"),
+        lambda: driver.call("frob"),
+    ):
         with pytest.raises(AgentCommError):
             refused()
 
 
 def test_every_message_of_a_real_session_matches_its_json_schema(tmp_path: Path) -> None:
     transcript: Transcript = []
-    with DriverProcess.start(REFERENCE, timeout=30, name="@alice",
-                             transcript=transcript) as driver:
+    with DriverProcess.start(REFERENCE, timeout=30, name="@alice", transcript=transcript) as driver:
         session(driver, tmp_path)
     ops: dict[int, str] = {}
     kinds_seen: set[str] = set()
@@ -612,7 +710,18 @@ def test_every_message_of_a_real_session_matches_its_json_schema(tmp_path: Path)
                 conforms(record, KIND_SCHEMAS[kind])
             kinds_seen.add(kind)
     assert kinds_seen == set(KIND_SCHEMAS)
-    assert set(ops.values()) == set(HUB_OPS) | {"hello", "new_hub", "open", "advance_clock",
-                                                "read_clock", "close", "frob"}
+    assert set(ops.values()) == set(HUB_OPS) | {
+        "hello",
+        "new_hub",
+        "open",
+        "advance_clock",
+        "read_clock",
+        "close",
+        "frob",
+    }
     assert [m["error"]["code"] for d, m in transcript if d == "response" and not m["ok"]] == [
-        "invalid_input", "deadline_exceeded", "stale_lease", "unsupported"]
+        "invalid_input",
+        "deadline_exceeded",
+        "stale_lease",
+        "unsupported",
+    ]

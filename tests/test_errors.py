@@ -79,7 +79,8 @@ OPERATIONS: dict[str, Call] = {
 
 @pytest.mark.parametrize("cls", TREE, ids=lambda c: c.__name__)
 def test_every_error_is_an_agentcomm_error_with_its_code_and_definite_flag(
-        cls: type[AgentCommError]) -> None:
+    cls: type[AgentCommError],
+) -> None:
     code, definite, parent = TREE[cls]
     assert issubclass(cls, parent)
     assert issubclass(cls, AgentCommError)
@@ -121,11 +122,10 @@ def closed_hub(hubs: Callable[..., Hub]) -> tuple[Hub, str, str]:
     return hub, claim.id, claim.token
 
 
-@pytest.mark.parametrize("call", [
-    pytest.param(c, id=n)
-    for n, c in OPERATIONS.items()])
-def test_every_call_on_a_closed_hub_raises_backend_unavailable(hubs: Callable[..., Hub],
-                                                               call: Call) -> None:
+@pytest.mark.parametrize("call", [pytest.param(c, id=n) for n, c in OPERATIONS.items()])
+def test_every_call_on_a_closed_hub_raises_backend_unavailable(
+    hubs: Callable[..., Hub], call: Call
+) -> None:
     hub, message_id, token = closed_hub(hubs)
     with pytest.raises(BackendUnavailable) as caught:
         call(hub, message_id, token)
@@ -145,7 +145,8 @@ def test_a_hub_used_as_a_context_manager_is_closed_on_exit(hubs: Callable[..., H
 
 
 def test_a_request_whose_wait_failed_says_it_may_have_taken_effect(
-        hubs: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch) -> None:
+    hubs: Callable[..., Hub], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The wait alone changed nothing (a definite failure), but the request was sent."""
     asker = hubs("@alice")
 

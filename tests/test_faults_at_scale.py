@@ -76,6 +76,7 @@ POOL = Path(__file__).with_name("fault_pool.py")
 
 # -- the hub under test, and its store ---------------------------------------------------
 
+
 class Store(Protocol):
     """What a backend's own files or keys say, beyond what the hub's API reports."""
 
@@ -135,10 +136,17 @@ class RedisStore:
             for key in client.scan_iter(match=f"{self.prefix}message:*", count=1000):
                 target, status = client.hmget(key, ["to_agent", "status"])
                 counted[(target, status)] += 1
-        reported = {(target, status): n for target, per in hub.stats().depths.items()
-                    for status, n in per.items() if status in set(Status) and n}
-        return [] if reported == dict(counted) else [
-            f"depth counters {reported} disagree with the messages {dict(counted)}"]
+        reported = {
+            (target, status): n
+            for target, per in hub.stats().depths.items()
+            for status, n in per.items()
+            if status in set(Status) and n
+        }
+        return (
+            []
+            if reported == dict(counted)
+            else [f"depth counters {reported} disagree with the messages {dict(counted)}"]
+        )
 
     def replies_per_request(self, requester: str, request_ids: list[str]) -> dict[str, int]:
         from agentcomm.redis.keys import Keys
@@ -166,8 +174,12 @@ class Scene:
     store: Store
 
 
-@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),
-                        pytest.param("redis", id="redis", marks=pytest.mark.redis)])
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
 def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
     """A fresh hub in this test's directory: a SQLite file, or a private redis-server."""
     if request.param == "sqlite":
@@ -177,14 +189,14 @@ def scene(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Scene]:
         yield Scene(url, SqliteStore(path))
         return
     binary = require_redis_server()
-    with RedisServer(directory=tmp_path / "redis", binary=binary,
-                     appendfsync="everysec") as server:
+    with RedisServer(directory=tmp_path / "redis", binary=binary, appendfsync="everysec") as server:
         url = f"{server.url}?prefix=chaos:&{FAST_RETRIES}"
         connect(url, create=True).close()
         yield Scene(url, RedisStore(server.url, "chaos:"))
 
 
 # -- the pool, seen from the test -----------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class PoolReport:
@@ -202,17 +214,27 @@ class PoolReport:
 class Pool:
     """A pool process running forked workers of one role on the hub."""
 
-    def __init__(self, tmp_path: Path, url: str, role: str, *, size: int,
-                 kills: int = 0) -> None:
+    def __init__(self, tmp_path: Path, url: str, role: str, *, size: int, kills: int = 0) -> None:
         self.logs = tmp_path / f"logs-{role}"
         self.logs.mkdir()
         self.errors = self.logs / "pool.err"
-        config = {"url": url, "role": role, "size": size, "kills": kills,
-                  "logs": str(self.logs), "seed": random.randrange(2**32)}
+        config = {
+            "url": url,
+            "role": role,
+            "size": size,
+            "kills": kills,
+            "logs": str(self.logs),
+            "seed": random.randrange(2**32),
+        }
         with self.errors.open("w") as errors:
-            self.proc = spawn([sys.executable, str(POOL), "pool", json.dumps(config)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
-                              text=True, encoding="utf-8")
+            self.proc = spawn(
+                [sys.executable, str(POOL), "pool", json.dumps(config)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                text=True,
+                encoding="utf-8",
+            )
 
     def check_running(self) -> None:
         assert self.proc.poll() is None, f"the pool died:\n{self.errors.read_text()}"
@@ -227,8 +249,10 @@ class Pool:
 
     def records(self) -> dict[str, list[list[str]]]:
         """Each agent's record: one ``[step, message id, ...]`` per line, in order."""
-        return {path.stem: [line.split() for line in path.read_text().splitlines()]
-                for path in self.logs.glob("@*.log")}
+        return {
+            path.stem: [line.split() for line in path.read_text().splitlines()]
+            for path in self.logs.glob("@*.log")
+        }
 
 
 def wait_for_completions(hub: Hub, count: int, pool: Pool) -> float:
@@ -238,7 +262,8 @@ def wait_for_completions(hub: Hub, count: int, pool: Pool) -> float:
         pool.check_running()
         waited = time.monotonic() - start
         assert waited < DEADLINE, (
-            f"only {done} of {count} completed after {DEADLINE:g}s: {hub.stats()}")
+            f"only {done} of {count} completed after {DEADLINE:g}s: {hub.stats()}"
+        )
         time.sleep(0.05)
     return time.monotonic() - start
 
@@ -250,6 +275,7 @@ def figures(name: str, **values: object) -> None:
 
 # -- the checks ------------------------------------------------------------------------------
 
+
 def steps(records: dict[str, list[list[str]]], step: str) -> dict[str, list[str]]:
     """Message id -> the agents that recorded ``step`` for it."""
     found: dict[str, list[str]] = collections.defaultdict(list)
@@ -260,17 +286,27 @@ def steps(records: dict[str, list[list[str]]], step: str) -> dict[str, list[str]
     return found
 
 
-def unrecorded_but_legitimate(records: dict[str, list[list[str]]], killed: list[str],
-                              finisher: str, message_id: str, last_step: str) -> bool:
+def unrecorded_but_legitimate(
+    records: dict[str, list[list[str]]],
+    killed: list[str],
+    finisher: str,
+    message_id: str,
+    last_step: str,
+) -> bool:
     """The one unrecordable case: the finisher was killed right after its finish
     committed, its last record being ``last_step <id>``."""
     lines = records.get(finisher, [])
     return finisher in killed and bool(lines) and lines[-1][:2] == [last_step, message_id]
 
 
-def check_each_finished_exactly_once(hub: Hub, records: dict[str, list[list[str]]],
-                                     report: PoolReport, ids: list[str],
-                                     finished: str, finishing: str) -> int:
+def check_each_finished_exactly_once(
+    hub: Hub,
+    records: dict[str, list[list[str]]],
+    report: PoolReport,
+    ids: list[str],
+    finished: str,
+    finishing: str,
+) -> int:
     """Each message finished once, by the agent the hub names; returns how many finishes
     went unrecorded because their worker was killed just after them."""
     done = steps(records, finished)
@@ -284,9 +320,9 @@ def check_each_finished_exactly_once(hub: Hub, records: dict[str, list[list[str]
         if message_id in done:
             assert done[message_id] == [message.claimed_by], (message_id, message)
         else:
-            assert unrecorded_but_legitimate(records, report.killed, str(message.claimed_by),
-                                             message_id, finishing), (
-                f"{message_id} was completed by {message.claimed_by} but nobody recorded it")
+            assert unrecorded_but_legitimate(
+                records, report.killed, str(message.claimed_by), message_id, finishing
+            ), f"{message_id} was completed by {message.claimed_by} but nobody recorded it"
             unrecorded += 1
     return unrecorded
 
@@ -308,37 +344,62 @@ def where_kills_landed(records: dict[str, list[list[str]]], killed: list[str]) -
 
 # -- the cases ---------------------------------------------------------------------------------
 
+
 def send_tasks(producer: Hub, count: int, **options: Any) -> list[str]:
-    sent = producer.send_many([Outgoing(QUEUE, "crunch", {"n": n}, **options)
-                               for n in range(count)])
+    sent = producer.send_many(
+        [Outgoing(QUEUE, "crunch", {"n": n}, **options) for n in range(count)]
+    )
     return [message.id for message in sent]
 
 
 def test_a_hundred_workers_killed_mid_task_lose_none_of_1000_tasks_and_finish_none_twice(
-        scene: Scene, tmp_path: Path) -> None:
+    scene: Scene, tmp_path: Path
+) -> None:
     with connect(scene.url, agent="@chaos.producer") as producer:
         ids = send_tasks(producer, TASKS, timeout_seconds=LEASE, max_retries=100)
         pool = Pool(tmp_path, scene.url, "crunch", size=POOL_SIZE, kills=KILLS)
         took = wait_for_completions(producer, TASKS, pool)
         report = pool.finish()
         records = pool.records()
-        unrecorded = check_each_finished_exactly_once(producer, records, report, ids,
-                                                      "completed", "completing")
+        unrecorded = check_each_finished_exactly_once(
+            producer, records, report, ids, "completed", "completing"
+        )
         check_hub_totals(producer, scene, TASKS)
     landed = where_kills_landed(records, report.killed)
-    figures("kill mid-task", seconds=f"{took:.1f}", kills=report.kills, tasks=TASKS,
-            landed=landed, killed_after_commit=unrecorded, seed=report.seed)
+    figures(
+        "kill mid-task",
+        seconds=f"{took:.1f}",
+        kills=report.kills,
+        tasks=TASKS,
+        landed=landed,
+        killed_after_commit=unrecorded,
+        seed=report.seed,
+    )
     assert report.kills == KILLS
     in_hand = landed.get("claimed", 0) + landed.get("completing", 0)
     assert in_hand >= KILLS // 2, f"too few kills caught a worker holding a task: {landed}"
 
 
 def test_a_hundred_workers_killed_around_their_reply_leave_each_request_answered_once(
-        scene: Scene, tmp_path: Path) -> None:
+    scene: Scene, tmp_path: Path
+) -> None:
     with connect(scene.url, agent="@chaos.asker") as asker:
-        ids = [m.id for m in asker.send_many(
-            [Outgoing(QUEUE, "square", {"n": n}, timeout_seconds=LEASE, max_retries=100,
-                      correlation_id=f"sq-{n}") for n in range(REQUESTS)])]
+        ids = [
+            m.id
+            for m in asker.send_many(
+                [
+                    Outgoing(
+                        QUEUE,
+                        "square",
+                        {"n": n},
+                        timeout_seconds=LEASE,
+                        max_retries=100,
+                        correlation_id=f"sq-{n}",
+                    )
+                    for n in range(REQUESTS)
+                ]
+            )
+        ]
         pool = Pool(tmp_path, scene.url, "answer", size=POOL_SIZE, kills=KILLS)
         took = wait_for_completions(asker, REQUESTS, pool)
         report = pool.finish()
@@ -346,19 +407,27 @@ def test_a_hundred_workers_killed_around_their_reply_leave_each_request_answered
         counts = scene.store.replies_per_request("@chaos.asker", ids)
         assert {i: n for i, n in counts.items() if n != 1} == {}, "REQ-004: one reply each"
         assert scene.store.replies_total() == REQUESTS
-        after_commit = check_each_finished_exactly_once(asker, records, report, ids,
-                                                        "replied", "replying")
+        after_commit = check_each_finished_exactly_once(
+            asker, records, report, ids, "replied", "replying"
+        )
         check_hub_totals(asker, scene, REQUESTS)
         check_answers(asker, ids)
     landed = where_kills_landed(records, report.killed)
-    figures("kill around reply", seconds=f"{took:.1f}", kills=report.kills,
-            requests=REQUESTS, landed=landed, killed_after_commit=after_commit,
-            seed=report.seed)
+    figures(
+        "kill around reply",
+        seconds=f"{took:.1f}",
+        kills=report.kills,
+        requests=REQUESTS,
+        landed=landed,
+        killed_after_commit=after_commit,
+        seed=report.seed,
+    )
     assert report.kills == KILLS
     around = landed.get("replying", 0)  # killed during the call: before or after its commit
     assert 0 < after_commit < around, (
         f"kills should fall both before and after replies commit: of {around} kills "
-        f"during a reply call, {after_commit} came after its commit ({landed})")
+        f"during a reply call, {after_commit} came after its commit ({landed})"
+    )
 
 
 def check_answers(asker: Hub, ids: list[str]) -> None:
@@ -371,14 +440,19 @@ def check_answers(asker: Hub, ids: list[str]) -> None:
 
 
 def test_a_worker_frozen_past_its_lease_is_refused_and_another_completes_the_task_once(
-        scene: Scene, tmp_path: Path) -> None:
+    scene: Scene, tmp_path: Path
+) -> None:
     """The holder keeps renewing its lease while it runs, so only the freeze (SIGSTOP, as a
     GC pause or a suspended VM) lets it lapse; thawed, its late complete must be refused."""
     with connect(scene.url, agent="@chaos.producer") as producer:
         (task_id,) = send_tasks(producer, 1, timeout_seconds=HOLD_LEASE)
-        holder = spawn([sys.executable, str(POOL), "hold", scene.url],
-                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-                       encoding="utf-8")
+        holder = spawn(
+            [sys.executable, str(POOL), "hold", scene.url],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
         assert holder.stdin is not None and holder.stdout is not None
         assert json.loads(holder.stdout.readline()) == {"claimed": task_id}
         for _ in range(2):  # alive, its keeper renews the lease time and again
@@ -397,13 +471,13 @@ def test_a_worker_frozen_past_its_lease_is_refused_and_another_completes_the_tas
         check_hub_totals(producer, scene, 1)
     (rival_agent,) = report.agents
     assert said[-1] == {"complete": "StaleLease"}, said
-    assert (task.claimed_by, task.retry_count, task.last_error) == (
-        rival_agent, 1, "lease expired")
+    assert (task.claimed_by, task.retry_count, task.last_error) == (rival_agent, 1, "lease expired")
     assert steps(rival.records(), "completed") == {task_id: [rival_agent]}
 
 
 def test_eight_processes_racing_for_10000_claims_take_each_task_exactly_once(
-        scene: Scene, tmp_path: Path) -> None:
+    scene: Scene, tmp_path: Path
+) -> None:
     with connect(scene.url, agent="@chaos.producer") as producer:
         ids = send_tasks(producer, RACE_CLAIMS, timeout_seconds=300)
         pool = Pool(tmp_path, scene.url, "race", size=RACERS)
@@ -414,8 +488,7 @@ def test_eight_processes_racing_for_10000_claims_take_each_task_exactly_once(
         twice = {i: agents for i, agents in claimed.items() if len(agents) > 1}
         assert not twice, f"claimed more than once: {dict(list(twice.items())[:10])}"
         assert sorted(claimed) == sorted(ids), "some task was never claimed"
-        check_each_finished_exactly_once(producer, records, report, ids, "completed",
-                                         "completing")
+        check_each_finished_exactly_once(producer, records, report, ids, "completed", "completing")
         check_hub_totals(producer, scene, RACE_CLAIMS)
     shares = sorted(sum(line[0] == "claimed" for line in lines) for lines in records.values())
     figures("race", seconds=f"{took:.1f}", racers=RACERS, claims=RACE_CLAIMS, shares=shares)

@@ -27,35 +27,113 @@ class Story:
         self.timeouts: dict[str, float] = {}
 
     def _call(self, op: str, who: str, at: float, **fields: Any) -> None:
-        self.records.append({"op": op, "who": who, "t0": at, "t1": at + CALL, "w0": WALL + at,
-                             "w1": WALL + at + CALL, **fields})
+        self.records.append(
+            {
+                "op": op,
+                "who": who,
+                "t0": at,
+                "t1": at + CALL,
+                "w0": WALL + at,
+                "w1": WALL + at + CALL,
+                **fields,
+            }
+        )
 
-    def send(self, *tasks: str, at: float = 0.0, priority: int = 1, max_retries: int = 1,
-             timeout: float = 10.0) -> None:
+    def send(
+        self,
+        *tasks: str,
+        at: float = 0.0,
+        priority: int = 1,
+        max_retries: int = 1,
+        timeout: float = 10.0,
+    ) -> None:
         self.timeouts.update(dict.fromkeys(tasks, timeout))
-        self._call("send", "producer", at, ok=True, tasks=[
-            {"id": t, "queue": "q", "priority": priority, "max_retries": max_retries,
-             "timeout": timeout, "seq": next(self.seq), "available_at": WALL + at}
-            for t in tasks])
+        self._call(
+            "send",
+            "producer",
+            at,
+            ok=True,
+            tasks=[
+                {
+                    "id": t,
+                    "queue": "q",
+                    "priority": priority,
+                    "max_retries": max_retries,
+                    "timeout": timeout,
+                    "seq": next(self.seq),
+                    "available_at": WALL + at,
+                }
+                for t in tasks
+            ],
+        )
 
-    def claim(self, who: str, at: float, *tasks: str, limit: int = 1,
-              retry_counts: tuple[int, ...] = (), granted: float | None = None) -> str:
+    def claim(
+        self,
+        who: str,
+        at: float,
+        *tasks: str,
+        limit: int = 1,
+        retry_counts: tuple[int, ...] = (),
+        granted: float | None = None,
+    ) -> str:
         token = f"token{next(self.tokens)}"
         counts = retry_counts or (0,) * len(tasks)
         when = WALL + at if granted is None else WALL + granted
-        self._call("claim", who, at, ok=True, queue="q", limit=max(limit, len(tasks)), claims=[
-            {"id": t, "token": token, "retry_count": n, "lease_expires_at": when + self.timeouts[t]}
-            for t, n in zip(tasks, counts, strict=True)])
+        self._call(
+            "claim",
+            who,
+            at,
+            ok=True,
+            queue="q",
+            limit=max(limit, len(tasks)),
+            claims=[
+                {
+                    "id": t,
+                    "token": token,
+                    "retry_count": n,
+                    "lease_expires_at": when + self.timeouts[t],
+                }
+                for t, n in zip(tasks, counts, strict=True)
+            ],
+        )
         return token
 
-    def complete(self, who: str, task: str, token: str, at: float, *, ok: bool = True,
-                 error: str | None = None) -> None:
+    def complete(
+        self,
+        who: str,
+        task: str,
+        token: str,
+        at: float,
+        *,
+        ok: bool = True,
+        error: str | None = None,
+    ) -> None:
         self._call("complete", who, at, id=task, token=token, ok=ok, error=error, definite=True)
 
-    def fail(self, who: str, task: str, token: str, at: float, *, status: str = "pending",
-             retry_count: int = 1, retry: bool = True, backoff: float = 0.05) -> None:
-        self._call("fail", who, at, id=task, token=token, ok=True, retry=retry, status=status,
-                   retry_count=retry_count, available_at=WALL + at + backoff)
+    def fail(
+        self,
+        who: str,
+        task: str,
+        token: str,
+        at: float,
+        *,
+        status: str = "pending",
+        retry_count: int = 1,
+        retry: bool = True,
+        backoff: float = 0.05,
+    ) -> None:
+        self._call(
+            "fail",
+            who,
+            at,
+            id=task,
+            token=token,
+            ok=True,
+            retry=retry,
+            status=status,
+            retry_count=retry_count,
+            available_at=WALL + at + backoff,
+        )
 
     def final(self, task: str, status: str) -> None:
         self.records.append({"op": "final", "who": "producer", "id": task, "status": status})
@@ -66,6 +144,7 @@ def kinds(found: list[Violation]) -> set[Kind]:
 
 
 # -- clean histories ----------------------------------------------------------------------------
+
 
 def test_two_workers_sharing_tasks_cleanly_break_no_promise() -> None:
     s = Story()
@@ -113,6 +192,7 @@ def test_a_claim_racing_a_send_is_given_the_benefit_of_the_doubt() -> None:
 
 
 # -- each broken promise, reported as itself ----------------------------------------------------
+
 
 def test_a_task_granted_while_its_lease_is_live_is_two_live_claims() -> None:
     s = Story()
@@ -267,11 +347,14 @@ def test_a_grant_dated_outside_its_claim_call_is_reported() -> None:
 
 # -- the recorder -------------------------------------------------------------------------------
 
+
 def test_recorded_lines_load_back_and_a_line_cut_by_a_kill_is_dropped(tmp_path: Path) -> None:
     path = tmp_path / "w.jsonl"
     recorder = Recorder(path, "@w1")
-    assert recorder.timed("claim", lambda: 7, lambda n: {"claims": [], "n": n},
-                          queue="q", limit=1) == 7
+    assert (
+        recorder.timed("claim", lambda: 7, lambda n: {"claims": [], "n": n}, queue="q", limit=1)
+        == 7
+    )
     recorder.close()
     with path.open("a", encoding="utf-8") as file:
         file.write('{"op": "complete", "who": "@w1", "t0"')  # SIGKILL mid-line

@@ -136,45 +136,67 @@ def with_busy_timeout(url: str, seconds: float) -> str:
 def test_each_call_is_in_the_audit_when_it_returns(url: str, opened: dict[str, Hub]) -> None:
     asker, worker = hub(opened, url, "@backend.api"), hub(opened, url, "@service.auth")
     worker.register(capabilities=["validate_token"], process_id=4242)
-    assert rows(url, "SELECT status, process_id, capabilities FROM agent_registry"
-                     " WHERE agent_id = '@service.auth'") == [("active", 4242,
-                                                              '["validate_token"]')]
-    sent = asker.send("@service.auth", "validate_token", {"token": "abc"},
-                      correlation_id="req_1")
+    assert rows(
+        url,
+        "SELECT status, process_id, capabilities FROM agent_registry"
+        " WHERE agent_id = '@service.auth'",
+    ) == [("active", 4242, '["validate_token"]')]
+    sent = asker.send("@service.auth", "validate_token", {"token": "abc"}, correlation_id="req_1")
     assert status_of(url, sent.id) == "pending"
     claim = worker.claim()
     assert claim is not None
     # Redis keeps a lease token only as its digest, and so does the audit (LEASE-002).
     digest = hashlib.sha1(claim.token.encode(), usedforsecurity=False).hexdigest()
-    assert rows(url, "SELECT status, claimed_by, lease_token FROM agent_messages WHERE id = ?",
-                (int(sent.id),)) == [("processing", "@service.auth", digest)]
+    assert rows(
+        url,
+        "SELECT status, claimed_by, lease_token FROM agent_messages WHERE id = ?",
+        (int(sent.id),),
+    ) == [("processing", "@service.auth", digest)]
     answer = worker.reply(claim.id, claim.token, {"valid": True})
-    assert rows(url, "SELECT status, response_id FROM agent_messages WHERE id = ?",
-                (int(sent.id),)) == [("completed", int(answer.id))]
-    assert rows(url, "SELECT id, request_id, from_agent, to_agent, response_payload,"
-                     " response_status FROM agent_responses") == [
-        (int(answer.id), int(sent.id), "@service.auth", "@backend.api", '{"valid":true}',
-         "success")]
+    assert rows(
+        url, "SELECT status, response_id FROM agent_messages WHERE id = ?", (int(sent.id),)
+    ) == [("completed", int(answer.id))]
+    assert rows(
+        url,
+        "SELECT id, request_id, from_agent, to_agent, response_payload,"
+        " response_status FROM agent_responses",
+    ) == [
+        (int(answer.id), int(sent.id), "@service.auth", "@backend.api", '{"valid":true}', "success")
+    ]
 
 
 def test_rows_keep_redis_ids_and_the_sqlite_hub_s_time_columns(
-        url: str, opened: dict[str, Hub]) -> None:
+    url: str, opened: dict[str, Hub]
+) -> None:
     sender = hub(opened, url, "@backend.api")
     first, second = (sender.send(QUEUE, "job", n, expires_in=60) for n in (1, 2))
-    found = rows(url, "SELECT id, created_at, typeof(available_at), available_at, expires_at"
-                      " FROM agent_messages ORDER BY id")
+    found = rows(
+        url,
+        "SELECT id, created_at, typeof(available_at), available_at, expires_at"
+        " FROM agent_messages ORDER BY id",
+    )
     assert found == [
         (int(m.id), iso(m.created_at), "real", m.available_at, m.expires_at)
-        for m in (first, second)]
+        for m in (first, second)
+    ]
     event = sender.publish("deploy", {"v": 2}, ttl=30)
-    assert rows(url, "SELECT id, event_type, publisher, payload, published_at, expires_at"
-                     " FROM agent_events") == [
-        (int(event.id), "deploy", "@backend.api", '{"v":2}', iso(event.published_at),
-         iso(event.expires_at or 0))]
+    assert rows(
+        url, "SELECT id, event_type, publisher, payload, published_at, expires_at FROM agent_events"
+    ) == [
+        (
+            int(event.id),
+            "deploy",
+            "@backend.api",
+            '{"v":2}',
+            iso(event.published_at),
+            iso(event.expires_at or 0),
+        )
+    ]
 
 
 def test_subscriptions_show_the_cursor_and_vanish_on_unsubscribe(
-        url: str, opened: dict[str, Hub]) -> None:
+    url: str, opened: dict[str, Hub]
+) -> None:
     publisher, reader = hub(opened, url, "@backend.api"), hub(opened, url, "@audit.compliance")
     reader.subscribe("user_login")
     cursor = "SELECT last_event_id FROM agent_subscriptions WHERE agent_id = '@audit.compliance'"
@@ -186,20 +208,22 @@ def test_subscriptions_show_the_cursor_and_vanish_on_unsubscribe(
     assert rows(url, cursor) == []
 
 
-def test_deregister_and_heartbeat_update_the_registry_row(
-        url: str, opened: dict[str, Hub]) -> None:
+def test_deregister_and_heartbeat_update_the_registry_row(url: str, opened: dict[str, Hub]) -> None:
     agent = hub(opened, url, "@worker.one")
     agent.register()
     beat = agent.heartbeat(load=3)
-    query = ("SELECT status, current_load, last_heartbeat FROM agent_registry"
-             " WHERE agent_id = '@worker.one'")
+    query = (
+        "SELECT status, current_load, last_heartbeat FROM agent_registry"
+        " WHERE agent_id = '@worker.one'"
+    )
     assert rows(url, query) == [("active", 3, iso(beat.last_heartbeat))]
     agent.deregister()
     assert rows(url, query) == [("inactive", 0, iso(beat.last_heartbeat))]
 
 
 def test_a_dead_letter_replayed_then_purged_keeps_its_last_row(
-        url: str, opened: dict[str, Hub]) -> None:
+    url: str, opened: dict[str, Hub]
+) -> None:
     sender, worker = hub(opened, url, "@backend.api"), hub(opened, url, "@worker.one")
     sent = sender.send(QUEUE, "job", {"n": 1}, max_retries=0)
     claim = worker.claim(QUEUE)
@@ -218,7 +242,8 @@ def test_a_dead_letter_replayed_then_purged_keeps_its_last_row(
 
 
 def test_changes_made_by_time_are_recorded_by_the_call_that_settles_them(
-        url: str, opened: dict[str, Hub]) -> None:
+    url: str, opened: dict[str, Hub]
+) -> None:
     clock = ManualClock()
     sender = hub(opened, url, "@backend.api", clock=clock)
     worker = hub(opened, url, "@worker.one", clock=clock)
@@ -236,12 +261,12 @@ def test_counters_follow_redis(url: str, opened: dict[str, Hub]) -> None:
     sender = hub(opened, url, "@backend.api")
     sender.send(QUEUE, "job", 1)
     sender.publish("deploy", None)
-    assert dict(rows(url, "SELECT name, value FROM agent_counters")) == {"sent": 1,
-                                                                         "published": 1}
+    assert dict(rows(url, "SELECT name, value FROM agent_counters")) == {"sent": 1, "published": 1}
 
 
 def test_a_stale_copy_of_a_message_never_overwrites_a_newer_row(
-        url: str, opened: dict[str, Hub]) -> None:
+    url: str, opened: dict[str, Hub]
+) -> None:
     sender = hybrid(opened, url, "@backend.api")
     sent = sender.send(QUEUE, "job", 1)
     as_sent = redis_messages(url)[int(sent.id)]
@@ -258,8 +283,14 @@ def test_the_audit_file_is_private_in_wal_mode_with_the_sqlite_layout(url: str) 
     assert rows(url, "PRAGMA journal_mode") == [("wal",)]
     assert rows(url, "PRAGMA user_version") == [(2,)]
     tables = {r[0] for r in rows(url, "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert {"agent_messages", "agent_registry", "agent_responses", "agent_events",
-            "agent_subscriptions", "agent_counters"} <= tables
+    assert {
+        "agent_messages",
+        "agent_registry",
+        "agent_responses",
+        "agent_events",
+        "agent_subscriptions",
+        "agent_counters",
+    } <= tables
     columns = {r[1] for r in rows(url, "PRAGMA table_info(agent_messages)")}
     assert {"audit_rev", "dead_order", "lease_token", "finished_at"} <= columns
 
@@ -282,7 +313,8 @@ def test_a_missing_audit_file_is_not_created_without_create(url: str, tmp_path: 
 
 # -- failures and crashes ----------------------------------------------------------------------
 def test_a_failing_audit_write_is_indefinite_and_reconciled_later(
-        url: str, opened: dict[str, Hub], locked_audit: sqlite3.Connection) -> None:
+    url: str, opened: dict[str, Hub], locked_audit: sqlite3.Connection
+) -> None:
     sender = hybrid(opened, url, "@backend.api")
     impatient = hub(opened, with_busy_timeout(url, 0.05), "@backend.impatient")
     with pytest.raises(BackendUnavailable, match="could not be recorded") as caught:
@@ -299,7 +331,8 @@ def test_a_failing_audit_write_is_indefinite_and_reconciled_later(
 
 
 def test_a_sender_killed_while_its_audit_writes_fail_loses_nothing(
-        url: str, opened: dict[str, Hub], locked_audit: sqlite3.Connection) -> None:
+    url: str, opened: dict[str, Hub], locked_audit: sqlite3.Connection
+) -> None:
     sender = start("send_forever", with_busy_timeout(url, 0.02), "@backend.api")
     lines_before_kill = random.randint(3, 20)
     for _ in range(lines_before_kill):  # each line: a send Redis took, unaudited
@@ -314,13 +347,15 @@ def test_a_sender_killed_while_its_audit_writes_fail_loses_nothing(
     assert audit_matches_redis(url)
 
 
-def test_a_sender_killed_at_a_random_point_loses_nothing(
-        url: str, opened: dict[str, Hub]) -> None:
+def test_a_sender_killed_at_a_random_point_loses_nothing(url: str, opened: dict[str, Hub]) -> None:
     # Polling Redis rather than reading the sender's output: each kill then lands at a
     # random point of a send, often after Redis took it and before the audit did.
     for _ in range(3):
-        kill_after(start("send_forever", url, "@backend.api"), url,
-                   messages_sent(url) + random.randint(5, 100))
+        kill_after(
+            start("send_forever", url, "@backend.api"),
+            url,
+            messages_sent(url) + random.randint(5, 100),
+        )
     hub(opened, url, "@auditor")  # opening reconciles
     assert audit_matches_redis(url)
 
@@ -363,46 +398,82 @@ def audit_matches_redis(url: str) -> bool:
 def redis_state(url: str) -> dict[str, Any]:
     prefix = parse(url).options["prefix"]
     with redis_client(url) as client:
-        messages = {i: (h["status"], int(h.get("retry_count", 0)), h.get("claimed_by"),
-                        h.get("last_error"), int(h["rev"]))
-                    for i, h in redis_messages(url).items()}
-        replies = {int(k.rpartition(":")[2]): int(client.hget(k, "request_id"))
-                   for k in client.scan_iter(match=f"{prefix}reply:*")}
-        events = {int(entry.partition("-")[0]): (kind, fields["publisher"])
-                  for kind in client.smembers(f"{prefix}event_types")
-                  for entry, fields in client.xrange(f"{prefix}event:{kind}")}
-        agents = {a: client.hget(f"{prefix}agent:{a}:registry", "status")
-                  for a in client.smembers(f"{prefix}agents")}
-        cursors = {(a, kind): int(cursor) for a in agents for kind, cursor
-                   in client.hgetall(f"{prefix}agent:{a}:subscriptions").items()}
+        messages = {
+            i: (
+                h["status"],
+                int(h.get("retry_count", 0)),
+                h.get("claimed_by"),
+                h.get("last_error"),
+                int(h["rev"]),
+            )
+            for i, h in redis_messages(url).items()
+        }
+        replies = {
+            int(k.rpartition(":")[2]): int(client.hget(k, "request_id"))
+            for k in client.scan_iter(match=f"{prefix}reply:*")
+        }
+        events = {
+            int(entry.partition("-")[0]): (kind, fields["publisher"])
+            for kind in client.smembers(f"{prefix}event_types")
+            for entry, fields in client.xrange(f"{prefix}event:{kind}")
+        }
+        agents = {
+            a: client.hget(f"{prefix}agent:{a}:registry", "status")
+            for a in client.smembers(f"{prefix}agents")
+        }
+        cursors = {
+            (a, kind): int(cursor)
+            for a in agents
+            for kind, cursor in client.hgetall(f"{prefix}agent:{a}:subscriptions").items()
+        }
         counters = {k: int(v) for k, v in client.hgetall(f"{prefix}counters").items()}
         for name, seq in (("sent", "message"), ("published", "event")):  # derived (stats.lua)
             if client.exists(f"{prefix}seq:{seq}"):
                 counters[name] = int(client.get(f"{prefix}seq:{seq}"))
-    return {"messages": messages, "replies": replies, "events": events, "agents": agents,
-            "cursors": cursors, "counters": counters}
+    return {
+        "messages": messages,
+        "replies": replies,
+        "events": events,
+        "agents": agents,
+        "cursors": cursors,
+        "counters": counters,
+    }
 
 
 def audited_state(url: str) -> dict[str, Any]:
-    messages = {r[0]: r[1:] for r in rows(
-        url, "SELECT id, status, retry_count, claimed_by, last_error, audit_rev"
-             " FROM agent_messages")}
+    messages = {
+        r[0]: r[1:]
+        for r in rows(
+            url,
+            "SELECT id, status, retry_count, claimed_by, last_error, audit_rev FROM agent_messages",
+        )
+    }
     return {
         "messages": messages,
         "replies": dict(rows(url, "SELECT id, request_id FROM agent_responses")),
-        "events": {r[0]: r[1:] for r in rows(url, "SELECT id, event_type, publisher"
-                                                  " FROM agent_events")},
+        "events": {
+            r[0]: r[1:] for r in rows(url, "SELECT id, event_type, publisher FROM agent_events")
+        },
         "agents": dict(rows(url, "SELECT agent_id, status FROM agent_registry")),
-        "cursors": {(a, k): c for a, k, c in rows(
-            url, "SELECT agent_id, event_type, last_event_id FROM agent_subscriptions")},
+        "cursors": {
+            (a, k): c
+            for a, k, c in rows(
+                url, "SELECT agent_id, event_type, last_event_id FROM agent_subscriptions"
+            )
+        },
         "counters": dict(rows(url, "SELECT name, value FROM agent_counters")),
     }
 
 
 # -- agents in other processes -----------------------------------------------------------------
 def start(role: str, url: str, agent: str) -> subprocess.Popen[str]:
-    return spawn([sys.executable, __file__, role, url, agent], stdin=subprocess.PIPE,
-                 stdout=subprocess.PIPE, text=True, encoding="utf-8")
+    return spawn(
+        [sys.executable, __file__, role, url, agent],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+    )
 
 
 def read_line(process: subprocess.Popen[str]) -> str:
@@ -442,8 +513,9 @@ def churn(url: str, agent: str) -> None:
             handle.send(QUEUE, "job", {"n": n, "by": agent}, max_retries=1)
             claim = handle.claim(QUEUE)
             if claim is not None:
-                finish = (handle.complete, handle.release,
-                          lambda i, t: handle.fail(i, t, "flaky"))[n % 3]
+                finish = (handle.complete, handle.release, lambda i, t: handle.fail(i, t, "flaky"))[
+                    n % 3
+                ]
                 finish(claim.id, claim.token)
             handle.publish("tick", n)
             handle.events()

@@ -45,8 +45,7 @@ def backlog_hub(url: str) -> tuple[Hub, ManualClock]:
 def finish_backlog(hub: Hub, queue: str, *, complete: bool) -> None:
     """``BACKLOG`` messages through ``queue``: claimed, and completed when asked."""
     for _ in range(BACKLOG // BATCH):
-        hub.send_many([Outgoing(queue, "work", {"n": n}, timeout_seconds=60)
-                       for n in range(BATCH)])
+        hub.send_many([Outgoing(queue, "work", {"n": n}, timeout_seconds=60) for n in range(BATCH)])
         claims = hub.claim_many(queue, limit=BATCH)
         if complete:
             hub.complete_many([(c.id, c.token) for c in claims])
@@ -70,8 +69,11 @@ def function_calls(admin: redis.Redis, function: str) -> list[float]:
     shorter); calls quicker than that count as 0.1 ms."""
     name = scripts.function_name(function)
     calls = int(admin.info("commandstats")["cmdstat_fcall"]["calls"])
-    found = [entry["duration"] / 1000 for entry in admin.slowlog_get(100_000)
-             if name in str(entry["command"])]
+    found = [
+        entry["duration"] / 1000
+        for entry in admin.slowlog_get(100_000)
+        if name in str(entry["command"])
+    ]
     return found + [0.1] * (calls - len(found))
 
 
@@ -79,8 +81,10 @@ def check_steps(what: str, steps: list[float], least: int, began: float) -> None
     """Enough steps (no more than 200 objects in any); the figures printed for ``pytest -rP``
     (BENCHMARKS.md)."""
     median, longest = statistics.median(steps), max(steps)
-    print(f"{what}: backlog {BACKLOG}, {len(steps)} steps, median {median:.2f} ms, longest "
-          f"{longest:.2f} ms, {time.perf_counter() - began:.1f} s in all")
+    print(
+        f"{what}: backlog {BACKLOG}, {len(steps)} steps, median {median:.2f} ms, longest "
+        f"{longest:.2f} ms, {time.perf_counter() - began:.1f} s in all"
+    )
     assert len(steps) >= least, f"{what}: {len(steps)} steps for a backlog of {BACKLOG}"
 
 
@@ -95,7 +99,8 @@ def timing_from_now(admin: redis.Redis) -> float:
 @pytest.mark.redis
 @pytest.mark.slow
 def test_redis_prune_of_a_large_backlog_runs_in_steps_of_a_few_milliseconds(
-        slowlog: tuple[str, redis.Redis]) -> None:
+    slowlog: tuple[str, redis.Redis],
+) -> None:
     url, admin = slowlog
     hub, clock = backlog_hub(url)
     finish_backlog(hub, "jobs", complete=True)
@@ -111,7 +116,8 @@ def test_redis_prune_of_a_large_backlog_runs_in_steps_of_a_few_milliseconds(
 @pytest.mark.redis
 @pytest.mark.slow
 def test_redis_sweep_of_many_lapsed_leases_runs_in_steps_of_a_few_milliseconds(
-        slowlog: tuple[str, redis.Redis]) -> None:
+    slowlog: tuple[str, redis.Redis],
+) -> None:
     url, admin = slowlog
     hub, clock = backlog_hub(url)
     finish_backlog(hub, "jobs", complete=False)
@@ -151,14 +157,17 @@ def old_events(path: Path, clock: ManualClock) -> None:
     published = iso(clock.now() - 8 * DAY)
     db = sqlite3.connect(path)
     with db:
-        db.executemany("INSERT INTO agent_events (event_type, publisher, payload, published_at)"
-                       " VALUES ('tick', '@clock', ?, ?)",
-                       [(f'{{"n": {n}}}', published) for n in range(BACKLOG)])
+        db.executemany(
+            "INSERT INTO agent_events (event_type, publisher, payload, published_at)"
+            " VALUES ('tick', '@clock', ?, ?)",
+            [(f'{{"n": {n}}}', published) for n in range(BACKLOG)],
+        )
     db.close()
 
 
 def test_sqlite_prune_of_a_large_backlog_holds_the_write_lock_a_few_milliseconds_at_a_time(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub, clock = backlog_hub(f"sqlite:///{tmp_path / 'hub.db'}")
     assert isinstance(hub, SqliteHub)
     finish_backlog(hub, "jobs", complete=True)
@@ -166,14 +175,14 @@ def test_sqlite_prune_of_a_large_backlog_holds_the_write_lock_a_few_milliseconds
     clock.advance(2 * DAY)  # past retain_finished; the events are older than retain_events
     began = time.perf_counter()
     with lock_holds(hub, monkeypatch) as held:
-        assert hub.prune() == {"messages": BACKLOG, "replies": 0, "events": BACKLOG,
-                               "agents": 0}
+        assert hub.prune() == {"messages": BACKLOG, "replies": 0, "events": BACKLOG, "agents": 0}
     check_steps("sqlite prune", held, 2 * BACKLOG // 200, began)
     hub.close()
 
 
 def test_sqlite_sweep_of_many_lapsed_leases_holds_the_write_lock_a_few_milliseconds_at_a_time(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     hub, clock = backlog_hub(f"sqlite:///{tmp_path / 'hub.db'}")
     assert isinstance(hub, SqliteHub)
     finish_backlog(hub, "jobs", complete=False)

@@ -101,7 +101,7 @@ outgoing = st.builds(
     Outgoing,
     to=st.sampled_from([QUEUE, QUEUE, *AGENTS]),
     type=st.just("task"),
-    payload=st.integers(0, 9).map(lambda n: {"n": n, "text": "it's \"quoted\"|\n"}),
+    payload=st.integers(0, 9).map(lambda n: {"n": n, "text": 'it\'s "quoted"|\n'}),
     priority=st.sampled_from([Priority.LOW, Priority.NORMAL, Priority.HIGH, "high", 0]),
     timeout_seconds=st.sampled_from([None, 1.0, 3.0, 10.0]),
     max_retries=st.sampled_from([None, 0, 1, 2]),
@@ -143,8 +143,11 @@ class Fail(LeaseOp):
     def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
         """RETRY-001/002/003; ``fail`` returns the new state."""
         epoch = machine.model.epoch
-        change = (settle(m, machine.now, self.reason, POLICY, epoch, token) if self.retry
-                  else bury(m, self.reason, epoch, token))
+        change = (
+            settle(m, machine.now, self.reason, POLICY, epoch, token)
+            if self.retry
+            else bury(m, self.reason, epoch, token)
+        )
         _agree(machine.model.apply(change), result, "fail")
 
 
@@ -169,7 +172,8 @@ class Extend(LeaseOp):
         until = machine.now + (m.timeout_seconds if self.seconds is None else self.seconds)
         machine.model.messages[m.id] = dataclasses.replace(m, lease_expires_at=until)
         assert (result.id, result.token, result.lease_expires_at) == (m.id, token, until), (
-            f"LEASE-004: extend returned {result}, the spec says the deadline {until}")
+            f"LEASE-004: extend returned {result}, the spec says the deadline {until}"
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,9 +187,14 @@ class Answer(LeaseOp):
 
     def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
         """REQ-003: the reply is bound to the message and completes it in one step."""
-        assert (result.request_id, result.from_agent, result.to_agent, result.correlation_id,
-                result.status.value, result.payload) == (
-            m.id, self.agent, m.from_agent, m.correlation_id, self.status, {"ok": self.status})
+        assert (
+            result.request_id,
+            result.from_agent,
+            result.to_agent,
+            result.correlation_id,
+            result.status.value,
+            result.payload,
+        ) == (m.id, self.agent, m.from_agent, m.correlation_id, self.status, {"ok": self.status})
         machine.model.apply(finish(m, token, reply_id=result.id))
         machine.model.replies[m.id] = (result.id, self.agent, self.status)
 
@@ -206,8 +215,12 @@ class LeasePick:
 
 
 sources = st.sampled_from([QUEUE, QUEUE, None])  # None: the agent's own inbox
-lease_picks = st.builds(LeasePick, kind=st.sampled_from(["fresh", "live", "old", "any"]),
-                        index=picks, work=st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0]))
+lease_picks = st.builds(
+    LeasePick,
+    kind=st.sampled_from(["fresh", "live", "old", "any"]),
+    index=picks,
+    work=st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0]),
+)
 
 
 class HubMachine(RuleBasedStateMachine):
@@ -215,7 +228,8 @@ class HubMachine(RuleBasedStateMachine):
 
     hub_url: Callable[[], str]
     open_hub: Callable[[str, str | None, ManualClock], Hub] = staticmethod(
-        lambda url, agent, clock: connect(url, agent=agent, create=True, clock=clock))
+        lambda url, agent, clock: connect(url, agent=agent, create=True, clock=clock)
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -254,7 +268,8 @@ class HubMachine(RuleBasedStateMachine):
         assert [m.status for m in sent] == [Status.PENDING] * len(items)
         for message, item in zip(sent, items, strict=True):
             assert message.id not in self.model.messages and message.id not in self.model.purged, (
-                f"ENV-004: id {message.id!r} reused")
+                f"ENV-004: id {message.id!r} reused"
+            )
             expected = self.model.send(message.id, sender, item, now)
             _agree(expected, message, "send")
 
@@ -263,22 +278,25 @@ class HubMachine(RuleBasedStateMachine):
         """``claim`` (one) or ``claim_many`` (up to ``limit``) from a queue or the inbox."""
         self._claim(agent, queue, limit, single)
 
-    def _claim(self, agent: str, queue: str | None, limit: int,
-               single: bool) -> list[tuple[str, str]]:
+    def _claim(
+        self, agent: str, queue: str | None, limit: int, single: bool
+    ) -> list[tuple[str, str]]:
         hub = self.hubs[agent]
         if single:
             claimed = hub.claim(queue)
             return self._check_claims(agent, queue, 1, [] if claimed is None else [claimed])
         return self._check_claims(agent, queue, limit, hub.claim_many(queue, limit=limit))
 
-    def _check_claims(self, agent: str, queue: str | None, limit: int,
-                      claims: list[Claim]) -> list[tuple[str, str]]:
+    def _check_claims(
+        self, agent: str, queue: str | None, limit: int, claims: list[Claim]
+    ) -> list[tuple[str, str]]:
         """Exactly the model's choice, in its order, under one fresh token."""
         now = self.now
         expected = self.model.claim_order(queue or agent, limit, now)
         assert [c.id for c in claims] == [m.id for m in expected], (
             f"ORD-001/CLAIM-002: claim from {queue or agent} at {now} handed out "
-            f"{[c.id for c in claims]}, the spec says {[m.id for m in expected]}")
+            f"{[c.id for c in claims]}, the spec says {[m.id for m in expected]}"
+        )
         if not claims:
             return []
         tokens = {c.token for c in claims}
@@ -330,8 +348,10 @@ class HubMachine(RuleBasedStateMachine):
         refusal = self._refusal(message_id, token)
         outcome, result = _attempt(lambda: op.call(self, message_id, token))
         _same_outcome(outcome, refusal, f"{op}({message_id}, {lease.kind} token)")
-        event(f"{type(op).__name__} with a {lease.kind} token: "
-              f"{'done' if refusal is None else refusal.__name__}")
+        event(
+            f"{type(op).__name__} with a {lease.kind} token: "
+            f"{'done' if refusal is None else refusal.__name__}"
+        )
         if refusal is None:
             op.expect(self, self._known(message_id), token, result)
 
@@ -350,10 +370,16 @@ class HubMachine(RuleBasedStateMachine):
             self.model.apply(finish(self._known(message_id), token))
 
     # -- dead letters, maintenance, time -----------------------------------------------------
-    @rule(replaying=st.booleans(), index=picks, dead=st.booleans(),
-          everything=st.booleans(), indices=st.lists(picks, max_size=3))
-    def tend_dead_letters(self, replaying: bool, index: int, dead: bool, everything: bool,
-                          indices: list[int]) -> None:
+    @rule(
+        replaying=st.booleans(),
+        index=picks,
+        dead=st.booleans(),
+        everything=st.booleans(),
+        indices=st.lists(picks, max_size=3),
+    )
+    def tend_dead_letters(
+        self, replaying: bool, index: int, dead: bool, everything: bool, indices: list[int]
+    ) -> None:
         if replaying:
             self._replay(index, dead)
         else:
@@ -364,12 +390,17 @@ class HubMachine(RuleBasedStateMachine):
         buried = [m.id for m in self.model.dead_letters()]
         message_id = buried[index % len(buried)] if dead and buried else self._any_id(index)
         m = self.model.find(message_id)
-        expected: Outcome = NotFound if m is None else (  # REQ-007: not an answered one
-            None if m.status is Status.DEAD and m.reply_id is None else Conflict)
+        expected: Outcome = (
+            NotFound
+            if m is None
+            # REQ-007: not an answered one
+            else (None if m.status is Status.DEAD and m.reply_id is None else Conflict)
+        )
         outcome, returned = _attempt(lambda: self.monitor.replay(message_id))
         if expected is Conflict:
             assert outcome is not None and issubclass(outcome, Conflict), (
-                f"DLQ-002: replay of a {m and m.status.value} message gave {outcome}")
+                f"DLQ-002: replay of a {m and m.status.value} message gave {outcome}"
+            )
             return
         _same_outcome(outcome, expected, f"replay({message_id})")
         if m is not None:
@@ -384,8 +415,10 @@ class HubMachine(RuleBasedStateMachine):
         counted = self.monitor.purge_dead(named)
         assert counted == expected, f"DLQ-003: purge_dead({named}): {counted}, spec {expected}"
 
-    @rule(seconds=st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0]),
-          then_sweep=st.booleans())
+    @rule(
+        seconds=st.sampled_from([0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0]),
+        then_sweep=st.booleans(),
+    )
     def let_time_pass(self, seconds: float, then_sweep: bool) -> None:
         """Leases lapse, backoffs end, deadlines pass; a sweep settles them (EXP-002):
         every lapsed lease and overdue message, each counted once, and then nothing."""
@@ -397,16 +430,23 @@ class HubMachine(RuleBasedStateMachine):
             assert self.monitor.sweep() == 0, "EXP-002: a second sweep at the same time"
 
     # -- events ----------------------------------------------------------------------------
-    @rule(agent=agents, event_type=st.sampled_from(EVENT_TYPES),
-          ttl=st.sampled_from([None, 0.75, 2.25, 10.25]), burst=st.integers(1, 3))
+    @rule(
+        agent=agents,
+        event_type=st.sampled_from(EVENT_TYPES),
+        ttl=st.sampled_from([None, 0.75, 2.25, 10.25]),
+        burst=st.integers(1, 3),
+    )
     def publish(self, agent: str, event_type: str, ttl: float | None, burst: int) -> None:
         """A burst of events, so that reads often find several unread (ORD-002/003)."""
         for _ in range(burst):
             self._publish(agent, event_type, ttl)
 
-    @rule(agent=agents, event_type=st.sampled_from(EVENT_TYPES),
-          action=st.sampled_from(["read", "read", "subscribe", "unsubscribe"]),
-          limit=st.integers(1, 3))
+    @rule(
+        agent=agents,
+        event_type=st.sampled_from(EVENT_TYPES),
+        action=st.sampled_from(["read", "read", "subscribe", "unsubscribe"]),
+        limit=st.integers(1, 3),
+    )
     def follow_events(self, agent: str, event_type: str, action: str, limit: int) -> None:
         """EVT-002/003: join or leave a type, or read what is unread."""
         if action == "read":
@@ -421,8 +461,9 @@ class HubMachine(RuleBasedStateMachine):
     def _publish(self, agent: str, event_type: str, ttl: float | None) -> None:
         now = self.now
         event = self.hubs[agent].publish(event_type, {"at": now}, ttl=ttl)
-        expected = ModelEvent(event.id, event_type, agent, {"at": now}, now,
-                              None if ttl is None else now + ttl)
+        expected = ModelEvent(
+            event.id, event_type, agent, {"at": now}, now, None if ttl is None else now + ttl
+        )
         assert _event_view(event) == expected, "EVT-001: the published event"
         assert event.id not in {e.id for e in self.model.events}, "ENV-004: event id reused"
         self.model.events.append(expected)
@@ -470,11 +511,15 @@ class HubMachine(RuleBasedStateMachine):
             answer = self.monitor.get_reply(message_id)
             seen: tuple[str | Unknown, str, str] | None = None
             if answer is not None:  # the hub's answer's id is the hub's choice (REQ-007)
-                seen = (UNKNOWN if bound[0] is UNKNOWN else answer.id, answer.from_agent,
-                        answer.status.value)
+                seen = (
+                    UNKNOWN if bound[0] is UNKNOWN else answer.id,
+                    answer.from_agent,
+                    answer.status.value,
+                )
             assert seen == bound, f"REQ-002: get_reply({message_id}) {seen}, spec {bound}"
-        unanswered = next((m.id for m in self.model.messages.values()
-                           if m.id not in self.model.replies), None)
+        unanswered = next(
+            (m.id for m in self.model.messages.values() if m.id not in self.model.replies), None
+        )
         if unanswered is not None:
             assert self.monitor.get_reply(unanswered) is None, "REQ-005: null before a reply"
         outcome, _ = _attempt(lambda: self.monitor.get_reply(UNKNOWN_ID))
@@ -498,7 +543,8 @@ class HubMachine(RuleBasedStateMachine):
         assert _nonzero(stats.depths) == _nonzero(self.model.depths()), "PRIO-003: depths"
         counters = {name: stats.counters.get(name, 0) for name in COUNTERS}
         assert counters == {name: self.model.counters[name] for name in COUNTERS}, (
-            "PRIO-004: lifetime counters")
+            "PRIO-004: lifetime counters"
+        )
 
     def subscriptions_agree(self) -> None:
         for agent, hub in self.hubs.items():
@@ -517,7 +563,10 @@ class HubMachine(RuleBasedStateMachine):
         old = [(i, t) for i, t in self.pairs if (m := self.model.find(i)) is None or t != m.token]
         forged = [(m.id, FORGED_TOKEN) for m in list(self.model.messages.values())[:1]]
         pool = {"live": current, "old": old}.get(lease.kind) or [
-            *self.pairs, *forged, (UNKNOWN_ID, FORGED_TOKEN)]
+            *self.pairs,
+            *forged,
+            (UNKNOWN_ID, FORGED_TOKEN),
+        ]
         return pool[index % len(pool)]
 
     def _any_id(self, index: int) -> str:
@@ -534,9 +583,16 @@ class HubMachine(RuleBasedStateMachine):
 
 
 def _send_one(hub: Hub, item: Outgoing) -> Message:
-    return hub.send(item.to, item.type, item.payload, priority=item.priority,
-                    timeout_seconds=item.timeout_seconds, max_retries=item.max_retries,
-                    correlation_id=item.correlation_id, expires_in=item.expires_in)
+    return hub.send(
+        item.to,
+        item.type,
+        item.payload,
+        priority=item.priority,
+        timeout_seconds=item.timeout_seconds,
+        max_retries=item.max_retries,
+        correlation_id=item.correlation_id,
+        expires_in=item.expires_in,
+    )
 
 
 def _attempt(call: Callable[[], T]) -> tuple[Outcome, T | None]:
@@ -556,18 +612,26 @@ def _same_outcome(outcome: Outcome, expected: Outcome, what: str) -> None:
 def _agree(expected: ModelMessage, seen: Message | None, what: str) -> None:
     assert seen is not None, what
     assert not expected.differences(seen), f"{what} returned {seen.id}: " + "; ".join(
-        expected.differences(seen))
+        expected.differences(seen)
+    )
 
 
 def _event_view(event: Any) -> ModelEvent:
-    return ModelEvent(event.id, event.event_type, event.publisher, event.payload,
-                      event.published_at, event.expires_at)
+    return ModelEvent(
+        event.id,
+        event.event_type,
+        event.publisher,
+        event.payload,
+        event.published_at,
+        event.expires_at,
+    )
 
 
 def _nonzero(depths: Any) -> dict[str, dict[str, int]]:
     """Depths without zero counts or empty targets: an absent key means 0 (PRIO-003)."""
-    found = {str(t): {str(k): int(n) for k, n in counts.items() if n} for t, counts in
-             depths.items()}
+    found = {
+        str(t): {str(k): int(n) for k, n in counts.items() if n} for t, counts in depths.items()
+    }
     return {t: counts for t, counts in found.items() if counts}
 
 
@@ -593,30 +657,46 @@ def fresh_hub_urls(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[C
         yield lambda: fresh_url(f"{server.url}?{HUB_OPTIONS}", tmp_path)
 
 
-def test_hub_agrees_with_the_spec_model_after_every_step(
-        fresh_hub_urls: Callable[[], str]) -> None:
-    machine = type("HubMachineOnBackend", (HubMachine,),
-                   {"hub_url": staticmethod(fresh_hub_urls)})
+def test_hub_agrees_with_the_spec_model_after_every_step(fresh_hub_urls: Callable[[], str]) -> None:
+    machine = type("HubMachineOnBackend", (HubMachine,), {"hub_url": staticmethod(fresh_hub_urls)})
     run_state_machine_as_test(machine, settings=settings(stateful_step_count=STEPS))
 
 
 # -- the model can fail: broken hubs (tests/mutants) are caught ----------------------------
 
-@pytest.mark.parametrize("mutant", [
-    "stale_token_accepted", "token_per_agent", "priority_ignored", "no_lease_expiry",
-    "linear_backoff", "retries_forever", "events_newest_first", "purge_any_status",
-])
+
+@pytest.mark.parametrize(
+    "mutant",
+    [
+        "stale_token_accepted",
+        "token_per_agent",
+        "priority_ignored",
+        "no_lease_expiry",
+        "linear_backoff",
+        "retries_forever",
+        "events_newest_first",
+        "purge_any_status",
+    ],
+)
 def test_the_model_catches_a_broken_hub(tmp_path: Path, mutant: str) -> None:
     """Each mutant breaks one statement the model asserts after every step; generating
     examples finds it (shrinking is skipped: only the failure matters here)."""
     implementation = importlib.import_module(f"mutants.{mutant}").implementation()
     numbers = itertools.count()
-    machine = type("HubMachineOnMutant", (HubMachine,), {
-        "hub_url": staticmethod(lambda: f"sqlite:///{tmp_path / f'm{next(numbers)}.db'}?"
-                                        f"{HUB_OPTIONS}"),
-        "open_hub": staticmethod(lambda url, agent, clock: implementation.open(
-            url, agent, clock, create=True))})
-    quick = settings(max_examples=500, stateful_step_count=STEPS, database=None,
-                     phases=[Phase.generate])
+    machine = type(
+        "HubMachineOnMutant",
+        (HubMachine,),
+        {
+            "hub_url": staticmethod(
+                lambda: f"sqlite:///{tmp_path / f'm{next(numbers)}.db'}?{HUB_OPTIONS}"
+            ),
+            "open_hub": staticmethod(
+                lambda url, agent, clock: implementation.open(url, agent, clock, create=True)
+            ),
+        },
+    )
+    quick = settings(
+        max_examples=500, stateful_step_count=STEPS, database=None, phases=[Phase.generate]
+    )
     with pytest.raises(AssertionError):
         run_state_machine_as_test(machine, settings=quick)

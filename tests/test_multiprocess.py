@@ -23,14 +23,21 @@ pytestmark = pytest.mark.slow
 
 
 def start(role: str, *args: str) -> subprocess.Popen[str]:
-    return spawn([sys.executable, PROCS, role, *args], stdout=subprocess.PIPE, text=True,
-                 encoding="utf-8")
+    return spawn(
+        [sys.executable, PROCS, role, *args], stdout=subprocess.PIPE, text=True, encoding="utf-8"
+    )
 
 
 def run(role: str, *args: str) -> Any:
     """Run a role to its end and return the last JSON value it printed."""
-    done = subprocess.run([sys.executable, PROCS, role, *args], capture_output=True, text=True,
-                          encoding="utf-8", timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, PROCS, role, *args],
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=True,
+    )
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -46,13 +53,15 @@ def coordinator(url: str) -> Iterator[Hub]:
 
 
 def test_four_worker_processes_complete_each_of_1000_tasks_exactly_once(
-        url: str, coordinator: Hub) -> None:
+    url: str, coordinator: Hub
+) -> None:
     workers = [start("worker", url, f"@worker.batch.{i:03}", DEFAULT_QUEUE) for i in range(4)]
     for worker in workers:  # every worker is waiting on the queue before the tasks land
         assert worker.stdout is not None
         assert json.loads(worker.stdout.readline()) == "ready"
     tasks = coordinator.send_many(
-        [Outgoing(DEFAULT_QUEUE, "process_batch", {"batch_id": i}) for i in range(1000)])
+        [Outgoing(DEFAULT_QUEUE, "process_batch", {"batch_id": i}) for i in range(1000)]
+    )
     # Strict priority hands the low-priority stops out only after every task.
     coordinator.send_many([Outgoing(DEFAULT_QUEUE, "stop", None, Priority.LOW) for _ in workers])
     done = [json.loads(w.communicate(timeout=120)[0].splitlines()[-1]) for w in workers]
@@ -64,7 +73,8 @@ def test_four_worker_processes_complete_each_of_1000_tasks_exactly_once(
 
 
 def test_a_task_held_by_a_worker_killed_with_sigkill_is_completed_by_another_after_its_lease(
-        url: str, coordinator: Hub) -> None:
+    url: str, coordinator: Hub
+) -> None:
     task = coordinator.send(DEFAULT_QUEUE, "process_batch", {"batch_id": 7}, timeout_seconds=1)
     victim = start("hang", url, "@worker.victim", DEFAULT_QUEUE)
     assert victim.stdout is not None
@@ -78,13 +88,16 @@ def test_a_task_held_by_a_worker_killed_with_sigkill_is_completed_by_another_aft
     assert json.loads(survivor.communicate(timeout=30)[0].splitlines()[-1]) == [task.id]
     final = coordinator.get(task.id)
     assert (final.retry_count, final.claimed_by, final.last_error) == (
-        1, "@worker.survivor", "lease expired")
+        1,
+        "@worker.survivor",
+        "lease expired",
+    )
 
 
 def test_a_killed_workers_task_with_no_retries_left_is_dead_lettered(
-        url: str, coordinator: Hub) -> None:
-    task = coordinator.send(DEFAULT_QUEUE, "process_batch", {}, timeout_seconds=0.5,
-                            max_retries=0)
+    url: str, coordinator: Hub
+) -> None:
+    task = coordinator.send(DEFAULT_QUEUE, "process_batch", {}, timeout_seconds=0.5, max_retries=0)
     victim = start("hang", url, "@worker.victim", DEFAULT_QUEUE)
     assert victim.stdout is not None
     assert json.loads(victim.stdout.readline()) == task.id
@@ -114,7 +127,7 @@ def test_an_offline_subscriber_catches_up_on_every_event_in_publish_order(url: s
 
 INJECTIONS = [
     "'; DROP TABLE agent_messages; --",
-    "\" OR 1=1 --",
+    '" OR 1=1 --',
     "a|b|c|d",
     "line one\nline two\r\nline three",
     "nul\u0000inside",

@@ -68,17 +68,38 @@ def path_with_the_mutants() -> str:
 def run_suite(impl: str, workdir: Path, selection: tuple[str, ...] = ()) -> SuiteRun:
     """``python -m pytest SUITE --impl IMPL`` from the checkout, with ``tests/`` importable
     (the suite's racer processes import the mutant too)."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTEST_", "COV_CORE_"))}  # this run's own options only
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "COV_CORE_"))
+    }  # this run's own options only
     env["PYTHONPATH"] = path_with_the_mutants()
-    command = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:randomly",
-               "-p", "no:cacheprovider", "-o", "timeout=60", f"--impl={impl}",
-               f"--conformance-report={workdir / 'report'}", f"--basetemp={workdir / 'tmp'}",
-               *selection]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        SUITE,
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "timeout=60",
+        f"--impl={impl}",
+        f"--conformance-report={workdir / 'report'}",
+        f"--basetemp={workdir / 'tmp'}",
+        *selection,
+    ]
     start = time.monotonic()
     try:
-        done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=RUN_TIMEOUT, check=False)
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=RUN_TIMEOUT,
+            check=False,
+        )
         returncode, output = done.returncode, done.stdout + done.stderr
     except subprocess.TimeoutExpired as exc:  # its partial output may be bytes even so
         partial = exc.stdout.decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
@@ -101,7 +122,8 @@ class SuiteRuns:
         if mutant not in self.started:
             workdir = self.tmp.mktemp(mutant)
             self.started[mutant] = self.pool.submit(
-                run_suite, impl_of(mutant), workdir, selection_for(mutant))
+                run_suite, impl_of(mutant), workdir, selection_for(mutant)
+            )
         return self.started[mutant]
 
     def result(self, mutant: str) -> SuiteRun:
@@ -119,8 +141,9 @@ def selection_for(mutant: str) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="session")
-def suite_runs(request: pytest.FixtureRequest,
-               tmp_path_factory: pytest.TempPathFactory) -> Iterator[SuiteRuns]:
+def suite_runs(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SuiteRuns]:
     runs = SuiteRuns(tmp_path_factory)
     if not hasattr(request.config, "workerinput"):  # under xdist each test asks for its own
         for item in request.session.items:
@@ -142,7 +165,8 @@ def test_every_mutant_names_statements_that_apply_to_it(monkeypatch: pytest.Monk
             for statement in catches:
                 assert statement in known, f"{mutant}: no statement {statement} in SPEC.md"
                 assert known[statement].applies_to(target.kind), (
-                    f"{mutant}: {statement} does not apply to a {target.kind} hub")
+                    f"{mutant}: {statement} does not apply to a {target.kind} hub"
+                )
         finally:
             target.close()
 
@@ -155,15 +179,18 @@ def expected_exit(mutant: str) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mutant", sorted(MUTANTS))
-def test_the_suite_catches_the_mutant(mutant: str, suite_runs: SuiteRuns,
-                                      record_property: Any) -> None:
+def test_the_suite_catches_the_mutant(
+    mutant: str, suite_runs: SuiteRuns, record_property: Any
+) -> None:
     run = suite_runs.result(mutant)
     record_property("seconds", round(run.seconds, 1))
     verdicts = run.verdicts()
     assert run.report is not None and run.report["implementation"]["impl"] == run.impl
     missed = {i: verdicts.get(i) for i in MUTANTS[mutant] if verdicts.get(i) != "fail"}
-    assert not missed, (f"the suite does not catch {mutant}: these statements should fail "
-                        f"but are {missed}\n{run.tail()}")
+    assert not missed, (
+        f"the suite does not catch {mutant}: these statements should fail "
+        f"but are {missed}\n{run.tail()}"
+    )
     expected = expected_exit(mutant)
     assert run.returncode == expected, f"exit {run.returncode}, not {expected}:\n{run.tail()}"
     if suite_args(mutant):

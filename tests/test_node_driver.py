@@ -39,14 +39,36 @@ def node() -> str:
 def test_the_node_hub_passes_every_statement_judged_through_its_driver(tmp_path: Path) -> None:
     impl = f"driver:{node()} {DRIVER}"
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "conformance/agentcomm_conformance/suite", "-q",
-         "-p", "no:cacheprovider", "-p", "no:randomly", "-n", "2", f"--impl={impl}",
-         f"--conformance-report={tmp_path}", f"--basetemp={tmp_path / 'tmp'}",
-         "-k", SELECTION], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "conformance/agentcomm_conformance/suite",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            "-n",
+            "2",
+            f"--impl={impl}",
+            f"--conformance-report={tmp_path}",
+            f"--basetemp={tmp_path / 'tmp'}",
+            "-k",
+            SELECTION,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     report = json.loads((tmp_path / "report.json").read_text())
     assert done.returncode == 0, done.stdout[-3000:]
     assert (report["implementation"]["name"], report["implementation"]["kind"]) == (
-        "jsonfile-node", "other")
+        "jsonfile-node",
+        "other",
+    )
     rows = {r["id"]: r for r in report["statements"]}
     failed = {i: r["reason"] for i, r in rows.items() if r["verdict"] == "fail"}
     assert failed == {}
@@ -55,7 +77,26 @@ def test_the_node_hub_passes_every_statement_judged_through_its_driver(tmp_path:
     assert not judged & store
     assert all(rows[i]["reason"] == "not applicable to a hub of kind 'other'" for i in store)
     # Across every section, with real processes: races, a SIGKILL, tagged NaN, the clock.
-    assert {"ENV-005", "MSG-003", "MSG-004", "REQ-006", "EVT-003", "EVT-004", "CLAIM-002",
-            "CLAIM-005", "LEASE-003", "LEASE-007", "RETRY-002", "DLQ-001", "PRIO-003",
-            "REG-003", "EXP-003", "EXP-004", "ORD-001", "LIMIT-003", "ERR-003",
-            "CAP-001", "CAP-003"} <= judged
+    assert {
+        "ENV-005",
+        "MSG-003",
+        "MSG-004",
+        "REQ-006",
+        "EVT-003",
+        "EVT-004",
+        "CLAIM-002",
+        "CLAIM-005",
+        "LEASE-003",
+        "LEASE-007",
+        "RETRY-002",
+        "DLQ-001",
+        "PRIO-003",
+        "REG-003",
+        "EXP-003",
+        "EXP-004",
+        "ORD-001",
+        "LIMIT-003",
+        "ERR-003",
+        "CAP-001",
+        "CAP-003",
+    } <= judged

@@ -43,8 +43,20 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     built = subprocess.run(
-        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(base / "out"),
-         str(source)], capture_output=True, text=True, timeout=600, check=False)
+        [
+            sys.executable,
+            "-m",
+            "build",
+            "--no-isolation",
+            "--outdir",
+            str(base / "out"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return base / "out"
 
@@ -53,9 +65,13 @@ def git_files(where: Path) -> list[str]:
     """Tracked files, and new ones not ignored: what the next commit can hold."""
     git = shutil.which("git")
     assert git, "the packaging tests compare the wheel with the files git knows"
-    listed = subprocess.run([git, "ls-files", "-z", "--cached", "--others",
-                             "--exclude-standard"], cwd=where, capture_output=True,
-                            check=True, timeout=60)
+    listed = subprocess.run(
+        [git, "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=where,
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
     return sorted(set(listed.stdout.decode().split("\0")) - {""})
 
 
@@ -104,8 +120,11 @@ def test_the_wheel_holds_every_file_of_the_package_folders(names: set[str]) -> N
     assert "agentcomm/sqlite/schema.sql" in expected  # the reference hub reads it
     assert sorted(expected - names) == []
     top = {name.split("/")[0] for name in names}
-    assert top == {"agentcomm", "agentcomm_conformance",
-                   f"agentcomm-{agentcomm.__version__}.dist-info"}
+    assert top == {
+        "agentcomm",
+        "agentcomm_conformance",
+        f"agentcomm-{agentcomm.__version__}.dist-info",
+    }
 
 
 def dist_info(wheel: Path, name: str) -> str:
@@ -123,7 +142,8 @@ def test_the_wheel_metadata_is_a_published_tools(wheel: Path) -> None:
     assert {"Framework :: Pytest", "Typing :: Typed"} <= set(meta.get_all("Classifier") or [])
     entry_points = dist_info(wheel, "entry_points.txt")
     assert "[pytest11]\nagentcomm_conformance.plugin = agentcomm_conformance.plugin" in (
-        entry_points)
+        entry_points
+    )
     assert "agentcomm = agentcomm.cli:main" in entry_points
 
 
@@ -131,8 +151,13 @@ def test_the_sdist_holds_the_license_and_the_top_level_scenarios_folder(dist: Pa
     [sdist] = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
         members = {m.name.split("/", 1)[1] for m in archive.getmembers() if "/" in m.name}
-    assert {"LICENSE", "pyproject.toml", "scenarios/__init__.py", "scenarios/schema.json",
-            "conformance/agentcomm_conformance/protocol/SPEC.md"} <= members
+    assert {
+        "LICENSE",
+        "pyproject.toml",
+        "scenarios/__init__.py",
+        "scenarios/schema.json",
+        "conformance/agentcomm_conformance/protocol/SPEC.md",
+    } <= members
     assert {f"scenarios/cases/{p.name}" for p in PACKAGED["scenario_cases"].files()} <= members
 
 
@@ -141,19 +166,41 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str
     """The environment of a process that imports agentcomm from the wheel alone (installed
     into a folder that PYTHONPATH puts before this checkout's editable install)."""
     target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
-                    "--no-index", "--target", str(target), str(wheel)],
-                   check=True, timeout=300, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-index",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     return {**os.environ, "PYTHONPATH": str(target)}
 
 
 def agentcomm_cli(env: dict[str, str], cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "agentcomm.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentcomm.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def test_the_installed_wheel_finds_its_files_inside_itself(
-        installed: dict[str, str], tmp_path: Path) -> None:
+    installed: dict[str, str], tmp_path: Path
+) -> None:
     done = agentcomm_cli(installed, tmp_path, "conformance", "--docs")
     assert done.returncode == 0, done.stderr
     where = json.loads(done.stdout)
@@ -164,7 +211,8 @@ def test_the_installed_wheel_finds_its_files_inside_itself(
 
 
 def test_the_main_job_from_the_wheel_prints_verdicts_and_no_warnings(
-        installed: dict[str, str], tmp_path: Path) -> None:
+    installed: dict[str, str], tmp_path: Path
+) -> None:
     done = agentcomm_cli(installed, tmp_path, "conformance", "--", "-k", "claims")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "| CLAIM-002 | MUST | all | pass |" in done.stdout

@@ -49,11 +49,16 @@ def test_the_plugin_is_registered_once_under_its_module_name(request):
 
 
 def pytest_in(project: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items()
-             if not k.startswith(("PYTEST_", "AGENTCOMM_"))}
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-                          cwd=project, capture_output=True, text=True, timeout=300,
-                          env={**clean, **env}, check=False)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "AGENTCOMM_"))}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**clean, **env},
+        check=False,
+    )
 
 
 def project(root: Path, **files: str) -> Path:
@@ -64,8 +69,7 @@ def project(root: Path, **files: str) -> Path:
 
 
 def listing(root: Path) -> list[str]:
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*")
-                  if "__pycache__" not in p.parts)
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if "__pycache__" not in p.parts)
 
 
 def test_the_distribution_declares_the_plugin_under_its_module_name() -> None:
@@ -74,8 +78,7 @@ def test_the_distribution_declares_the_plugin_under_its_module_name() -> None:
 
 
 def test_an_unrelated_project_runs_as_if_the_plugin_were_absent(tmp_path: Path) -> None:
-    root = project(tmp_path / "theirs", test_theirs=UNRELATED_TESTS,
-                   conftest=UNRELATED_CONFTEST)
+    root = project(tmp_path / "theirs", test_theirs=UNRELATED_TESTS, conftest=UNRELATED_CONFTEST)
     assert "--impl" in pytest_in(root, "--help").stdout  # loaded without being asked
     assert "--impl" not in pytest_in(root, "--help", "-p", f"no:{PLUGIN}").stdout
     without = pytest_in(root, "-q", "-rA", "-p", f"no:{PLUGIN}")  # -q: no header of plugins
@@ -107,8 +110,15 @@ def test_the_plugin_is_registered_once_however_it_is_named(way: str, tmp_path: P
 @pytest.mark.slow
 def test_the_installed_suite_runs_with_pyargs_and_no_p_option(tmp_path: Path) -> None:
     root = project(tmp_path / "anywhere")
-    done = pytest_in(root, "--impl", "sqlite:", "--conformance-report", "report",
-                     "--pyargs", "agentcomm_conformance.suite.test_priorities")
+    done = pytest_in(
+        root,
+        "--impl",
+        "sqlite:",
+        "--conformance-report",
+        "report",
+        "--pyargs",
+        "agentcomm_conformance.suite.test_priorities",
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"conformance: \d+ pass, 0 fail", done.stdout), done.stdout
     assert (root / "report" / "report.json").is_file()

@@ -21,7 +21,10 @@ queues = (f"q{i}" for i in itertools.count())
 # Any text Python can encode as UTF-8: NUL, quotes, '|', newlines, astral planes.
 texts = st.text(st.characters(exclude_categories=["Cs"]))
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
     | texts,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
     max_leaves=20,
@@ -42,10 +45,13 @@ def test_any_json_payload_comes_back_exactly_as_sent(hub: Hub, payload: Any) -> 
 
 
 @SHARED_HUB
-@given(levels=st.lists(st.sampled_from(list(Priority)), min_size=1, max_size=30),
-       batch=st.integers(min_value=1, max_value=8))
+@given(
+    levels=st.lists(st.sampled_from(list(Priority)), min_size=1, max_size=30),
+    batch=st.integers(min_value=1, max_value=8),
+)
 def test_claims_come_highest_priority_first_then_in_send_order(
-        hub: Hub, levels: list[Priority], batch: int) -> None:
+    hub: Hub, levels: list[Priority], batch: int
+) -> None:
     queue = next(queues)
     sent = hub.send_many([Outgoing(queue, "task", i, level) for i, level in enumerate(levels)])
     expected = [m.id for m in sorted(sent, key=lambda m: (-m.priority, int(m.payload)))]

@@ -72,8 +72,9 @@ def open_hub(opened: list[Hub], url: str, agent: str) -> Hub:
 
 def role(name: str, *args: str) -> subprocess.Popen[str]:
     """A ``tests/procs.py`` role as its own process, its stdout a pipe of JSON lines."""
-    return spawn([sys.executable, PROCS, name, *args], stdout=subprocess.PIPE, text=True,
-                 encoding="utf-8")
+    return spawn(
+        [sys.executable, PROCS, name, *args], stdout=subprocess.PIPE, text=True, encoding="utf-8"
+    )
 
 
 def first_line(process: subprocess.Popen[str]) -> Any:
@@ -92,7 +93,8 @@ def kill_9(process: subprocess.Popen[str]) -> None:
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_message_held_by_a_worker_killed_with_sigkill_is_claimed_again_once_its_lease_expires(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     url = hub_url(start(), FAST_RETRIES)
     coordinator = open_hub(opened, url, "@coordinator")
     task = coordinator.send(QUEUE, "resize", {"image": 7}, timeout_seconds=1)
@@ -107,13 +109,17 @@ def test_a_message_held_by_a_worker_killed_with_sigkill_is_claimed_again_once_it
     assert json.loads(survivor.communicate(timeout=30)[0].splitlines()[-1]) == [task.id]
     done = coordinator.get(task.id)
     assert (done.retry_count, done.claimed_by, done.last_error) == (
-        1, "@worker.survivor", "lease expired")
+        1,
+        "@worker.survivor",
+        "lease expired",
+    )
 
 
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_message_whose_every_worker_is_killed_is_dead_lettered_once_its_retries_are_spent(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     url = hub_url(start(), FAST_RETRIES)
     coordinator = open_hub(opened, url, "@coordinator")
     task = coordinator.send(QUEUE, "resize", {"image": 8}, timeout_seconds=0.5, max_retries=1)
@@ -134,7 +140,8 @@ def test_a_message_whose_every_worker_is_killed_is_dead_lettered_once_its_retrie
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_message_sent_as_a_waiting_worker_is_killed_is_claimed_again_within_its_lease(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     # A waiting worker is handed what arrives (common.lua serve_waiters); killed while it
     # waits, it may be handed the message in its last moment, which then comes back after
     # the lease as from a worker killed holding it, never stranded.
@@ -170,7 +177,8 @@ def acknowledged(lines: IO[str], at_least: int) -> dict[str, int]:
 @pytest.mark.redis
 @pytest.mark.slow
 def test_every_send_acknowledged_before_the_server_was_killed_survives_its_restart(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     server = start(appendonly=True, appendfsync="always")
     url = hub_url(server, "reconnect_attempts=1")
     sink = open_hub(opened, url, "@load.sink")
@@ -194,7 +202,8 @@ def test_every_send_acknowledged_before_the_server_was_killed_survives_its_resta
 
 @pytest.mark.redis
 def test_a_write_to_a_server_that_stopped_answering_fails_within_the_timeout_as_maybe_done(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     server = start()
     url = hub_url(server, "socket_timeout=0.3&reconnect_attempts=2")
     hub = open_hub(opened, url, "@alice")
@@ -213,7 +222,8 @@ def test_a_write_to_a_server_that_stopped_answering_fails_within_the_timeout_as_
 
 @pytest.mark.redis
 def test_a_call_to_a_server_that_is_gone_fails_as_certainly_not_done_naming_the_url_only(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     server = start(password=PASSWORDS["server"])
     url = hub_url(server, "reconnect_attempts=2")
     hub = open_hub(opened, url, "@alice")
@@ -237,7 +247,8 @@ SLACK = 0.5  # for a loaded machine's scheduling; a retry would cost at least a 
 
 @pytest.mark.redis
 def test_every_call_to_a_frozen_server_fails_within_its_wait_plus_one_socket_timeout(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     """SIGSTOP: the kernel still accepts connections, the server never answers.  With a
     password, each reconnection also waits for AUTH, which must not multiply the bound."""
     server = start(password=PASSWORDS["server"])
@@ -272,14 +283,22 @@ def fill(server: RedisServer, keys: int) -> None:
             pipe.set(f"ballast:{n}", n)
         pipe.execute()
         admin.bgrewriteaof()
-        until(lambda: not any(int(admin.info("persistence")[name]) for name in (
-            "aof_rewrite_in_progress", "aof_rewrite_scheduled")))
+        until(
+            lambda: (
+                not any(
+                    int(admin.info("persistence")[name])
+                    for name in ("aof_rewrite_in_progress", "aof_rewrite_scheduled")
+                )
+            )
+        )
 
 
 def refused_with(server: RedisServer, code: bytes) -> bool:
     """Whether the server answers a PING with this error code right now."""
-    with contextlib.suppress(OSError), socket.create_connection(
-            ("127.0.0.1", server.port), timeout=0.2) as probe:
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection(("127.0.0.1", server.port), timeout=0.2) as probe,
+    ):
         probe.sendall(b"PING\r\n")
         return probe.recv(64).startswith(b"-" + code)
     return False
@@ -292,7 +311,8 @@ SLOW_LOAD = {"key-load-delay": "150", "loading-process-events-interval-bytes": "
 @pytest.mark.redis
 @pytest.mark.slow
 def test_a_server_still_loading_after_a_restart_is_waited_for_or_refused_definitely(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     server = start(config=SLOW_LOAD)
     fill(server, 8000)  # about 1.5 s of loading
     patient = open_hub(opened, hub_url(server, "socket_timeout=10"), "@alice")
@@ -334,7 +354,8 @@ end)"""
 
 @pytest.mark.redis
 def test_a_server_busy_running_a_long_script_is_waited_for_within_the_budget(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     server = start(config={"busy-reply-threshold": "50"})
     hub = open_hub(opened, hub_url(server, "socket_timeout=10"), "@alice")
     with redis.Redis.from_url(server.url) as admin:
@@ -354,7 +375,8 @@ def test_a_server_busy_running_a_long_script_is_waited_for_within_the_budget(
 
 @pytest.mark.redis
 def test_a_server_without_an_append_only_file_draws_a_durability_warning_naming_the_url(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start(appendonly=False, password=PASSWORDS["server"])
     url = hub_url(server)
     with pytest.warns(DurabilityWarning, match="appendonly no") as caught:
@@ -366,7 +388,8 @@ def test_a_server_without_an_append_only_file_draws_a_durability_warning_naming_
 
 @pytest.mark.redis
 def test_persistence_require_refuses_a_server_without_an_append_only_file(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     url = hub_url(start(appendonly=False), "persistence=require")
     with pytest.raises(ConfigurationError, match="appendonly no") as refused:
         connect(url, create=True)
@@ -374,10 +397,14 @@ def test_persistence_require_refuses_a_server_without_an_append_only_file(
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize(("appendonly", "persistence"), [(False, "ignore"), (True, "warn")],
-                         ids=["no-aof-ignored", "aof"])
+@pytest.mark.parametrize(
+    ("appendonly", "persistence"),
+    [(False, "ignore"), (True, "warn")],
+    ids=["no-aof-ignored", "aof"],
+)
 def test_a_hub_opens_silently_when_persistence_is_ignored_or_the_server_keeps_an_aof(
-        start: Callable[..., RedisServer], appendonly: bool, persistence: str) -> None:
+    start: Callable[..., RedisServer], appendonly: bool, persistence: str
+) -> None:
     url = hub_url(start(appendonly=appendonly), f"persistence={persistence}")
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning fails the test
@@ -389,7 +416,8 @@ def test_a_hub_opens_silently_when_persistence_is_ignored_or_the_server_keeps_an
 
 @pytest.mark.redis
 def test_a_wrong_password_is_a_configuration_error_naming_the_url_but_no_password(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start(password=PASSWORDS["server"])
     url = f"{server.url_for(password=PASSWORDS['wrong'])}?prefix={PREFIX}"
     with pytest.raises(ConfigurationError) as refused:
@@ -447,7 +475,8 @@ def old_redis_port() -> Iterator[int]:
 
 
 def test_a_server_older_than_the_hub_needs_is_a_configuration_error_naming_the_version(
-        old_redis_port: int) -> None:
+    old_redis_port: int,
+) -> None:
     url = f"redis://:{PASSWORDS['old']}@127.0.0.1:{old_redis_port}/0?prefix={PREFIX}"
     with pytest.raises(ConfigurationError) as too_old:
         connect(url, create=True)
@@ -456,4 +485,3 @@ def test_a_server_older_than_the_hub_needs_is_a_configuration_error_naming_the_v
     assert PASSWORDS["old"] not in message
     assert "5.0.14" in message
     assert "7.0 or later" in message
-

@@ -27,8 +27,14 @@ DEADLINE = 20.0
 
 def agentcomm(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGENTCOMM_")}
-    return subprocess.run([sys.executable, "-m", "agentcomm.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=DEADLINE, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "agentcomm.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
 
 
 def client_commands(server: RedisServer, run: Callable[[], object]) -> list[str]:
@@ -51,21 +57,22 @@ def client_commands(server: RedisServer, run: Callable[[], object]) -> list[str]
 
 @pytest.mark.redis
 def test_one_command_opens_a_redis_hub_with_one_info_and_no_client_setinfo(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start()
     url = f"{server.url}?prefix=cost:"
     with connect(url, agent="@warm", create=True) as hub:
         hub.send("@b", "warm", {})  # the functions are loaded on the server from now on
-    commands = client_commands(server, lambda: agentcomm("--url", url, "--agent", "@a",
-                                                         "send", "@b", "greet", "{}"))
+    commands = client_commands(
+        server, lambda: agentcomm("--url", url, "--agent", "@a", "send", "@b", "greet", "{}")
+    )
     assert commands.count("INFO") == 1
     assert "CLIENT" not in commands
     assert len(commands) <= 4, commands  # INFO, the layout check, the send's function
 
 
 @pytest.mark.redis
-def test_a_durability_warning_is_one_json_line_on_stderr(
-        start: Callable[..., RedisServer]) -> None:
+def test_a_durability_warning_is_one_json_line_on_stderr(start: Callable[..., RedisServer]) -> None:
     server = start(appendonly=False)
     url = f"{server.url}?prefix=warn:"
     assert agentcomm("--url", url, "init").returncode == 0
@@ -91,7 +98,8 @@ def http_port() -> Iterator[int]:
 
 @pytest.mark.parametrize("credentials", ["", ":secret@"], ids=["no-auth", "auth"])
 def test_a_url_that_reaches_an_http_server_is_exit_7_with_a_json_error(
-        http_port: int, credentials: str) -> None:
+    http_port: int, credentials: str
+) -> None:
     done = agentcomm("--url", f"redis://{credentials}127.0.0.1:{http_port}/0", "stats")
     assert done.returncode == 7, done.stderr
     assert "Traceback" not in done.stderr
@@ -103,26 +111,49 @@ def test_a_url_that_reaches_an_http_server_is_exit_7_with_a_json_error(
 
 @pytest.mark.redis
 def test_a_hub_of_layout_1_is_migrated_when_opened_keeping_what_it_kept_aside(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     """Layout 1's keys, written by hand as its functions left them: a finished set for the
     hub, plain lease tokens, stored depths, and a list of the design's items kept aside."""
     server = start()
-    envelope = {"id": "msg_9", "from": "@backend.nodejs", "type": "validate_token",
-                "payload": "x"}
+    envelope = {"id": "msg_9", "from": "@backend.nodejs", "type": "validate_token", "payload": "x"}
     with redis.Redis.from_url(server.url, decode_responses=True) as raw:
         raw.hset("v1:meta", "schema", "1")
         raw.set("v1:seq:message", 2)
         raw.sadd("v1:targets", "jobs")
-        raw.hset("v1:message:1", mapping={
-            "from_agent": "@a", "to_agent": "jobs", "message_type": "w", "payload": "1",
-            "status": "completed", "priority": 1, "created_at": 1.0, "timeout_seconds": 60,
-            "max_retries": 3, "finished_at": 2.0})
+        raw.hset(
+            "v1:message:1",
+            mapping={
+                "from_agent": "@a",
+                "to_agent": "jobs",
+                "message_type": "w",
+                "payload": "1",
+                "status": "completed",
+                "priority": 1,
+                "created_at": 1.0,
+                "timeout_seconds": 60,
+                "max_retries": 3,
+                "finished_at": 2.0,
+            },
+        )
         raw.zadd("v1:finished", {"1": 2.0})
-        raw.hset("v1:message:2", mapping={
-            "from_agent": "@a", "to_agent": "jobs", "message_type": "w", "payload": "2",
-            "status": "processing", "priority": 1, "created_at": 1.0, "timeout_seconds": 60,
-            "max_retries": 3, "claimed_by": "@w", "lease_token": "plain-token",
-            "lease_expires_at": 4e9})
+        raw.hset(
+            "v1:message:2",
+            mapping={
+                "from_agent": "@a",
+                "to_agent": "jobs",
+                "message_type": "w",
+                "payload": "2",
+                "status": "processing",
+                "priority": 1,
+                "created_at": 1.0,
+                "timeout_seconds": 60,
+                "max_retries": 3,
+                "claimed_by": "@w",
+                "lease_token": "plain-token",
+                "lease_expires_at": 4e9,
+            },
+        )
         raw.zadd("v1:processing:jobs", {"2": 4e9})
         raw.hset("v1:depths", mapping={"jobs:completed": 1, "jobs:processing": 1})
         raw.rpush("v1:unadopted", "not json", json.dumps(envelope))
@@ -135,5 +166,6 @@ def test_a_hub_of_layout_1_is_migrated_when_opened_keeping_what_it_kept_aside(
             dead = hub.dead_letters()
             assert [(m.type, m.payload, m.to_agent) for m in dead] == [
                 ("unreadable", "not json", "unaddressed"),
-                ("validate_token", "x", "unaddressed")]
+                ("validate_token", "x", "unaddressed"),
+            ]
             assert raw.exists("v1:unadopted") == 0

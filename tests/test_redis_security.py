@@ -47,8 +47,13 @@ from agentcomm_conformance.servers import RedisServer, require_openssl
 from support import until
 
 PREFIX = "acme/{prod}:"  # every kind of character a prefix may hold
-PASSWORDS = {"@alice": "alice-secret", "@bob": "bob-secret", "operator": "operator-secret",
-             "admin": "admin-secret", "carol": "c@rol/pw:1%"}  # carol's is URL-unfriendly
+PASSWORDS = {
+    "@alice": "alice-secret",
+    "@bob": "bob-secret",
+    "operator": "operator-secret",
+    "admin": "admin-secret",
+    "carol": "c@rol/pw:1%",
+}  # carol's is URL-unfriendly
 
 
 def hub_url(server: RedisServer, user: str | None = None, password: str | None = None) -> str:
@@ -87,8 +92,7 @@ def refusals(server: RedisServer) -> list[str]:
     """
     with admin_client(server) as admin:
         entries = admin.execute_command("ACL", "LOG")
-    return [f"{e['username']}: {e['object']}" for e in entries
-            if e["object"] != "client|setinfo"]
+    return [f"{e['username']}: {e['object']}" for e in entries if e["object"] != "client|setinfo"]
 
 
 def round_trip(hub: Hub) -> None:
@@ -105,7 +109,8 @@ def round_trip(hub: Hub) -> None:
 
 @pytest.mark.redis
 def test_a_url_naming_an_acl_user_and_its_password_sends_claims_and_completes(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     carol = PASSWORDS["carol"]  # url_for percent-encodes it
     server = start(password=PASSWORDS["admin"], acl_lines=[f"user carol on >{carol} ~* &* +@all"])
     round_trip(open_hub(opened, hub_url(server, "carol", carol), "@carol", create=True))
@@ -119,7 +124,8 @@ def tls_server(start: Callable[..., RedisServer]) -> RedisServer:
 
 @pytest.mark.redis
 def test_a_rediss_url_trusting_the_servers_ca_sends_claims_and_completes(
-        tls_server: RedisServer, opened: list[Hub]) -> None:
+    tls_server: RedisServer, opened: list[Hub]
+) -> None:
     assert tls_server.ca_file is not None
     ca = urllib.parse.quote(str(tls_server.ca_file))
     round_trip(open_hub(opened, f"{tls_server.url}?ssl_ca_certs={ca}", "@carol", create=True))
@@ -127,7 +133,8 @@ def test_a_rediss_url_trusting_the_servers_ca_sends_claims_and_completes(
 
 @pytest.mark.redis
 def test_a_plain_redis_url_to_a_tls_port_is_backend_unavailable_naming_the_url(
-        tls_server: RedisServer) -> None:
+    tls_server: RedisServer,
+) -> None:
     url = tls_server.url.replace("rediss://", "redis://", 1) + "?reconnect_attempts=1"
     with pytest.raises(BackendUnavailable) as refused:
         connect(url, create=True)
@@ -141,8 +148,9 @@ def test_a_plain_redis_url_to_a_tls_port_is_backend_unavailable_naming_the_url(
 def recipe(start: Callable[..., RedisServer]) -> RedisServer:
     """A server whose ACL file holds alice's, bob's and the operator's users; the hub
     created by the operator."""
-    lines = [acl_file_line(agent_acl(agent, PREFIX, PASSWORDS[agent]))
-             for agent in ("@alice", "@bob")]
+    lines = [
+        acl_file_line(agent_acl(agent, PREFIX, PASSWORDS[agent])) for agent in ("@alice", "@bob")
+    ]
     lines.append(acl_file_line(operator_acl(PREFIX, PASSWORDS["operator"])))
     server = start(password=PASSWORDS["admin"], acl_lines=lines)
     connect(operator_url(server), create=True).close()
@@ -151,7 +159,8 @@ def recipe(start: Callable[..., RedisServer]) -> RedisServer:
 
 @pytest.mark.redis
 def test_agents_confined_by_the_recipe_still_send_claim_reply_and_wait(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     request = alice.send("@bob", "validate_token", {"token": "abc123"}, correlation_id="c1")
@@ -175,7 +184,8 @@ def test_agents_confined_by_the_recipe_still_send_claim_reply_and_wait(
 
 @pytest.mark.redis
 def test_a_confined_agent_waiting_on_its_inbox_is_woken_by_a_send_from_another(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     # Alice may not claim bob's inbox on his behalf (serve_waiters): she wakes him instead.
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
@@ -192,7 +202,8 @@ def test_a_confined_agent_waiting_on_its_inbox_is_woken_by_a_send_from_another(
 
 @pytest.mark.redis
 def test_agents_confined_by_the_recipe_send_to_inboxes_and_queues_at_every_priority(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     for target in ("@bob", DEFAULT_QUEUE):
@@ -205,7 +216,8 @@ def test_agents_confined_by_the_recipe_send_to_inboxes_and_queues_at_every_prior
 
 @pytest.mark.redis
 def test_agents_confined_by_the_recipe_still_register_heartbeat_and_share_events(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     for hub in (alice, bob):
@@ -235,7 +247,8 @@ def bury(hub: Hub) -> None:
 
 @pytest.mark.redis
 def test_the_operator_user_sweeps_purges_reports_and_handles_dead_letters(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     operator = open_hub(opened, operator_url(recipe), None)
@@ -270,25 +283,36 @@ BOBS_PRIVATE_KEYS = [
 @pytest.mark.redis
 @pytest.mark.parametrize("command", BOBS_PRIVATE_KEYS, ids=" ".join)
 def test_alices_credentials_cannot_touch_bobs_private_keys(
-        recipe: RedisServer, command: tuple[str, ...]) -> None:
+    recipe: RedisServer, command: tuple[str, ...]
+) -> None:
     name, key, *rest = command
     with as_alice(recipe) as raw, pytest.raises(NoPermissionError):
         raw.execute_command(name, PREFIX + key, *rest)
 
 
 @pytest.mark.redis
-@pytest.mark.parametrize("command", [("KEYS", "*"), ("FLUSHDB",), ("CONFIG", "GET", "*"),
-                                     ("SCRIPT", "FLUSH"), ("EVAL", "return 1", "0")],
-                         ids=" ".join)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("KEYS", "*"),
+        ("FLUSHDB",),
+        ("CONFIG", "GET", "*"),
+        ("SCRIPT", "FLUSH"),
+        ("EVAL", "return 1", "0"),
+    ],
+    ids=" ".join,
+)
 def test_alices_credentials_run_no_admin_or_dangerous_command(
-        recipe: RedisServer, command: tuple[str, ...]) -> None:
+    recipe: RedisServer, command: tuple[str, ...]
+) -> None:
     with as_alice(recipe) as raw, pytest.raises(NoPermissionError):
         raw.execute_command(*command)
 
 
 @pytest.mark.redis
 def test_a_handle_opened_as_bob_with_alices_credentials_is_refused_and_changes_nothing(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     for n in range(2):
         alice.send("@bob", "validate_token", {"n": n})
@@ -304,7 +328,8 @@ def test_a_handle_opened_as_bob_with_alices_credentials_is_refused_and_changes_n
 
 @pytest.mark.redis
 def test_a_message_sent_through_a_handle_opened_as_alice_is_from_alice(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     sent = alice.send("@bob", "validate_token", {})
@@ -325,7 +350,8 @@ FINISHING: dict[str, Callable[[Hub, str, str], object]] = {
 @pytest.mark.redis
 @pytest.mark.parametrize("finish", FINISHING.values(), ids=FINISHING)
 def test_a_confined_agent_cannot_finish_a_claim_of_another_agents_inbox_nor_change_it(
-        recipe: RedisServer, opened: list[Hub], finish: Callable[[Hub, str, str], object]) -> None:
+    recipe: RedisServer, opened: list[Hub], finish: Callable[[Hub, str, str], object]
+) -> None:
     alice = open_hub(opened, agent_url(recipe, "@alice"), "@alice")
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     sent = alice.send("@bob", "validate_token", {"token": "abc123"}, correlation_id="c1")
@@ -384,11 +410,13 @@ MAINTENANCE: dict[str, Callable[[Hub, dict[str, str]], object]] = {
 @pytest.mark.redis
 @pytest.mark.parametrize("chore", MAINTENANCE.values(), ids=MAINTENANCE)
 def test_a_confined_agent_is_refused_maintenance_before_it_changes_anything(
-        recipe: RedisServer, opened: list[Hub], scene: dict[str, str],
-        chore: Callable[[Hub, dict[str, str]], object]) -> None:
+    recipe: RedisServer,
+    opened: list[Hub],
+    scene: dict[str, str],
+    chore: Callable[[Hub, dict[str, str]], object],
+) -> None:
     operator = open_hub(opened, operator_url(recipe), None)
-    before = ([operator.get(i) for i in scene.values()], operator.dead_letters(),
-              operator.stats())
+    before = ([operator.get(i) for i in scene.values()], operator.dead_letters(), operator.stats())
     later = ManualClock(time.time() + FUTURE)  # every lease lapsed, every task prunable
     alice = connect(agent_url(recipe, "@alice"), agent="@alice", clock=later)
     opened.append(alice)
@@ -396,14 +424,14 @@ def test_a_confined_agent_is_refused_maintenance_before_it_changes_anything(
         chore(alice, scene)
     assert refused.value.definite is True
     assert "ACL recipe" in str(refused.value)
-    after = ([operator.get(i) for i in scene.values()], operator.dead_letters(),
-             operator.stats())
+    after = ([operator.get(i) for i in scene.values()], operator.dead_letters(), operator.stats())
     assert after == before
 
 
 @pytest.mark.redis
 def test_records_are_shared_and_reply_lists_only_wake_as_the_readme_says(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     """README, "Confining each agent with Redis ACLs": message and reply records are
     readable by every agent; any agent may set a reply list's expiry, which changes no
     answer.  Should the hub ever confine these, that section must change with this test."""
@@ -433,11 +461,13 @@ def printed_line(*args: str, env: dict[str, str] | None = None) -> str:
 
 @pytest.mark.redis
 def test_the_printed_acl_setuser_line_creates_a_user_that_works_as_its_agent(
-        start: Callable[..., RedisServer], opened: list[Hub]) -> None:
+    start: Callable[..., RedisServer], opened: list[Hub]
+) -> None:
     server = start(password=PASSWORDS["admin"])
     connect(hub_url(server, password=PASSWORDS["admin"]), create=True).close()
-    line = printed_line("@carol", "--prefix", PREFIX, "--password-env", "CAROL_PW",
-                        env={"CAROL_PW": "carol-secret"})
+    line = printed_line(
+        "@carol", "--prefix", PREFIX, "--password-env", "CAROL_PW", env={"CAROL_PW": "carol-secret"}
+    )
     assert "carol-secret" not in line
     with admin_client(server) as admin:
         assert admin.execute_command(*line.split()) == "OK"  # as redis-cli splits it
@@ -446,7 +476,8 @@ def test_the_printed_acl_setuser_line_creates_a_user_that_works_as_its_agent(
 
 @pytest.mark.redis
 def test_a_printed_line_without_a_password_is_refused_by_redis_rather_than_guessable(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start()
     line = printed_line("--operator", "--prefix", PREFIX)
     with admin_client(server) as admin, pytest.raises(ResponseError, match="password"):
@@ -474,25 +505,38 @@ def test_the_password_is_written_only_as_its_sha256() -> None:
     assert not any("alice-secret" in token for token in tokens)
 
 
-@pytest.mark.parametrize(("make", "error"), [
-    (lambda: agent_acl("alice"), InvalidInput),
-    (lambda: agent_acl("@a*"), InvalidInput),
-    (lambda: agent_acl("@alice", "acme*"), ConfigurationError),
-    (lambda: agent_acl("@alice", "acme :"), ConfigurationError),
-    (lambda: agent_acl("@alice", user="agent alice"), InvalidInput),
-    (lambda: agent_acl("@alice", password=""), InvalidInput),
-    (lambda: operator_acl("acme[a]:"), ConfigurationError),
-], ids=["no-at", "glob-id", "glob-prefix", "space-prefix", "space-user", "empty-password",
-        "bracket-prefix"])
+@pytest.mark.parametrize(
+    ("make", "error"),
+    [
+        (lambda: agent_acl("alice"), InvalidInput),
+        (lambda: agent_acl("@a*"), InvalidInput),
+        (lambda: agent_acl("@alice", "acme*"), ConfigurationError),
+        (lambda: agent_acl("@alice", "acme :"), ConfigurationError),
+        (lambda: agent_acl("@alice", user="agent alice"), InvalidInput),
+        (lambda: agent_acl("@alice", password=""), InvalidInput),
+        (lambda: operator_acl("acme[a]:"), ConfigurationError),
+    ],
+    ids=[
+        "no-at",
+        "glob-id",
+        "glob-prefix",
+        "space-prefix",
+        "space-user",
+        "empty-password",
+        "bracket-prefix",
+    ],
+)
 def test_rules_are_refused_for_a_value_that_could_widen_or_break_them(
-        make: Callable[[], list[str]], error: type[Exception]) -> None:
+    make: Callable[[], list[str]], error: type[Exception]
+) -> None:
     with pytest.raises(error):
         make()
 
 
 @pytest.mark.redis
 def test_an_agent_run_with_confined_credentials_leaves_sweeping_to_the_operator(
-        recipe: RedisServer, opened: list[Hub]) -> None:
+    recipe: RedisServer, opened: list[Hub]
+) -> None:
     bob = open_hub(opened, agent_url(recipe, "@bob"), "@bob")
     bob.send("@alice", "ping", {})
     bob.send("@bob", "note", {})  # a target alice's credentials may not sweep

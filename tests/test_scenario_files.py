@@ -32,8 +32,9 @@ def read(path: Path) -> Any:
 
 
 def schema_errors(data: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in VALIDATOR.iter_errors(data)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in VALIDATOR.iter_errors(data)
+    ]
 
 
 def test_there_are_cases_and_the_schema_is_a_draft_2020_12_schema() -> None:
@@ -65,9 +66,15 @@ def used_words(data: dict[str, Any]) -> tuple[set[str], set[str], set[str]]:
     """The behaviours, step kinds and expectation kinds one case uses."""
     behaviours = {parse_behaviour(a["behaviour"])[0] for a in data.get("agents", [])}
     steps = {next(iter(step)) for step in data["steps"]}
-    checks = {kind for step in data["steps"] for kind, value in step.items()
-              if kind in scenarios.CHECK_STEPS for e in value
-              for kind in e if kind in scenarios.EXPECTATION_KINDS}
+    checks = {
+        kind
+        for step in data["steps"]
+        for kind, value in step.items()
+        if kind in scenarios.CHECK_STEPS
+        for e in value
+        for kind in e
+        if kind in scenarios.EXPECTATION_KINDS
+    }
     return behaviours, steps, checks
 
 
@@ -76,8 +83,7 @@ def test_every_behaviour_step_and_expectation_is_used_by_some_case() -> None:
     for path in CASES:
         for found, words in zip(used, used_words(read(path)), strict=True):
             found |= words
-    assert used == [set(BEHAVIOURS), set(scenarios.STEP_KINDS),
-                    set(scenarios.EXPECTATION_KINDS)]
+    assert used == [set(BEHAVIOURS), set(scenarios.STEP_KINDS), set(scenarios.EXPECTATION_KINDS)]
 
 
 def test_the_schema_and_the_runner_know_the_same_words() -> None:
@@ -103,14 +109,32 @@ def test_the_schema_and_the_runner_know_the_same_words() -> None:
 BROKEN = {
     "an unknown step": ("steps", 0, {"sleep": 1}),
     "an unknown behaviour": ("agents", 0, {"id": "@w", "behaviour": "panic", "handles": ["x"]}),
-    "a misspelt field": ("steps", 0, {"send": {"as": "@a", "to": "q", "type": "t",
-                                               "payload": 1, "name": "m", "prority": "high"}}),
+    "a misspelt field": (
+        "steps",
+        0,
+        {
+            "send": {
+                "as": "@a",
+                "to": "q",
+                "type": "t",
+                "payload": 1,
+                "name": "m",
+                "prority": "high",
+            }
+        },
+    ),
     "an unknown expectation": ("steps", 1, {"expect": [{"mesage": "m", "status": "dead"}]}),
 }
-VALID: dict[str, Any] = {"id": "valid", "title": "t", "requirements": ["RETRY-003"],
-         "agents": [{"id": "@w", "behaviour": "poison", "queues": ["q"], "handles": ["t"]}],
-         "steps": [{"send": {"as": "@a", "to": "q", "type": "t", "payload": 1, "name": "m"}},
-                   {"expect": [{"message": "m", "status": "pending"}]}]}
+VALID: dict[str, Any] = {
+    "id": "valid",
+    "title": "t",
+    "requirements": ["RETRY-003"],
+    "agents": [{"id": "@w", "behaviour": "poison", "queues": ["q"], "handles": ["t"]}],
+    "steps": [
+        {"send": {"as": "@a", "to": "q", "type": "t", "payload": 1, "name": "m"}},
+        {"expect": [{"message": "m", "status": "pending"}]},
+    ],
+}
 
 
 @pytest.mark.parametrize("flaw", BROKEN)
@@ -165,13 +189,32 @@ def test_a_broken_case_fails_naming_its_file_and_its_step(tmp_path: Path) -> Non
     (cases / "wrong_status.yaml").write_text(WRONG_STATUS, encoding="utf-8")
     (cases / "unknown_step.yaml").write_text(UNKNOWN_STEP, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "agentcomm_conformance.plugin",
-         "--scenarios", "cases", "--impl", "sqlite:",
-         "-p", "no:cacheprovider", "-o", "addopts=", "--continue-on-collection-errors"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "agentcomm_conformance.plugin",
+            "--scenarios",
+            "cases",
+            "--impl",
+            "sqlite:",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "addopts=",
+            "--continue-on-collection-errors",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 1, output
-    assert ("cases/wrong_status.yaml step 3 (expect): message 'job' is dead, "
-            "expected completed") in output, output
+    assert (
+        "cases/wrong_status.yaml step 3 (expect): message 'job' is dead, expected completed"
+    ) in output, output
     assert "cases/unknown_step.yaml step 2: a step is one of" in output, output
     assert "FAIL RETRY-003" in output, output  # the case's statement fails with it

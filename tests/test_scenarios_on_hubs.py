@@ -25,18 +25,36 @@ DRIVER = f"{shlex.quote(sys.executable)} -m agentcomm.cli driver --url sqlite: -
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("impl", [
-    pytest.param("redis:", marks=pytest.mark.redis, id="redis"),
-    pytest.param("hybrid:", marks=pytest.mark.redis, id="hybrid"),
-    pytest.param("fakeredis:", id="fakeredis"),
-    pytest.param(f"driver:{DRIVER}", id="sqlite-driver"),
-])
+@pytest.mark.parametrize(
+    "impl",
+    [
+        pytest.param("redis:", marks=pytest.mark.redis, id="redis"),
+        pytest.param("hybrid:", marks=pytest.mark.redis, id="hybrid"),
+        pytest.param("fakeredis:", id="fakeredis"),
+        pytest.param(f"driver:{DRIVER}", id="sqlite-driver"),
+    ],
+)
 def test_every_scenario_passes_on_the_hub(impl: str, tmp_path: Path) -> None:
     if impl in {"redis:", "hybrid:"}:
         require_redis_server()
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
-         "scenarios/cases", f"--impl={impl}", f"--basetemp={tmp_path / 'runs'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=580)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "scenarios/cases",
+            f"--impl={impl}",
+            f"--basetemp={tmp_path / 'runs'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=580,
+    )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert f"{len(CASES)} passed" in done.stdout, done.stdout[-2000:]  # none skipped

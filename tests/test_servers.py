@@ -43,11 +43,11 @@ def openssl() -> str:
     return servers.require_openssl()
 
 
-
 def client(url: str, **options: Any) -> redis.Redis:
     """A redis-py client that reports a failure at once instead of retrying with backoff."""
-    return redis.Redis.from_url(url, **{"retry": Retry(NoBackoff(), 0), "socket_timeout": 5,
-                                        **options})
+    return redis.Redis.from_url(
+        url, **{"retry": Retry(NoBackoff(), 0), "socket_timeout": 5, **options}
+    )
 
 
 def test_a_write_survives_kill_9_and_restart(start: Callable[..., RedisServer]) -> None:
@@ -63,7 +63,8 @@ def test_a_write_survives_kill_9_and_restart(start: Callable[..., RedisServer]) 
 
 
 def test_the_append_only_files_hold_the_write_before_any_restart(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start()
     with client(server.url) as connection:
         connection.set("durable-key", "value")
@@ -72,12 +73,15 @@ def test_the_append_only_files_hold_the_write_before_any_restart(
 
 
 def test_a_password_server_refuses_strangers_and_accepts_the_password(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start(password=ADMIN_WORD)
     with client(server.url_for()) as stranger, pytest.raises(AuthenticationError):
         stranger.ping()
-    with client(server.url_for(password=ADMIN_WORD[::-1])) as guesser, \
-            pytest.raises(AuthenticationError):
+    with (
+        client(server.url_for(password=ADMIN_WORD[::-1])) as guesser,
+        pytest.raises(AuthenticationError),
+    ):
         guesser.ping()
     with client(server.url) as owner:
         assert owner.ping()
@@ -92,7 +96,8 @@ def test_an_acl_line_confines_a_user_to_its_own_keys(start: Callable[..., RedisS
 
 
 def test_with_an_acl_file_the_password_still_guards_the_default_user(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     """Redis ignores requirepass once an ACL file is loaded; the server carries it over."""
     server = start(password=ADMIN_WORD_FOR_ACL, acl_lines=[ALICE])
     with client(server.url_for()) as stranger, pytest.raises(AuthenticationError):
@@ -107,14 +112,16 @@ def test_a_tls_server_speaks_only_tls(start: Callable[..., RedisServer]) -> None
     assert server.url.startswith("rediss://127.0.0.1:")
     with client(server.url, ssl_ca_certs=str(server.ca_file)) as secure:
         assert secure.ping()
-    plain = redis.Redis(host="127.0.0.1", port=server.port, retry=Retry(NoBackoff(), 0),
-                        socket_timeout=5)
+    plain = redis.Redis(
+        host="127.0.0.1", port=server.port, retry=Retry(NoBackoff(), 0), socket_timeout=5
+    )
     with plain, pytest.raises(ConnectionError):
         plain.ping()
 
 
 def test_a_paused_server_times_out_and_answers_again_once_resumed(
-        start: Callable[..., RedisServer]) -> None:
+    start: Callable[..., RedisServer],
+) -> None:
     server = start()
     with client(server.url, socket_timeout=0.5) as connection:
         assert connection.ping()
@@ -133,10 +140,12 @@ def test_stop_ends_a_paused_server(start: Callable[..., RedisServer]) -> None:
     assert not port_accepts(server.port)
 
 
-def test_a_server_that_cannot_start_says_why(
-        redis_binary: str, tmp_path: Path) -> None:
-    server = RedisServer(directory=tmp_path, binary=redis_binary,
-                         acl_lines=["user alice on >alice-pw +no-such-command-category"])
+def test_a_server_that_cannot_start_says_why(redis_binary: str, tmp_path: Path) -> None:
+    server = RedisServer(
+        directory=tmp_path,
+        binary=redis_binary,
+        acl_lines=["user alice on >alice-pw +no-such-command-category"],
+    )
     with pytest.raises(RuntimeError, match="exited with status") as failure:
         server.start()
     assert "redis.log" in str(failure.value)
@@ -144,7 +153,8 @@ def test_a_server_that_cannot_start_says_why(
 
 
 def test_a_port_another_server_holds_is_an_error_not_a_false_start(
-        start: Callable[..., RedisServer], redis_binary: str, tmp_path: Path) -> None:
+    start: Callable[..., RedisServer], redis_binary: str, tmp_path: Path
+) -> None:
     """The readiness probe checks the answering process is this one, not the neighbour."""
     first = start()
     second = RedisServer(directory=tmp_path / "second", port=first.port, binary=redis_binary)
@@ -153,7 +163,8 @@ def test_a_port_another_server_holds_is_an_error_not_a_false_start(
 
 
 def test_a_chosen_port_taken_meanwhile_is_replaced_by_another(
-        redis_binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    redis_binary: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with socket.create_server(("127.0.0.1", 0)) as squatter:
         taken = squatter.getsockname()[1]
         ports = iter([taken])
@@ -169,10 +180,14 @@ def test_a_fake_server_is_shared_with_other_processes() -> None:
     pytest.importorskip("fakeredis")
     with FakeRedisServer(require_lua=False) as fake:
         subprocess.run(
-            [sys.executable, "-c",
-             "import redis, sys; redis.Redis.from_url(sys.argv[1]).set('from', 'child')",
-             fake.url],
-            check=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                "import redis, sys; redis.Redis.from_url(sys.argv[1]).set('from', 'child')",
+                fake.url,
+            ],
+            check=True,
+            timeout=60,
         )
         with client(fake.url) as connection:
             assert connection.get("from") == b"child"
@@ -210,10 +225,13 @@ def test_free_port_gives_a_bindable_loopback_port() -> None:
 
 def test_urls_percent_encode_credentials() -> None:
     assert servers.redis_url(7000) == "redis://127.0.0.1:7000/0"
-    assert servers.redis_url(7000, tls=True, password=ADMIN_WORD) == \
-        "rediss://:s3cret%3A%20with%2Fodd%40chars@127.0.0.1:7000/0"
+    assert (
+        servers.redis_url(7000, tls=True, password=ADMIN_WORD)
+        == "rediss://:s3cret%3A%20with%2Fodd%40chars@127.0.0.1:7000/0"
+    )
     assert servers.redis_url(7000, username="alice", password=ADMIN_WORD).startswith(
-        "redis://alice:s3cret%3A")
+        "redis://alice:s3cret%3A"
+    )
 
 
 def port_accepts(port: int) -> bool:

@@ -51,7 +51,8 @@ def path(tmp_path: Path) -> Path:
 
 
 def test_the_wal_and_shared_memory_files_are_private_to_their_user_too(
-        sqlite_url: str, tmp_path: Path) -> None:
+    sqlite_url: str, tmp_path: Path
+) -> None:
     old = os.umask(0)
     try:
         with connect(sqlite_url, agent="@a", create=True) as hub:
@@ -64,7 +65,8 @@ def test_the_wal_and_shared_memory_files_are_private_to_their_user_too(
 
 
 def test_a_corrupt_file_raises_corrupt_store_even_when_creation_is_asked(
-        sqlite_url: str, path: Path, tmp_path: Path) -> None:
+    sqlite_url: str, path: Path, tmp_path: Path
+) -> None:
     garbage = random.Random(7).randbytes(64 * 1024)
     path.write_bytes(garbage)
     with pytest.raises(CorruptStore, match=str(path)) as caught:
@@ -74,15 +76,15 @@ def test_a_corrupt_file_raises_corrupt_store_even_when_creation_is_asked(
     assert [p.name for p in tmp_path.iterdir()] == ["hub.db"]
 
 
-def test_an_empty_file_becomes_a_hub_when_creation_is_asked(sqlite_url: str,
-                                                            path: Path) -> None:
+def test_an_empty_file_becomes_a_hub_when_creation_is_asked(sqlite_url: str, path: Path) -> None:
     path.touch()
     with connect(sqlite_url, agent="@a", create=True) as hub:
         assert hub.send("@b", "w", {}).status is Status.PENDING
 
 
 def test_a_directory_path_raises_configuration_error_even_when_creation_is_asked(
-        sqlite_url: str, path: Path) -> None:
+    sqlite_url: str, path: Path
+) -> None:
     path.mkdir()
     with pytest.raises(ConfigurationError, match="directory"):
         connect(sqlite_url, create=True)
@@ -94,8 +96,9 @@ def test_creating_in_a_missing_directory_raises_configuration_error(tmp_path: Pa
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_design_priority_5_task_is_read_as_high_and_served_first(sqlite_url: str,
-                                                                   path: Path) -> None:
+def test_a_design_priority_5_task_is_read_as_high_and_served_first(
+    sqlite_url: str, path: Path
+) -> None:
     with connect(sqlite_url, agent="@coordinator", create=True, clock=ManualClock()) as hub:
         older = hub.send(DEFAULT_QUEUE, "process_batch", {"batch_id": "batch_000"})
         design = sqlite3.connect(path, isolation_level=None)
@@ -103,7 +106,9 @@ def test_a_design_priority_5_task_is_read_as_high_and_served_first(sqlite_url: s
         design.close()
         first, second = hub.claim_many(DEFAULT_QUEUE, limit=2)
         assert (first.message.priority, first.message.payload["batch_id"]) == (
-            Priority.HIGH, "batch_001")
+            Priority.HIGH,
+            "batch_001",
+        )
         assert second.id == older.id
 
 
@@ -127,11 +132,17 @@ except BackendUnavailable as exc:
 
 
 def test_a_commit_whose_wal_write_failed_is_definite_and_left_nothing(
-        sqlite_url: str, path: Path) -> None:
+    sqlite_url: str, path: Path
+) -> None:
     with connect(sqlite_url, agent="@a", create=True) as hub:
         before = hub.send("@a", "before", {})
-    run = subprocess.run([sys.executable, "-c", FILL_UP, sqlite_url, str(path)],
-                         capture_output=True, text=True, check=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", FILL_UP, sqlite_url, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     failed = json.loads(run.stdout)
     assert failed["definite"] is True, failed
     assert "committing" in failed["message"] and str(path) in failed["message"]
@@ -148,16 +159,19 @@ def small_disk(shared_dir: Path) -> Iterator[Path]:
         pytest.skip("mount and umount are not installed")
     where = shared_dir / "small"
     where.mkdir()
-    made = subprocess.run([mount, "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(where)],
-                          capture_output=True, text=True, check=False)
+    made = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if made.returncode != 0:
         pytest.skip(f"mounting a small tmpfs needs root: {made.stderr.strip()}")
     yield where
     subprocess.run([umount, str(where)], check=True)
 
 
-def test_sends_that_hit_a_full_disk_are_definite_and_absent_afterwards(
-        small_disk: Path) -> None:
+def test_sends_that_hit_a_full_disk_are_definite_and_absent_afterwards(small_disk: Path) -> None:
     url = f"sqlite:///{small_disk / 'hub.db'}"
     acknowledged, refused = [], []
     with connect(url, agent="@a", create=True) as hub:
@@ -227,7 +241,8 @@ def run_cli(*args: str) -> tuple[int, str]:
 
 
 def test_init_by_a_user_who_may_not_write_the_hub_fails_naming_the_file_and_why(
-        shared_dir: Path) -> None:
+    shared_dir: Path,
+) -> None:
     hub_path = shared_dir / "hub.db"
     url = make_hub(hub_path)
     shared_dir.chmod(0o777)  # others may create -wal and -shm: only the file is not theirs
@@ -240,7 +255,8 @@ def test_init_by_a_user_who_may_not_write_the_hub_fails_naming_the_file_and_why(
 
 
 def test_a_hub_in_a_directory_the_user_may_not_write_fails_naming_the_directory(
-        shared_dir: Path) -> None:
+    shared_dir: Path,
+) -> None:
     folder = shared_dir / "readonly"
     folder.mkdir()
     url = make_hub(folder / "hub.db")

@@ -73,12 +73,19 @@ class Workload:
         return sum(len(b) for b in self.batches)
 
 
-worker_plans = st.builds(WorkerPlan, limit=st.integers(1, 3),
-                         fail_every=st.sampled_from([0, 0, 2, 3]),
-                         crash_after=st.sampled_from([None, None, 1, 2]))
-task_plans = st.builds(TaskPlan, priority=st.integers(0, 2), max_retries=st.integers(0, 2),
-                       slow=st.sampled_from([0, 0, 0, 1]),
-                       poison=st.sampled_from([False] * 9 + [True]))
+worker_plans = st.builds(
+    WorkerPlan,
+    limit=st.integers(1, 3),
+    fail_every=st.sampled_from([0, 0, 2, 3]),
+    crash_after=st.sampled_from([None, None, 1, 2]),
+)
+task_plans = st.builds(
+    TaskPlan,
+    priority=st.integers(0, 2),
+    max_retries=st.integers(0, 2),
+    slow=st.sampled_from([0, 0, 0, 1]),
+    poison=st.sampled_from([False] * 9 + [True]),
+)
 
 
 @st.composite
@@ -95,8 +102,9 @@ def workloads(draw: st.DrawFn) -> Workload:
 class Run:
     """One workload on one fresh hub: its workers, its producer, its history files."""
 
-    def __init__(self, url: str, directory: Path, workload: Workload,
-                 mutant: str | None = None) -> None:
+    def __init__(
+        self, url: str, directory: Path, workload: Workload, mutant: str | None = None
+    ) -> None:
         self.url, self.directory, self.workload, self.mutant = url, directory, workload, mutant
         self.stop_file = directory / "stop"
         self.producer = Recorder(directory / "producer.jsonl", "producer")
@@ -107,13 +115,23 @@ class Run:
     def start_workers(self) -> None:
         for n, plan in enumerate(self.workload.workers):
             agent = f"@worker.{n}"
-            config = {"url": self.url, "agent": agent, "queue": QUEUE,
-                      "history": str(self.directory / f"{agent}.jsonl"),
-                      "stop": str(self.stop_file), "mutant": self.mutant,
-                      **dataclasses.asdict(plan)}
+            config = {
+                "url": self.url,
+                "agent": agent,
+                "queue": QUEUE,
+                "history": str(self.directory / f"{agent}.jsonl"),
+                "stop": str(self.stop_file),
+                "mutant": self.mutant,
+                **dataclasses.asdict(plan),
+            }
             with (self.directory / f"{agent}.err").open("wb") as errors:
-                self.workers.append(spawn([sys.executable, str(WORKER), json.dumps(config)],
-                                          stdout=subprocess.DEVNULL, stderr=errors))
+                self.workers.append(
+                    spawn(
+                        [sys.executable, str(WORKER), json.dumps(config)],
+                        stdout=subprocess.DEVNULL,
+                        stderr=errors,
+                    )
+                )
         until(self._all_ready, DEADLINE)
 
     def _all_ready(self) -> bool:
@@ -134,13 +152,25 @@ class Run:
             until(self._some_taken, DEADLINE)
 
     def _send(self, batch: tuple[TaskPlan, ...]) -> None:
-        items = [Outgoing(QUEUE, "task", {"slow": t.slow, "poison": t.poison}, t.priority,
-                          self.workload.lease, t.max_retries) for t in batch]
+        items = [
+            Outgoing(
+                QUEUE,
+                "task",
+                {"slow": t.slow, "poison": t.poison},
+                t.priority,
+                self.workload.lease,
+                t.max_retries,
+            )
+            for t in batch
+        ]
         first = len(self.task_ids)
-        sent = self.producer.timed("send", lambda: self.hub.send_many(items),
-                                   lambda messages: {"tasks": [
-                                       _task_record(m, first + i)
-                                       for i, m in enumerate(messages)]})
+        sent = self.producer.timed(
+            "send",
+            lambda: self.hub.send_many(items),
+            lambda messages: {
+                "tasks": [_task_record(m, first + i) for i, m in enumerate(messages)]
+            },
+        )
         assert sent is not None
         self.task_ids += [m.id for m in sent]
 
@@ -155,6 +185,7 @@ class Run:
         def finished() -> bool:
             self._no_worker_failed()
             return self._depth("completed") + self._depth("dead") == len(self.task_ids)
+
         until(finished, DEADLINE)
 
     def stop_workers(self) -> None:
@@ -167,8 +198,9 @@ class Run:
     def record_the_end(self) -> None:
         for task_id in self.task_ids:
             m = self.hub.get(task_id)
-            self.producer.write("final", id=task_id, status=m.status.value,
-                                retry_count=m.retry_count)
+            self.producer.write(
+                "final", id=task_id, status=m.status.value, retry_count=m.retry_count
+            )
 
     def histories(self) -> list[Path]:
         return sorted(self.directory.glob("*.jsonl"))
@@ -184,21 +216,33 @@ class Run:
 
 
 def _task_record(m: Any, seq: int) -> dict[str, Any]:
-    return {"id": m.id, "queue": m.to_agent, "priority": int(m.priority),
-            "max_retries": m.max_retries, "timeout": m.timeout_seconds, "seq": seq,
-            "available_at": m.available_at}
+    return {
+        "id": m.id,
+        "queue": m.to_agent,
+        "priority": int(m.priority),
+        "max_retries": m.max_retries,
+        "timeout": m.timeout_seconds,
+        "seq": seq,
+        "available_at": m.available_at,
+    }
 
 
-@pytest.fixture(params=[
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("redis", id="redis", marks=pytest.mark.redis),
-])
-def fresh_hubs(request: pytest.FixtureRequest,
-               tmp_path: Path) -> Iterator[Callable[[], tuple[str, Path]]]:
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("redis", id="redis", marks=pytest.mark.redis),
+    ]
+)
+def fresh_hubs(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[[], tuple[str, Path]]]:
     """A maker of (URL, directory): a new, empty, created hub that other processes can
     reach, and a directory for its run's files (one per example)."""
-    template = (f"sqlite:///{tmp_path / 'unused.db'}" if request.param == "sqlite"
-                else request.getfixturevalue("redis_server").url)
+    template = (
+        f"sqlite:///{tmp_path / 'unused.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("redis_server").url
+    )
 
     def make() -> tuple[str, Path]:
         directory = tmp_path / uuid.uuid4().hex[:8]
@@ -210,8 +254,9 @@ def fresh_hubs(request: pytest.FixtureRequest,
     yield make
 
 
-def race(make_hub: Callable[[], tuple[str, Path]], workload: Workload,
-         mutant: str | None = None) -> tuple[list[Violation], Path]:
+def race(
+    make_hub: Callable[[], tuple[str, Path]], workload: Workload, mutant: str | None = None
+) -> tuple[list[Violation], Path]:
     """Run ``workload`` to its end on a fresh hub; the violations its history shows."""
     url, directory = make_hub()
     run = Run(url, directory, workload, mutant)
@@ -227,41 +272,62 @@ def race(make_hub: Callable[[], tuple[str, Path]], workload: Workload,
     return check(records), directory
 
 
-@settings(max_examples=EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(workload=workloads())
 def test_racing_worker_processes_keep_every_promise_of_the_task_queue(
-        fresh_hubs: Callable[[], tuple[str, Path]], workload: Workload) -> None:
+    fresh_hubs: Callable[[], tuple[str, Path]], workload: Workload
+) -> None:
     violations, directory = race(fresh_hubs, workload)
     _note(load(directory.glob("*.jsonl")))
     assert not violations, f"{len(violations)} broken promises, history in {directory}:\n" + (
-        "\n".join(map(str, violations[:20])))
+        "\n".join(map(str, violations[:20]))
+    )
 
 
 # -- the race can fail: broken hubs (tests/mutants) under fixed workloads -------------------
+
 
 def _tasks(*plans: TaskPlan) -> tuple[tuple[TaskPlan, ...], ...]:
     return (plans,)
 
 
-ANY_ORDER = Workload((WorkerPlan(1, 0, None),) * 2, _tasks(
-    *(TaskPlan(priority=n % 3, max_retries=1, slow=0, poison=False) for n in range(12))), 0.6)
-LATE_WORKERS = Workload((WorkerPlan(1, 0, None),) * 2, _tasks(
-    *(TaskPlan(priority=1, max_retries=1, slow=1, poison=False) for _ in range(4))), 0.3)
-CROWD = Workload((WorkerPlan(1, 0, None),) * 6, _tasks(
-    *(TaskPlan(priority=1, max_retries=2, slow=0, poison=False) for _ in range(30))), 0.6)
+ANY_ORDER = Workload(
+    (WorkerPlan(1, 0, None),) * 2,
+    _tasks(*(TaskPlan(priority=n % 3, max_retries=1, slow=0, poison=False) for n in range(12))),
+    0.6,
+)
+LATE_WORKERS = Workload(
+    (WorkerPlan(1, 0, None),) * 2,
+    _tasks(*(TaskPlan(priority=1, max_retries=1, slow=1, poison=False) for _ in range(4))),
+    0.3,
+)
+CROWD = Workload(
+    (WorkerPlan(1, 0, None),) * 6,
+    _tasks(*(TaskPlan(priority=1, max_retries=2, slow=0, poison=False) for _ in range(30))),
+    0.6,
+)
 
 
-@pytest.mark.parametrize(("mutant", "workload", "caught"), [
-    pytest.param("priority_ignored", ANY_ORDER, Kind.PRIORITY_INVERSION, id="priority"),
-    pytest.param("stale_token_accepted", LATE_WORKERS, Kind.STALE_COMPLETE_ACCEPTED,
-                 id="stale-token"),
-    pytest.param("claim_select_then_update", CROWD, Kind.TWO_LIVE_CLAIMS, id="select-update"),
-])
-def test_the_race_catches_a_broken_hub(tmp_path: Path, mutant: str, workload: Workload,
-                                       caught: Kind) -> None:
+@pytest.mark.parametrize(
+    ("mutant", "workload", "caught"),
+    [
+        pytest.param("priority_ignored", ANY_ORDER, Kind.PRIORITY_INVERSION, id="priority"),
+        pytest.param(
+            "stale_token_accepted", LATE_WORKERS, Kind.STALE_COMPLETE_ACCEPTED, id="stale-token"
+        ),
+        pytest.param("claim_select_then_update", CROWD, Kind.TWO_LIVE_CLAIMS, id="select-update"),
+    ],
+)
+def test_the_race_catches_a_broken_hub(
+    tmp_path: Path, mutant: str, workload: Workload, caught: Kind
+) -> None:
     """Each defect shows in the history of an ordinary run (the workers use the mutant,
     the producer the reference hub, on one SQLite file)."""
+
     def make_hub() -> tuple[str, Path]:
         url = f"sqlite:///{tmp_path / 'hub.db'}?{LIVE_OPTIONS}"
         connect(url, create=True).close()
@@ -279,4 +345,3 @@ def _note(records: list[dict[str, Any]]) -> None:
     event(f"refused completes: {min(refused, 3)}")
     dead = sum(1 for r in records if r["op"] == "final" and r["status"] == Status.DEAD.value)
     event(f"dead letters: {min(dead, 3)}")
-

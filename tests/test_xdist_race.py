@@ -71,11 +71,15 @@ POLL = 0.01  # seconds between two looks at the files
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "master")
 WORKER_COUNT = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 RUN_ID = os.environ.get("PYTEST_XDIST_TESTRUNUID") or uuid.uuid4().hex
-BACKENDS = [pytest.param("sqlite", id="sqlite"),
-            pytest.param("redis", id="redis", marks=pytest.mark.redis)]
-COPIES = [pytest.param(slot, *backend.values, id=f"slot{slot}-{backend.id}",
-                       marks=backend.marks)
-          for slot in range(WORKER_COUNT) for backend in BACKENDS]
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("redis", id="redis", marks=pytest.mark.redis),
+]
+COPIES = [
+    pytest.param(slot, *backend.values, id=f"slot{slot}-{backend.id}", marks=backend.marks)
+    for slot in range(WORKER_COUNT)
+    for backend in BACKENDS
+]
 
 
 def wait_until(found: Callable[[], T | None], timeout: float, waiting_for: str) -> T:
@@ -121,6 +125,7 @@ class Rendezvous:
 
     def await_file(self, name: str) -> Any:
         """The creator's ``name`` file once it is there; fails early if a worker failed."""
+
         def arrived() -> Any:
             self.check_nobody_failed(f"waiting for {name!r}")
             return self.read(name)
@@ -149,8 +154,10 @@ class Rendezvous:
 
     def results(self) -> dict[str, dict[str, Any]]:
         """Each finished worker's file: what it claimed and completed, or its failure."""
-        return {path.name.removeprefix("done-"): json.loads(path.read_text(encoding="utf-8"))
-                for path in self.directory.glob("done-*")}
+        return {
+            path.name.removeprefix("done-"): json.loads(path.read_text(encoding="utf-8"))
+            for path in self.directory.glob("done-*")
+        }
 
     def all_joined_are_done(self) -> dict[str, dict[str, Any]] | None:
         results = self.results()
@@ -180,7 +187,8 @@ def hub_for(backend: str, race: Rendezvous) -> Iterator[str]:
             url = f"sqlite:///{race.file('hub.db')}"
         else:
             server = stack.enter_context(
-                RedisServer(directory=race.file("redis"), appendfsync="everysec"))
+                RedisServer(directory=race.file("redis"), appendfsync="everysec")
+            )
             url = f"{server.url}?prefix=race:"
         connect(url, create=True).close()
         try:
@@ -196,8 +204,9 @@ def send_tasks(race: Rendezvous, url: str) -> None:
         time.sleep(POLL)
     present = sorted(race.joined())
     with connect(url, agent=f"@xdist.{WORKER}") as hub:
-        sent = hub.send_many([Outgoing(QUEUE, "task", {"n": n}, timeout_seconds=LEASE)
-                              for n in range(TASKS)])
+        sent = hub.send_many(
+            [Outgoing(QUEUE, "task", {"n": n}, timeout_seconds=LEASE) for n in range(TASKS)]
+        )
     race.publish("gathering", {"present": present, "seconds": time.monotonic() - start})
     race.publish("tasks", [message.id for message in sent])
 
@@ -265,7 +274,8 @@ def check_exactly_once(tasks: list[str], results: dict[str, dict[str, Any]]) -> 
 
 @pytest.mark.parametrize(("slot", "backend"), COPIES)
 def test_the_session_workers_race_for_one_hub_and_each_task_is_done_exactly_once(
-        slot: int, backend: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    slot: int, backend: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     """Under xdist, every worker that runs a copy races the others (module docstring);
     without xdist, this one process is the only agent and drains the queue alone."""
     if backend == "redis":
@@ -279,7 +289,9 @@ def test_the_session_workers_race_for_one_hub_and_each_task_is_done_exactly_once
     check_exactly_once(race.read("tasks") or [], results)
     shares = {worker: len(r["completed"]) for worker, r in sorted(results.items())}
     gathering = race.read("gathering")
-    print(f"xdist race on {backend}: copy {slot} on {WORKER} as {role}; "
-          f"{len(shares)} of {WORKER_COUNT} workers took part, completing {shares}; "
-          f"{gathering['present']} were there when the tasks were sent, "
-          f"after {gathering['seconds']:.2f}s")
+    print(
+        f"xdist race on {backend}: copy {slot} on {WORKER} as {role}; "
+        f"{len(shares)} of {WORKER_COUNT} workers took part, completing {shares}; "
+        f"{gathering['present']} were there when the tasks were sent, "
+        f"after {gathering['seconds']:.2f}s"
+    )

@@ -69,13 +69,21 @@ class Worker:
     def claim(self) -> list[Claim]:
         """``claim`` when the plan takes one at a time, else ``claim_many``."""
         if self.limit == 1:
-            one = self.recorder.timed("claim", lambda: self.hub.claim(self.queue, wait=0.1),
-                                      lambda c: _claims([] if c is None else [c]),
-                                      queue=self.queue, limit=1)
+            one = self.recorder.timed(
+                "claim",
+                lambda: self.hub.claim(self.queue, wait=0.1),
+                lambda c: _claims([] if c is None else [c]),
+                queue=self.queue,
+                limit=1,
+            )
             return [] if one is None else [one]
         many = self.recorder.timed(
-            "claim", lambda: self.hub.claim_many(self.queue, limit=self.limit, wait=0.1),
-            _claims, queue=self.queue, limit=self.limit)
+            "claim",
+            lambda: self.hub.claim_many(self.queue, limit=self.limit, wait=0.1),
+            _claims,
+            queue=self.queue,
+            limit=self.limit,
+        )
         return many or []
 
     def handle(self, claim: Claim) -> None:
@@ -88,13 +96,23 @@ class Worker:
         elif self.fail_every and self.handled % self.fail_every == 0:
             self.fail(claim, retry=True)
         else:
-            self.recorder.timed("complete", lambda: self.hub.complete(claim.id, claim.token),
-                                lambda _: {}, id=claim.id, token=claim.token)
+            self.recorder.timed(
+                "complete",
+                lambda: self.hub.complete(claim.id, claim.token),
+                lambda _: {},
+                id=claim.id,
+                token=claim.token,
+            )
 
     def fail(self, claim: Claim, *, retry: bool) -> None:
         self.recorder.timed(
-            "fail", lambda: self.hub.fail(claim.id, claim.token, "injected", retry=retry),
-            _new_state, id=claim.id, token=claim.token, retry=retry)
+            "fail",
+            lambda: self.hub.fail(claim.id, claim.token, "injected", retry=retry),
+            _new_state,
+            id=claim.id,
+            token=claim.token,
+            retry=retry,
+        )
 
 
 def outlast(deadline: float) -> None:
@@ -104,13 +122,25 @@ def outlast(deadline: float) -> None:
 
 
 def _claims(claims: list[Claim]) -> dict[str, Any]:
-    return {"claims": [{"id": c.id, "token": c.token, "lease_expires_at": c.lease_expires_at,
-                        "retry_count": c.message.retry_count} for c in claims]}
+    return {
+        "claims": [
+            {
+                "id": c.id,
+                "token": c.token,
+                "lease_expires_at": c.lease_expires_at,
+                "retry_count": c.message.retry_count,
+            }
+            for c in claims
+        ]
+    }
 
 
 def _new_state(message: Message) -> dict[str, Any]:
-    return {"status": message.status.value, "retry_count": message.retry_count,
-            "available_at": message.available_at}
+    return {
+        "status": message.status.value,
+        "retry_count": message.retry_count,
+        "available_at": message.available_at,
+    }
 
 
 if __name__ == "__main__":

@@ -69,10 +69,11 @@ def parse_behaviour(value: object) -> tuple[str, Any]:
         raise BadBehaviour(f"unknown behaviour {name!r} (known: {', '.join(BEHAVIOURS)})")
     kind = BEHAVIOURS[name][0]
     if kind is None and param is not None:
-        raise BadBehaviour(f"behaviour {name!r} takes no parameter: write \"{name}\"")
+        raise BadBehaviour(f'behaviour {name!r} takes no parameter: write "{name}"')
     if kind is not None and not _fits(kind, param):
-        raise BadBehaviour(f"behaviour {name!r} needs a {kind} parameter, "
-                           f"as {{\"{name}\": ...}}, not {param!r}")
+        raise BadBehaviour(
+            f'behaviour {name!r} needs a {kind} parameter, as {{"{name}": ...}}, not {param!r}'
+        )
     return name, param
 
 
@@ -96,14 +97,20 @@ def handle(runs: str, behaviour: str) -> int:
 def record(runs: str) -> int:
     """Append this run to ``runs``; return how many runs of this message came before."""
     message = os.environ.get("AGENTCOMM_MESSAGE_ID")
-    line = {"agent": os.environ.get("AGENTCOMM_AGENT"),
-            "kind": "message" if message else "event",
-            "id": message or os.environ.get("AGENTCOMM_EVENT_ID"),
-            "type": os.environ.get("AGENTCOMM_TYPE") or os.environ.get("AGENTCOMM_EVENT_TYPE"),
-            "retry_count": _int(os.environ.get("AGENTCOMM_RETRY_COUNT")),
-            "at": time.time(), "pid": os.getpid()}
-    earlier = sum(1 for run in read_runs(runs) if run["kind"] == "message"
-                  and message and run["id"] == message)
+    line = {
+        "agent": os.environ.get("AGENTCOMM_AGENT"),
+        "kind": "message" if message else "event",
+        "id": message or os.environ.get("AGENTCOMM_EVENT_ID"),
+        "type": os.environ.get("AGENTCOMM_TYPE") or os.environ.get("AGENTCOMM_EVENT_TYPE"),
+        "retry_count": _int(os.environ.get("AGENTCOMM_RETRY_COUNT")),
+        "at": time.time(),
+        "pid": os.getpid(),
+    }
+    earlier = sum(
+        1
+        for run in read_runs(runs)
+        if run["kind"] == "message" and message and run["id"] == message
+    )
     # One write of one line to a file opened for appending: lines never interleave.
     fd = os.open(runs, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -203,10 +210,15 @@ def _wait_while_parent(parent: int, seconds: float) -> None:
 
 Act = Callable[[Any, Any, int, int], int]
 ACTS: dict[str, Act] = {
-    "echo": _echo, "validate_token": _validate_token, "fail_times": _fail_times,
-    "poison": _poison, "crash_after_claim": _crash_after_claim,
-    "sleep_past_lease": _sleep_past_lease, "never_ack": _never_ack,
-    "slow_reply": _slow_reply, "slow_subscriber": _slow_subscriber,
+    "echo": _echo,
+    "validate_token": _validate_token,
+    "fail_times": _fail_times,
+    "poison": _poison,
+    "crash_after_claim": _crash_after_claim,
+    "sleep_past_lease": _sleep_past_lease,
+    "never_ack": _never_ack,
+    "slow_reply": _slow_reply,
+    "slow_subscriber": _slow_subscriber,
 }
 
 
@@ -221,7 +233,9 @@ def host(argv: list[str]) -> int:
     config = AgentConfig(
         handlers=dict(parse_handler(h) for h in options.handlers),
         event_handlers=dict(parse_handler(h, event=True) for h in options.on_events),
-        queues=tuple(options.queues), heartbeat_every=options.heartbeat)
+        queues=tuple(options.queues),
+        heartbeat_every=options.heartbeat,
+    )
     target = load_target(options.impl)
     try:
         hub = target.open(options.hub, options.agent, None)

@@ -48,8 +48,13 @@ STDERR_LINES = 12
 MANUAL_CLOCK = "manual_clock"
 QUOTE = 200
 
-WAITS = {"claim": "wait", "claim_many": "wait", "events": "wait",
-         "request": "timeout", "wait_reply": "timeout"}
+WAITS = {
+    "claim": "wait",
+    "claim_many": "wait",
+    "events": "wait",
+    "request": "timeout",
+    "wait_reply": "timeout",
+}
 """Ops that may block by design, and the argument that bounds them: it adds to the timeout."""
 
 MAX_ALLOWANCE = 3600.0
@@ -100,8 +105,15 @@ class DriverProcess:
     hello: Hello
     """What it declared in the handshake (set by ``start``)."""
 
-    def __init__(self, command: str, argv: list[str], *, timeout: float, name: str,
-                 transcript: Transcript | None = None) -> None:
+    def __init__(
+        self,
+        command: str,
+        argv: list[str],
+        *,
+        timeout: float,
+        name: str,
+        transcript: Transcript | None = None,
+    ) -> None:
         self.command = command
         self.name = name
         self.timeout = timeout
@@ -121,8 +133,14 @@ class DriverProcess:
         self._lock = threading.RLock()  # suite tests may drive handles from threads
 
     @classmethod
-    def start(cls, command: str, *, timeout: float = DEFAULT_TIMEOUT, name: str = "driver",
-              transcript: Transcript | None = None) -> DriverProcess:
+    def start(
+        cls,
+        command: str,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        name: str = "driver",
+        transcript: Transcript | None = None,
+    ) -> DriverProcess:
         """Spawn ``command`` (split like a shell would, never run by one) and shake hands."""
         argv = shlex.split(command)
         if not argv:
@@ -170,7 +188,8 @@ class DriverProcess:
             # What the driver said, for a report on a test that did not expect it.
             error.driver_said = (  # type: ignore[attr-defined]
                 f"driver {self.name!r} ({self.command}) answered {op!r} (request {request_id})"
-                f" with error {error.code!r}: {error}{self._stderr_tail()}")
+                f" with error {error.code!r}: {error}{self._stderr_tail()}"
+            )
             raise error
         return self._result(op, response["result"])
 
@@ -189,8 +208,11 @@ class DriverProcess:
             self._reap(0.0)
             raise
         if code != 0:
-            what = (f"did not exit within {EXIT_GRACE:g} s of 'close'; it was killed"
-                    if code is None else f"exited with {_exit_status(code)} after 'close'")
+            what = (
+                f"did not exit within {EXIT_GRACE:g} s of 'close'; it was killed"
+                if code is None
+                else f"exited with {_exit_status(code)} after 'close'"
+            )
             self._fail(what, "close")
         self._reap(0.0)
 
@@ -213,32 +235,43 @@ class DriverProcess:
         if not response["ok"]:
             error = response["error"]
             if error["code"] == "protocol":
-                self._fail(f"refused the handshake: it does not speak protocol {PROTOCOL}, "
-                           f"this suite's ({error['message']})", "hello")
-            self._fail(f"refused the handshake with {error['code']!r}: {error['message']}",
-                       "hello")
+                self._fail(
+                    f"refused the handshake: it does not speak protocol {PROTOCOL}, "
+                    f"this suite's ({error['message']})",
+                    "hello",
+                )
+            self._fail(f"refused the handshake with {error['code']!r}: {error['message']}", "hello")
         return self._read_hello(response["result"])
 
     def _read_hello(self, result: Any) -> Hello:
         if not isinstance(result, dict):
-            self._fail(f"answered 'hello' with {_quote(result)}; expected an object with "
-                       "protocol, implementation, kind and capabilities", "hello")
+            self._fail(
+                f"answered 'hello' with {_quote(result)}; expected an object with "
+                "protocol, implementation, kind and capabilities",
+                "hello",
+            )
         for field in ("protocol", "implementation", "kind", "capabilities"):
             if field not in result:
                 self._fail(f"answered 'hello' without {field!r}: {_quote(result)}", "hello")
         if isinstance(result["protocol"], bool) or result["protocol"] != PROTOCOL:
-            self._fail(f"speaks protocol {result['protocol']!r}; this suite speaks protocol "
-                       f"{PROTOCOL}", "hello")
+            self._fail(
+                f"speaks protocol {result['protocol']!r}; this suite speaks protocol {PROTOCOL}",
+                "hello",
+            )
         impl, kind, caps = result["implementation"], result["kind"], result["capabilities"]
-        if not (isinstance(impl, dict) and all(isinstance(impl.get(k), str)
-                                               for k in ("name", "version"))):
-            self._fail(f"answered 'hello' with implementation {_quote(impl)}; expected "
-                       '{"name": "...", "version": "..."}', "hello")
+        if not (
+            isinstance(impl, dict)
+            and all(isinstance(impl.get(k), str) for k in ("name", "version"))
+        ):
+            self._fail(
+                f"answered 'hello' with implementation {_quote(impl)}; expected "
+                '{"name": "...", "version": "..."}',
+                "hello",
+            )
         if kind not in KINDS:
             self._fail(f"declared kind {kind!r}; expected one of {', '.join(KINDS)}", "hello")
         if not (isinstance(caps, list) and all(isinstance(c, str) for c in caps)):
-            self._fail(f"declared capabilities {_quote(caps)}; expected a list of names",
-                       "hello")
+            self._fail(f"declared capabilities {_quote(caps)}; expected a list of names", "hello")
         return Hello(PROTOCOL, impl["name"], impl["version"], kind, frozenset(caps))
 
     # -- reading answers ---------------------------------------------------------------------------
@@ -249,7 +282,8 @@ class DriverProcess:
 
     def _read_until(self, request_id: int) -> tuple[str, dict[str, Any]]:
         if request_id not in self._answers and all(
-                p.request_id != request_id for p in self._pending):
+            p.request_id != request_id for p in self._pending
+        ):
             raise ValueError(f"request {request_id} was not submitted or was collected already")
         while request_id not in self._answers:
             self._check_running(self._pending[0].op)
@@ -268,19 +302,27 @@ class DriverProcess:
         try:
             data = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
         except (UnicodeDecodeError, ValueError):
-            self._fail(f"wrote a line that is not JSON while {waiting} was due: "
-                       f"{_quote_bytes(line)} (the protocol is one JSON object per line on "
-                       "stdout; logs belong on stderr)", due.op)
+            self._fail(
+                f"wrote a line that is not JSON while {waiting} was due: "
+                f"{_quote_bytes(line)} (the protocol is one JSON object per line on "
+                "stdout; logs belong on stderr)",
+                due.op,
+            )
         self._record("response", data)
         problem = _envelope_problem(data)
         if problem:
             self._fail(f"{problem} while {waiting} was due: {_quote(data)}", due.op)
         if data["id"] is None and not data["ok"]:
-            self._fail(f"could not read request {due.request_id} ({due.op!r}): "
-                       f"{data['error']['message']}", due.op)
+            self._fail(
+                f"could not read request {due.request_id} ({due.op!r}): {data['error']['message']}",
+                due.op,
+            )
         if data["id"] != due.request_id:
-            self._fail(f"answered with id {data['id']!r} while {waiting} was due (a driver "
-                       "answers every request once, in the order they came)", due.op)
+            self._fail(
+                f"answered with id {data['id']!r} while {waiting} was due (a driver "
+                "answers every request once, in the order they came)",
+                due.op,
+            )
         return cast(dict[str, Any], data)
 
     def _read_line(self, deadline: float, waiting: str, budget: float, op: str) -> bytes:
@@ -288,7 +330,7 @@ class DriverProcess:
             end = self._buffer.find(b"\n")
             if end >= 0:
                 line = bytes(self._buffer[:end])
-                del self._buffer[:end + 1]
+                del self._buffer[: end + 1]
                 if line.strip():
                     return line
                 continue
@@ -312,8 +354,11 @@ class DriverProcess:
         try:
             return from_wire(op, result)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            self._fail(f"answered {op!r} with a result the suite cannot read "
-                       f"({type(exc).__name__}: {exc}): {_quote(result)}", op)
+            self._fail(
+                f"answered {op!r} with a result the suite cannot read "
+                f"({type(exc).__name__}: {exc}): {_quote(result)}",
+                op,
+            )
 
     # -- writing requests --------------------------------------------------------------------------
     def _write(self, data: bytes, op: str, deadline: float) -> None:
@@ -321,10 +366,13 @@ class DriverProcess:
         while view:
             _, ready, _ = select.select([], [self._in], [], max(0.0, deadline - time.monotonic()))
             if not ready:
-                self._fail(f"did not read its stdin for {self.timeout:g} s (request {op!r}); "
-                           "it was killed", op)
+                self._fail(
+                    f"did not read its stdin for {self.timeout:g} s (request {op!r}); "
+                    "it was killed",
+                    op,
+                )
             try:
-                view = view[os.write(self._in, view):]
+                view = view[os.write(self._in, view) :]
             except BlockingIOError:
                 continue
             except BrokenPipeError:
@@ -333,11 +381,16 @@ class DriverProcess:
     # -- failures and cleanup ----------------------------------------------------------------------
     def _check_running(self, op: str) -> None:
         if self.failure is not None:
-            raise DriverFailure(f"driver {self.name!r} is stopped, so {op!r} cannot run; it "
-                                f"failed earlier: {self.failure}", driver=self.name, op=op)
+            raise DriverFailure(
+                f"driver {self.name!r} is stopped, so {op!r} cannot run; it "
+                f"failed earlier: {self.failure}",
+                driver=self.name,
+                op=op,
+            )
         if self._proc.returncode is not None:
-            raise DriverFailure(f"driver {self.name!r} is closed, so {op!r} cannot run",
-                                driver=self.name, op=op)
+            raise DriverFailure(
+                f"driver {self.name!r} is closed, so {op!r} cannot run", driver=self.name, op=op
+            )
 
     def _lost(self, when: str, op: str, pipe: str) -> NoReturn:
         """Its stdout or stdin closed: say how it exited (or kill it if it did not)."""
@@ -392,12 +445,16 @@ class DriverProcess:
 
 def _spawn(argv: list[str], stderr: IO[bytes], command: str, name: str) -> subprocess.Popen[bytes]:
     try:
-        return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=stderr, bufsize=0)
+        return subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, bufsize=0
+        )
     except OSError as exc:
         stderr.close()
-        raise DriverFailure(f"driver {name!r} could not be started from {command!r}: "
-                            f"{exc.strerror or exc}", driver=name, op=None) from None
+        raise DriverFailure(
+            f"driver {name!r} could not be started from {command!r}: {exc.strerror or exc}",
+            driver=name,
+            op=None,
+        ) from None
 
 
 # -- checking what came back ----------------------------------------------------------------------
@@ -405,7 +462,8 @@ def _envelope_problem(data: Any) -> str | None:
     """What is wrong with a response object, in plain words, or None."""
     if not isinstance(data, dict):
         kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-            type(data), "number")
+            type(data), "number"
+        )
         return f"wrote a JSON {kind} where a response object was due"
     if "id" not in data:
         return "answered without an 'id'"
@@ -432,12 +490,16 @@ def _error_problem(error: Any) -> str | None:
 
 
 CONTROL_RESULTS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "new_hub": (lambda r: isinstance(r, dict) and set(r) == {"hub"} and isinstance(r["hub"], str),
-                '{"hub": "<locator>"}'),
+    "new_hub": (
+        lambda r: isinstance(r, dict) and set(r) == {"hub"} and isinstance(r["hub"], str),
+        '{"hub": "<locator>"}',
+    ),
     "open": (lambda r: r is None, "null"),
     "advance_clock": (lambda r: r is None, "null"),
-    "read_clock": (lambda r: isinstance(r, (int, float)) and not isinstance(r, bool),
-                   "a number (the handle's time, epoch seconds)"),
+    "read_clock": (
+        lambda r: isinstance(r, (int, float)) and not isinstance(r, bool),
+        "a number (the handle's time, epoch seconds)",
+    ),
     "close": (lambda r: r is None, "null"),
 }
 
@@ -480,8 +542,9 @@ def _wire_args(op: str, args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[s
         try:
             tagged[name] = tag(wire)
         except TypeError as exc:
-            raise Inexpressible(f"argument {name!r} of {op!r} cannot travel to a driver: "
-                                f"{exc}") from None
+            raise Inexpressible(
+                f"argument {name!r} of {op!r} cannot travel to a driver: {exc}"
+            ) from None
     return plain, tagged
 
 

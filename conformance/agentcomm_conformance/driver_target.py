@@ -34,8 +34,9 @@ class DriverHub:
     """A hub handle served by a driver process: ``agentcomm.Hub``'s public methods, each
     forwarded as one request (positional arguments are named by ``Hub``'s signatures)."""
 
-    def __init__(self, driver: DriverProcess, agent: str | None,
-                 shared: SharedClock | None = None) -> None:
+    def __init__(
+        self, driver: DriverProcess, agent: str | None, shared: SharedClock | None = None
+    ) -> None:
         self.driver = driver
         self.agent_id = agent
         self.capabilities = driver.hello.capabilities
@@ -213,12 +214,15 @@ class DriverTarget:
 
 
 def _completing(claims: Mapping[str, Claim]) -> Callable[[str], tuple[str, dict[str, Any]]]:
-    return lambda agent: ("complete", {"message_id": claims[agent].id,
-                                       "token": claims[agent].token})
+    return lambda agent: (
+        "complete",
+        {"message_id": claims[agent].id, "token": claims[agent].token},
+    )
 
 
-def _all(drivers: Mapping[str, DriverProcess],
-         request: Callable[[str], tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def _all(
+    drivers: Mapping[str, DriverProcess], request: Callable[[str], tuple[str, dict[str, Any]]]
+) -> dict[str, Any]:
     """Submit ``request(key)`` (an op and its args) to every driver, then collect each."""
     submitted: dict[str, int] = {}
     for key, driver in drivers.items():

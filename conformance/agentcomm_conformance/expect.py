@@ -17,8 +17,11 @@ import pytest
 
 from agentcomm import Claim, Hub
 
-PARENTS = {"stale_lease": "conflict", "already_finished": "conflict",
-           "corrupt_store": "backend_unavailable"}
+PARENTS = {
+    "stale_lease": "conflict",
+    "already_finished": "conflict",
+    "corrupt_store": "backend_unavailable",
+}
 
 
 @dataclasses.dataclass
@@ -46,8 +49,10 @@ def refused(code: str) -> Iterator[Refusal]:
         refusal.error = exc
         got = getattr(exc, "code", None)
         if got != code and PARENTS.get(str(got)) != code:
-            raise AssertionError(f"expected an error with code {code!r}, got "
-                                 f"{type(exc).__name__} (code {got!r}): {exc}") from exc
+            raise AssertionError(
+                f"expected an error with code {code!r}, got "
+                f"{type(exc).__name__} (code {got!r}): {exc}"
+            ) from exc
         return
     raise AssertionError(f"expected an error with code {code!r}; nothing was raised")
 
@@ -64,16 +69,19 @@ def names(message: str, *terms: str, value: Any = NOTHING) -> None:
     long = isinstance(value, str) and len(value) > LONG
     if long:
         assert value not in message, f"the message quotes a {len(value)}-character value whole"
-    if any(re.search(rf"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])", message, re.I)
-           for t in terms):
+    if any(
+        re.search(rf"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])", message, re.I) for t in terms
+    ):
         return
     if long and value[:10] in message and str(len(value)) in message:
         return
     if not long and value is not NOTHING and _quoted(value) and _quoted(value) in message:
         return
     shown = "" if value is NOTHING else f", nor quotes the value {_quoted(value) or value!r}"
-    raise AssertionError(f"the error message {message!r} names neither the parameter "
-                         f"({' or '.join(terms)}){shown} (SPEC LIMIT-005)")
+    raise AssertionError(
+        f"the error message {message!r} names neither the parameter "
+        f"({' or '.join(terms)}){shown} (SPEC LIMIT-005)"
+    )
 
 
 def _quoted(value: Any) -> str:
@@ -114,6 +122,8 @@ def file_of(locator: str) -> Path:
     parts = urllib.parse.urlsplit(locator)
     path = urllib.parse.unquote(parts.path)[1:]
     if parts.scheme != "sqlite" or parts.netloc or not path:
-        pytest.skip(f"the hub's locator {locator!r} is not a sqlite:/// URL, so the suite "
-                    "cannot reach its file")
+        pytest.skip(
+            f"the hub's locator {locator!r} is not a sqlite:/// URL, so the suite "
+            "cannot reach its file"
+        )
     return Path(path).absolute()

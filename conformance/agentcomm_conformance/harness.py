@@ -34,9 +34,14 @@ class Halt(pytest.skip.Exception):  # type: ignore[misc,name-defined]
 def load_or_halt(spec: str | None, driver_timeout: float) -> Target:
     """``load_target(spec)``, or ``Halt`` saying in plain words why it cannot be run."""
     if not spec:
-        raise Halt(Stopped(CONFIGURATION, "no implementation under test: pass --impl (a hub "
-                           "URL such as sqlite:///hub.db, python:module:factory, or "
-                           "driver:COMMAND)"))
+        raise Halt(
+            Stopped(
+                CONFIGURATION,
+                "no implementation under test: pass --impl (a hub "
+                "URL such as sqlite:///hub.db, python:module:factory, or "
+                "driver:COMMAND)",
+            )
+        )
     try:
         return load_target(spec, driver_timeout=driver_timeout)
     except DriverFailure as exc:
@@ -45,8 +50,9 @@ def load_or_halt(spec: str | None, driver_timeout: float) -> Target:
         said = str(exc) if str(exc).startswith("--impl") else f"--impl {spec!r}: {exc}"
         raise Halt(Stopped(CONFIGURATION, said)) from None
     except Exception as exc:  # a python: factory that raised: the implementation's failure
-        raise Halt(Stopped(START, f"--impl {spec!r} raised {type(exc).__name__} when "
-                           f"loaded: {exc}")) from None
+        raise Halt(
+            Stopped(START, f"--impl {spec!r} raised {type(exc).__name__} when loaded: {exc}")
+        ) from None
 
 
 def plain_words(item: pytest.Item, error: BaseException, traceback: Any) -> str | None:

@@ -40,10 +40,18 @@ def main(impl: str, hub: str, agent: str, queue_name: str, rounds: str = "1") ->
         claim = handle.claim(queue_name, wait=WAIT)
         returned_at = time.time()
         wall, cpu = time.monotonic() - wall, time.process_time() - cpu
-        print(json.dumps({
-            "id": None if claim is None else claim.id,
-            "lease_expires_at": None if claim is None else claim.lease_expires_at,
-            "returned_at": returned_at, "wall": wall, "cpu": cpu}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "id": None if claim is None else claim.id,
+                    "lease_expires_at": None if claim is None else claim.lease_expires_at,
+                    "returned_at": returned_at,
+                    "wall": wall,
+                    "cpu": cpu,
+                }
+            ),
+            flush=True,
+        )
         if claim is not None and left > 1:
             handle.complete(claim.id, claim.token)
     time.sleep(3600)  # holding the last claim until killed
@@ -53,12 +61,24 @@ class Holder:
     """The suite's side: start a holder on ``hub`` for a target whose hubs Python can open
     (``supports``), read what it prints, and kill it (SIGKILL) when done."""
 
-    def __init__(self, target: Target, hub: str, agent: str, queue_name: str,
-                 rounds: int = 1) -> None:
+    def __init__(
+        self, target: Target, hub: str, agent: str, queue_name: str, rounds: int = 1
+    ) -> None:
         assert isinstance(target, InProcessTarget), "see Holder.supports"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "agentcomm_conformance.holder", target.racer_spec, hub, agent,
-             queue_name, str(rounds)], stdout=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "agentcomm_conformance.holder",
+                target.racer_spec,
+                hub,
+                agent,
+                queue_name,
+                str(rounds),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self.lines: queue.Queue[str] = queue.Queue()
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -68,8 +88,9 @@ class Holder:
         return isinstance(target, InProcessTarget)
 
     @staticmethod
-    def start(target: Target, hub: str, agent: str, queue_name: str,
-              rounds: int = 1) -> Holder | DriverHolder:
+    def start(
+        target: Target, hub: str, agent: str, queue_name: str, rounds: int = 1
+    ) -> Holder | DriverHolder:
         """A holder of the kind ``target`` needs; ``pytest.skip`` where there is none."""
         if isinstance(target, DriverTarget):
             return DriverHolder(target, hub, agent, queue_name, rounds)
@@ -117,8 +138,9 @@ class Holder:
 class DriverHolder:
     """The same holder, as a driver process of the target on the system clock."""
 
-    def __init__(self, target: DriverTarget, hub: str, agent: str, queue_name: str,
-                 rounds: int = 1) -> None:
+    def __init__(
+        self, target: DriverTarget, hub: str, agent: str, queue_name: str, rounds: int = 1
+    ) -> None:
         handle = target.open(hub, agent, None)
         assert isinstance(handle, DriverHub)
         self.handle: DriverHub = handle
@@ -141,9 +163,13 @@ class DriverHolder:
         self.left -= 1
         if claim is not None and self.left > 0:
             self.driver.call("complete", message_id=claim.id, token=claim.token)
-        return {"id": None if claim is None else claim.id,
-                "lease_expires_at": None if claim is None else claim.lease_expires_at,
-                "returned_at": returned_at, "wall": wall, "cpu": cpu}
+        return {
+            "id": None if claim is None else claim.id,
+            "lease_expires_at": None if claim is None else claim.lease_expires_at,
+            "returned_at": returned_at,
+            "wall": wall,
+            "cpu": cpu,
+        }
 
     def kill(self) -> None:
         self.driver.kill()

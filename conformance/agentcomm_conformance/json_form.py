@@ -20,37 +20,78 @@ _MAYBE_TIME = {"type": ["number", "null"]}
 
 FORMS: dict[str, Form] = {
     "message": {
-        "id": _ID, "from_agent": _TEXT, "to_agent": _TEXT, "type": _TEXT, "payload": {},
+        "id": _ID,
+        "from_agent": _TEXT,
+        "to_agent": _TEXT,
+        "type": _TEXT,
+        "payload": {},
         "status": {"enum": ["pending", "processing", "completed", "dead", "expired"]},
-        "priority": {"enum": ["low", "normal", "high"]}, "created_at": _TIME,
-        "timeout_seconds": _TIME, "retry_count": {"type": "integer"},
-        "max_retries": {"type": "integer"}, "correlation_id": _MAYBE_TEXT,
-        "expires_at": _MAYBE_TIME, "available_at": _TIME, "claimed_by": _MAYBE_TEXT,
-        "last_error": _MAYBE_TEXT, "reply_id": _MAYBE_TEXT,
+        "priority": {"enum": ["low", "normal", "high"]},
+        "created_at": _TIME,
+        "timeout_seconds": _TIME,
+        "retry_count": {"type": "integer"},
+        "max_retries": {"type": "integer"},
+        "correlation_id": _MAYBE_TEXT,
+        "expires_at": _MAYBE_TIME,
+        "available_at": _TIME,
+        "claimed_by": _MAYBE_TEXT,
+        "last_error": _MAYBE_TEXT,
+        "reply_id": _MAYBE_TEXT,
     },
-    "claim": {"message": {"$ref": "message.json"}, "token": _TEXT, "lease_expires_at": _TIME,
-              "id": _ID},
+    "claim": {
+        "message": {"$ref": "message.json"},
+        "token": _TEXT,
+        "lease_expires_at": _TIME,
+        "id": _ID,
+    },
     "reply": {
-        "id": _ID, "request_id": _ID, "from_agent": _TEXT, "to_agent": _TEXT, "payload": {},
-        "status": {"enum": ["success", "error"]}, "created_at": _TIME,
+        "id": _ID,
+        "request_id": _ID,
+        "from_agent": _TEXT,
+        "to_agent": _TEXT,
+        "payload": {},
+        "status": {"enum": ["success", "error"]},
+        "created_at": _TIME,
         "correlation_id": _MAYBE_TEXT,
     },
-    "event": {"id": _ID, "event_type": _TEXT, "publisher": _TEXT, "payload": {},
-              "published_at": _TIME, "expires_at": _MAYBE_TIME},
-    "agent": {
-        "agent_id": _TEXT, "status": _TEXT, "last_heartbeat": _TIME, "heartbeat_ttl": _TIME,
-        "alive": {"type": "boolean"}, "seconds_since_heartbeat": _TIME,
-        "process_id": {"type": ["integer", "null"]}, "capabilities": {"type": "array"},
-        "current_load": {"type": "integer"}, "max_concurrent": {"type": "integer"},
+    "event": {
+        "id": _ID,
+        "event_type": _TEXT,
+        "publisher": _TEXT,
+        "payload": {},
+        "published_at": _TIME,
+        "expires_at": _MAYBE_TIME,
     },
-    "stats": {"depths": {"type": "object"}, "counters": {"type": "object"},
-              "agents_alive": {"type": "integer"}, "agents_known": {"type": "integer"}},
+    "agent": {
+        "agent_id": _TEXT,
+        "status": _TEXT,
+        "last_heartbeat": _TIME,
+        "heartbeat_ttl": _TIME,
+        "alive": {"type": "boolean"},
+        "seconds_since_heartbeat": _TIME,
+        "process_id": {"type": ["integer", "null"]},
+        "capabilities": {"type": "array"},
+        "current_load": {"type": "integer"},
+        "max_concurrent": {"type": "integer"},
+    },
+    "stats": {
+        "depths": {"type": "object"},
+        "counters": {"type": "object"},
+        "agents_alive": {"type": "integer"},
+        "agents_known": {"type": "integer"},
+    },
 }
 """Each record's fields and their JSON form; every field is required, no other allowed."""
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "number": (int, float), "integer": (int,), "boolean": (bool,),
-    "null": (type(None),), "array": (list,), "object": (dict,)}
+    "string": (str,),
+    "number": (int, float),
+    "integer": (int,),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "array": (list,),
+    "object": (dict,),
+}
 
 
 def problems(value: Any, kind: str, at: str = "$") -> list[str]:
@@ -70,13 +111,17 @@ def _field(value: Any, rule: Form, at: str) -> list[str]:
     if "$ref" in rule:
         return problems(value, "message", at)
     if "enum" in rule:
-        return [] if value in rule["enum"] and isinstance(value, str) else [
-            f"{at}: {value!r} is not one of {rule['enum']}"]
+        return (
+            []
+            if value in rule["enum"] and isinstance(value, str)
+            else [f"{at}: {value!r} is not one of {rule['enum']}"]
+        )
     if "type" not in rule:
         return []
     names = [rule["type"]] if isinstance(rule["type"], str) else rule["type"]
     for name in names:
-        if isinstance(value, _TYPES[name]) and not (isinstance(value, bool) and name in {
-                "number", "integer"}):
+        if isinstance(value, _TYPES[name]) and not (
+            isinstance(value, bool) and name in {"number", "integer"}
+        ):
             return []
     return [f"{at}: {value!r:.80} is not {' or '.join(names)}"]

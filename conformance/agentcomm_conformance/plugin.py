@@ -44,20 +44,38 @@ Agents = Callable[..., Hub]
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentcomm conformance")
-    group.addoption("--impl", help="implementation under test: a hub URL (sqlite:///hub.db), "
-                    "python:module:factory, or driver:COMMAND [ini conformance_impl]")
-    group.addoption("--conformance-strict", action="store_true", default=None,
-                    help="failing SHOULD statements fail the run too [ini conformance_strict]")
-    group.addoption("--conformance-report", metavar="DIR",
-                    help="write report.md and report.json here [ini conformance_report]")
-    group.addoption("--driver-timeout", type=float, metavar="SECONDS",
-                    help="longest wait for one driver answer [ini conformance_driver_timeout]")
-    group.addoption("--statement", action="append", default=[], metavar="ID",
-                    help="run only the tests of these statements: ids (CLAIM-002) or "
-                    "sections (CLAIM), comma-separated or repeated")
+    group.addoption(
+        "--impl",
+        help="implementation under test: a hub URL (sqlite:///hub.db), "
+        "python:module:factory, or driver:COMMAND [ini conformance_impl]",
+    )
+    group.addoption(
+        "--conformance-strict",
+        action="store_true",
+        default=None,
+        help="failing SHOULD statements fail the run too [ini conformance_strict]",
+    )
+    group.addoption(
+        "--conformance-report",
+        metavar="DIR",
+        help="write report.md and report.json here [ini conformance_report]",
+    )
+    group.addoption(
+        "--driver-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="longest wait for one driver answer [ini conformance_driver_timeout]",
+    )
+    group.addoption(
+        "--statement",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only the tests of these statements: ids (CLAIM-002) or "
+        "sections (CLAIM), comma-separated or repeated",
+    )
     parser.addini("conformance_impl", "implementation under test (see --impl)")
-    parser.addini("conformance_strict", "fail on SHOULD statements too", type="bool",
-                  default=False)
+    parser.addini("conformance_strict", "fail on SHOULD statements too", type="bool", default=False)
     parser.addini("conformance_report", "directory for report.md and report.json")
     parser.addini("conformance_driver_timeout", "seconds per driver answer", default="10")
 
@@ -118,8 +136,10 @@ def chosen_statements(given: list[str], known: Iterable[str]) -> set[str] | None
     for name in names:
         matched = {i for i in known if i == name or i.rpartition("-")[0] == name}
         if not matched:
-            raise pytest.UsageError(f"--statement {name!r} names no statement of SPEC.md "
-                                    "(an id such as CLAIM-002, or a section such as CLAIM)")
+            raise pytest.UsageError(
+                f"--statement {name!r} names no statement of SPEC.md "
+                "(an id such as CLAIM-002, or a section such as CLAIM)"
+            )
         chosen |= matched
     return chosen
 
@@ -131,7 +151,7 @@ def spec_ids(item: pytest.Item) -> list[str]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
-        item: pytest.Item, call: pytest.CallInfo[None]
+    item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if not is_suite_test(item):  # someone else's test: left alone
@@ -240,8 +260,9 @@ class HubSession:
 
 
 @pytest.fixture
-def hub_session(conformance_target: Target, tmp_path: Path,
-                request: pytest.FixtureRequest) -> Iterator[HubSession]:
+def hub_session(
+    conformance_target: Target, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[HubSession]:
     _skip_unless_applicable(request.node, conformance_target)
     session = HubSession(conformance_target, tmp_path)
     yield session
@@ -282,9 +303,10 @@ def _skip_unless_applicable(item: pytest.Item, target: Target) -> None:
             continue
         if any(known[i].level == "SHOULD" and capability in known[i].capabilities for i in ids):
             # CAP-002: a SHOULD is a recommendation; not offering it is reported as not met.
-            pytest.fail(f"SHOULD not met: capability {capability!r} is not declared",
-                        pytrace=False)
+            pytest.fail(f"SHOULD not met: capability {capability!r} is not declared", pytrace=False)
         named = any(capability in known[i].capabilities for i in ids)
-        pytest.skip(f"capability {capability!r} not declared" if named else
-                    f"cannot be judged without capability {capability!r}, which is not "
-                    "declared")
+        pytest.skip(
+            f"capability {capability!r} not declared"
+            if named
+            else f"cannot be judged without capability {capability!r}, which is not declared"
+        )

@@ -26,8 +26,9 @@ PASS, FAIL, UNKNOWN = "pass", "fail", "unknown"
 START, CONFIGURATION = "start", "configuration"
 """Why the harness stopped: the implementation failed to start, or --impl is unusable."""
 HANDSHAKE = "CAP-001"
-NOT_SELECTED = ("not run: no test of it was selected (-k, -m, --statement, paths), or the suite "
-                "has none")
+NOT_SELECTED = (
+    "not run: no test of it was selected (-k, -m, --statement, paths), or the suite has none"
+)
 DETAIL_LIMIT = 2000
 
 
@@ -117,20 +118,34 @@ class Ledger:
     def failing(self) -> list[str]:
         """Statements whose failure fails the run (MUST and MAY; SHOULD when strict)."""
         counted = {"MUST", "MAY", "SHOULD"} if self.strict else {"MUST", "MAY"}
-        return [s.id for s in self.spec.values()
-                if s.level in counted and self.verdict(s.id) == FAIL] + self.stray_failures
+        return [
+            s.id for s in self.spec.values() if s.level in counted and self.verdict(s.id) == FAIL
+        ] + self.stray_failures
 
     def as_json(self) -> dict[str, Any]:
-        rows = [{"id": s.id, "level": s.level, "hubs": sorted(s.hubs), "title": s.title,
-                 "verdict": self.verdict(s.id), "reason": self.reason(s.id),
-                 "tests": [dataclasses.asdict(t) for t in self.results.get(s.id, [])]}
-                for s in self.spec.values()]
+        rows = [
+            {
+                "id": s.id,
+                "level": s.level,
+                "hubs": sorted(s.hubs),
+                "title": s.title,
+                "verdict": self.verdict(s.id),
+                "reason": self.reason(s.id),
+                "tests": [dataclasses.asdict(t) for t in self.results.get(s.id, [])],
+            }
+            for s in self.spec.values()
+        ]
         counts = {v: sum(r["verdict"] == v for r in rows) for v in (PASS, FAIL, UNKNOWN)}
         stopped = None if self.stopped is None else dataclasses.asdict(self.stopped)
-        return {"suite": {"name": "agentcomm-conformance", "version": __version__},
-                "implementation": self.implementation, "strict": self.strict,
-                "passed": not self.failing() and self.stopped is None, "stopped": stopped,
-                "summary": counts, "statements": rows}
+        return {
+            "suite": {"name": "agentcomm-conformance", "version": __version__},
+            "implementation": self.implementation,
+            "strict": self.strict,
+            "passed": not self.failing() and self.stopped is None,
+            "stopped": stopped,
+            "summary": counts,
+            "statements": rows,
+        }
 
     def write(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
@@ -141,23 +156,32 @@ class Ledger:
     def summary_lines(self) -> list[str]:
         data = self.as_json()
         counts = data["summary"]
-        lines = [f"conformance: {counts[PASS]} pass, {counts[FAIL]} fail, "
-                 f"{counts[UNKNOWN]} unknown of {len(self.spec)} statements"]
+        lines = [
+            f"conformance: {counts[PASS]} pass, {counts[FAIL]} fail, "
+            f"{counts[UNKNOWN]} unknown of {len(self.spec)} statements"
+        ]
         if self.stopped is not None:
             return [*lines, "", paragraph(self.stopped)]
-        lines += [f"  FAIL {r['id']} ({r['level']}) {r['title']}"
-                  for r in data["statements"] if r["verdict"] == FAIL]
+        lines += [
+            f"  FAIL {r['id']} ({r['level']}) {r['title']}"
+            for r in data["statements"]
+            if r["verdict"] == FAIL
+        ]
         return lines
 
 
 def paragraph(stopped: Stopped) -> str:
     """The one paragraph the terminal shows when the harness could not run anything."""
     if stopped.kind == CONFIGURATION:
-        return (f"conformance: nothing was run, because --impl cannot be used: "
-                f"{stopped.message}\nEvery statement is unknown.")
-    return (f"conformance: nothing was run, because the implementation could not be started "
-            f"or broke the handshake:\n{stopped.message}\n{HANDSHAKE} fails; every other "
-            "statement is unknown.")
+        return (
+            f"conformance: nothing was run, because --impl cannot be used: "
+            f"{stopped.message}\nEvery statement is unknown."
+        )
+    return (
+        f"conformance: nothing was run, because the implementation could not be started "
+        f"or broke the handshake:\n{stopped.message}\n{HANDSHAKE} fails; every other "
+        "statement is unknown."
+    )
 
 
 def _stopped_words(stopped: Stopped) -> str:
@@ -182,8 +206,10 @@ def markdown(data: dict[str, Any]) -> str:
         "| statement | level | hubs | verdict | title |",
         "|---|---|---|---|---|",
     ]
-    rows = [f"| {r['id']} | {r['level']} | {', '.join(r['hubs'])} | {r['verdict']} | "
-            f"{r['title']} |" for r in data["statements"]]
+    rows = [
+        f"| {r['id']} | {r['level']} | {', '.join(r['hubs'])} | {r['verdict']} | {r['title']} |"
+        for r in data["statements"]
+    ]
     return "\n".join(head + rows + _failures(data) + _unknowns(data)) + "\n"
 
 
@@ -200,8 +226,11 @@ def _failures(data: dict[str, Any]) -> list[str]:
 
 
 def _unknowns(data: dict[str, Any]) -> list[str]:
-    lines = [f"- **{r['id']}** ({r['level']}; {', '.join(r['hubs'])}): {r['reason']}"
-             for r in data["statements"] if r["verdict"] == UNKNOWN]
+    lines = [
+        f"- **{r['id']}** ({r['level']}; {', '.join(r['hubs'])}): {r['reason']}"
+        for r in data["statements"]
+        if r["verdict"] == UNKNOWN
+    ]
     return ["", "## Unknown", "", *lines] if lines else []
 
 
@@ -235,6 +264,7 @@ def _detail(report: pytest.TestReport) -> str:
 
 
 def _clip(text: str) -> str:
-    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(
-        "Use -v to get"))  # pytest's advice about its own output, not a reason
+    text = "\n".join(
+        line for line in text.splitlines() if not line.strip().startswith("Use -v to get")
+    )  # pytest's advice about its own output, not a reason
     return text if len(text) <= DETAIL_LIMIT else f"{text[:DETAIL_LIMIT]}... (cut)"

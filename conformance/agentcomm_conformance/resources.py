@@ -30,16 +30,19 @@ class Resource:
         disk, since agent processes and pytest's collector open it by name."""
         found = resources.files(self.package).joinpath(self.name)
         if not isinstance(found, Path):
-            raise FileNotFoundError(f"{self.package} is not installed as files on disk "
-                                    f"({found!r}): install agentcomm from its wheel")
+            raise FileNotFoundError(
+                f"{self.package} is not installed as files on disk "
+                f"({found!r}): install agentcomm from its wheel"
+            )
         return found
 
     def path(self) -> Path:
         """``location()``, which must exist."""
         found = self.location()
         if not found.exists():
-            raise FileNotFoundError(f"{found} is missing: this installation of "
-                                    f"{self.package} is incomplete")
+            raise FileNotFoundError(
+                f"{found} is missing: this installation of {self.package} is incomplete"
+            )
         return found
 
     def files(self) -> list[Path]:
@@ -61,7 +64,12 @@ SCENARIO_SCHEMA = Resource(SCENARIOS, "schema.json")
 SCENARIO_FORMAT = Resource(SCENARIOS, "README.md")
 """The scenario format, in words."""
 
-PACKAGED = {"spec": SPEC, "driver": DRIVER, "driver_schemas": DRIVER_SCHEMAS,
-            "scenario_cases": SCENARIO_CASES, "scenario_schema": SCENARIO_SCHEMA,
-            "scenario_format": SCENARIO_FORMAT}
+PACKAGED = {
+    "spec": SPEC,
+    "driver": DRIVER,
+    "driver_schemas": DRIVER_SCHEMAS,
+    "scenario_cases": SCENARIO_CASES,
+    "scenario_schema": SCENARIO_SCHEMA,
+    "scenario_format": SCENARIO_FORMAT,
+}
 """Every resource above, by the name ``agentcomm conformance --docs`` prints it under."""

@@ -28,17 +28,27 @@ def _fields(required: str, optional: str = "") -> Fields:
     return frozenset(required.split()), frozenset(optional.split())
 
 
-HUB_OPTIONS = frozenset({"max_payload_bytes", "default_timeout", "default_max_retries",
-                         "backoff_base", "backoff_max", "heartbeat_ttl", "retain_finished",
-                         "retain_events", "poll_interval"})
+HUB_OPTIONS = frozenset(
+    {
+        "max_payload_bytes",
+        "default_timeout",
+        "default_max_retries",
+        "backoff_base",
+        "backoff_max",
+        "heartbeat_ttl",
+        "retain_finished",
+        "retain_events",
+        "poll_interval",
+    }
+)
 """The hub options of SPEC "Hub options" a case may set."""
 CASE_FIELDS = _fields("id title requirements steps", "description hub agents")
 AGENT_FIELDS = _fields("behaviour", "id role count handles queues subscribes heartbeat start")
 STEP_FIELDS: dict[str, Fields] = {
-    "send": _fields("as to type payload name",
-                    "priority timeout_seconds max_retries expires_in repeat"),
-    "request": _fields("as to type payload name timeout",
-                       "priority correlation_id reply raises"),
+    "send": _fields(
+        "as to type payload name", "priority timeout_seconds max_retries expires_in repeat"
+    ),
+    "request": _fields("as to type payload name timeout", "priority correlation_id reply raises"),
     "publish": _fields("as type payload name", "ttl"),
     "subscribe": _fields("as type"),
     "replay": _fields("message"),
@@ -127,14 +137,15 @@ class _Loader:
     def case(self, data: Any) -> Case:
         _check_fields("the case", data, CASE_FIELDS)
         if not isinstance(data["id"], str) or data["id"] != self.path.stem:
-            raise StepFailed(f"id {data['id']!r} must be the file name without .yaml "
-                             f"({self.path.stem!r})")
+            raise StepFailed(
+                f"id {data['id']!r} must be the file name without .yaml ({self.path.stem!r})"
+            )
         requirements = self._requirements(data["requirements"])
         hub = self._hub(data.get("hub", {}))
-        agents = tuple(a for raw in _list("agents", data.get("agents", []))
-                       for a in self._agents(raw))
-        steps = tuple(self._step(n, raw)
-                      for n, raw in enumerate(_list("steps", data["steps"]), 1))
+        agents = tuple(
+            a for raw in _list("agents", data.get("agents", [])) for a in self._agents(raw)
+        )
+        steps = tuple(self._step(n, raw) for n, raw in enumerate(_list("steps", data["steps"]), 1))
         if not steps:
             raise StepFailed("a case needs at least one step")
         return Case(self.path, self.label, data["id"], requirements, hub, agents, steps)
@@ -152,8 +163,10 @@ class _Loader:
             raise StepFailed("hub must be a mapping of hub options")
         for name, value in raw.items():
             if name not in HUB_OPTIONS or not _is_number(value):
-                raise StepFailed(f"hub option {name}={value!r}: options are numbers, "
-                                 f"one of {', '.join(sorted(HUB_OPTIONS))}")
+                raise StepFailed(
+                    f"hub option {name}={value!r}: options are numbers, "
+                    f"one of {', '.join(sorted(HUB_OPTIONS))}"
+                )
         return dict(raw)
 
     def _agents(self, raw: Any) -> list[AgentSpec]:
@@ -182,20 +195,30 @@ class _Loader:
         subscribes = tuple(_list("subscribes", raw.get("subscribes", [])))
         serves = BEHAVIOURS[name][1]
         if (handles and MESSAGES not in serves) or (subscribes and EVENTS not in serves):
-            raise StepFailed(f"agent {ref}: behaviour {name!r} handles "
-                             f"{' and '.join(sorted(serves))} only")
+            raise StepFailed(
+                f"agent {ref}: behaviour {name!r} handles {' and '.join(sorted(serves))} only"
+            )
         heartbeat = raw.get("heartbeat", 0.5)
         if not _is_number(heartbeat) or heartbeat <= 0:
             raise StepFailed(f"agent {ref}: heartbeat {heartbeat!r} is not a positive number")
-        return AgentSpec(ref, raw["behaviour"], handles, tuple(_list("queues", raw.get(
-            "queues", []))), subscribes, float(heartbeat), raw.get("start", True) is not False,
-            raw.get("role"))
+        return AgentSpec(
+            ref,
+            raw["behaviour"],
+            handles,
+            tuple(_list("queues", raw.get("queues", []))),
+            subscribes,
+            float(heartbeat),
+            raw.get("start", True) is not False,
+            raw.get("role"),
+        )
 
     def _step(self, number: int, raw: Any) -> tuple[str, Any]:
         kind = next(iter(raw), "?") if isinstance(raw, dict) and len(raw) == 1 else None
         if kind not in STEP_KINDS:
-            raise StepFailed(f"step {number}: a step is one of {', '.join(sorted(STEP_KINDS))}"
-                             f" with its arguments, not {raw!r}")
+            raise StepFailed(
+                f"step {number}: a step is one of {', '.join(sorted(STEP_KINDS))}"
+                f" with its arguments, not {raw!r}"
+            )
         try:
             self._check_step(kind, raw[kind])
         except StepFailed as exc:
@@ -234,8 +257,9 @@ class _Loader:
     def _expectation(self, raw: Any) -> None:
         kinds = [k for k in raw if k in EXPECTATION_KINDS] if isinstance(raw, dict) else []
         if len(kinds) != 1:
-            raise StepFailed(f"an expectation names one of {', '.join(sorted(EXPECTATION_KINDS))}"
-                             f", not {raw!r}")
+            raise StepFailed(
+                f"an expectation names one of {', '.join(sorted(EXPECTATION_KINDS))}, not {raw!r}"
+            )
         kind = kinds[0]
         required, optional = EXPECTATION_FIELDS[kind]
         _check_fields(f"expectation {kind!r}", raw, (required | {kind}, optional))
@@ -247,9 +271,13 @@ class _Loader:
 
     def _expectation_names(self, kind: str, raw: dict[str, Any]) -> None:
         """Every agent, message and event an expectation names must exist by then."""
-        refs = {"message": self._message_ref, "reply": self._message_ref,
-                "runs": self._message_ref, "agent": self._agent_ref,
-                "received": self._one_agent}
+        refs = {
+            "message": self._message_ref,
+            "reply": self._message_ref,
+            "runs": self._message_ref,
+            "agent": self._agent_ref,
+            "received": self._one_agent,
+        }
         if kind in refs:
             refs[kind](raw[kind])
         for ref in _list("by", raw.get("by", [])):
@@ -284,10 +312,20 @@ def _check_fields(where: str, raw: Any, fields: Fields) -> None:
     missing = sorted(required - raw.keys())
     unknown = sorted(raw.keys() - required - optional)
     if missing or unknown:
-        raise StepFailed(f"{where}: " + "; ".join(
-            ([f"missing {', '.join(missing)}"] if missing else [])
-            + ([f"unknown field {', '.join(map(repr, unknown))} (known: "
-                f"{', '.join(sorted(required | optional))})"] if unknown else [])))
+        raise StepFailed(
+            f"{where}: "
+            + "; ".join(
+                ([f"missing {', '.join(missing)}"] if missing else [])
+                + (
+                    [
+                        f"unknown field {', '.join(map(repr, unknown))} (known: "
+                        f"{', '.join(sorted(required | optional))})"
+                    ]
+                    if unknown
+                    else []
+                )
+            )
+        )
 
 
 def _list(where: str, raw: Any) -> list[Any]:

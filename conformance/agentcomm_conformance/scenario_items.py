@@ -41,10 +41,13 @@ SUFFIXES = (".yaml", ".yml")
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("agentcomm conformance")
-    group.addoption("--scenarios", metavar="DIR",
-                    help="a directory of further scenario case files, also collected when "
-                         "given [ini conformance_scenarios]; the suite's own cases are "
-                         "--pyargs agentcomm_conformance.scenarios")
+    group.addoption(
+        "--scenarios",
+        metavar="DIR",
+        help="a directory of further scenario case files, also collected when "
+        "given [ini conformance_scenarios]; the suite's own cases are "
+        "--pyargs agentcomm_conformance.scenarios",
+    )
     parser.addini("conformance_scenarios", "directory of scenario case files")
 
 
@@ -113,7 +116,8 @@ class ScenarioItem(pytest.Function):
 
     # pytest.Function narrows Node.repr_failure so; this keeps Function's signature.
     def repr_failure(  # type: ignore[override]
-            self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        self, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> Any:
         if isinstance(excinfo.value, ScenarioFailure):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

@@ -70,8 +70,11 @@ class Play:
                 handle.close()
 
     def _step(self, number: int, kind: str, action: Callable[[], None]) -> None:
-        where = f"{self.case.label} setup" if number == 0 else \
-            f"{self.case.label} step {number} ({kind})"
+        where = (
+            f"{self.case.label} setup"
+            if number == 0
+            else f"{self.case.label} step {number} ({kind})"
+        )
         try:
             action()
         except StepFailed as exc:
@@ -122,8 +125,10 @@ def skip_reason(case: Case, target: Target) -> str | None:
     if not any(known[i].applies_to(target.kind) for i in case.requirements):
         return f"not applicable to a hub of kind {target.kind!r}"
     if not isinstance(target, InProcessTarget) and MANUAL_CLOCK in target.capabilities:
-        return ("scenarios run on the real clock; this target declares manual_clock, so its "
-                "handles run on clocks only the suite moves (start the driver without it)")
+        return (
+            "scenarios run on the real clock; this target declares manual_clock, so its "
+            "handles run on clocks only the suite moves (start the driver without it)"
+        )
     return None
 
 
@@ -132,8 +137,10 @@ def with_hub_options(locator: str, options: dict[str, float]) -> str:
     if not options:
         return locator
     if "://" not in locator:
-        pytest.skip(f"this case sets hub options ({', '.join(options)}), and this target's "
-                    f"hubs are not URLs that could carry them: {locator!r}")
+        pytest.skip(
+            f"this case sets hub options ({', '.join(options)}), and this target's "
+            f"hubs are not URLs that could carry them: {locator!r}"
+        )
     base, _, query = locator.partition("?")
     merged = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
     merged.update({name: str(value) for name, value in options.items()})
@@ -146,12 +153,26 @@ def agent_command(target: Target, locator: str) -> Callable[[AgentSpec, Path], l
     if isinstance(target, ReferenceTarget):
         head = [sys.executable, "-m", "agentcomm.cli", "--url", locator, "agent", "run"]
     else:
-        head = [sys.executable, "-m", "agentcomm_conformance.behave", "host",
-                target.racer_spec, locator]
+        head = [
+            sys.executable,
+            "-m",
+            "agentcomm_conformance.behave",
+            "host",
+            target.racer_spec,
+            locator,
+        ]
 
     def command(agent: AgentSpec, runs: Path) -> list[str]:
-        handler = shlex.join([sys.executable, "-m", "agentcomm_conformance.behave", "handle",
-                              str(runs), json.dumps(agent.behaviour)])
+        handler = shlex.join(
+            [
+                sys.executable,
+                "-m",
+                "agentcomm_conformance.behave",
+                "handle",
+                str(runs),
+                json.dumps(agent.behaviour),
+            ]
+        )
         options = ["--heartbeat", str(agent.heartbeat)]
         options += [arg for t in agent.handles for arg in ("--handler", f"{t}={handler}")]
         options += [arg for t in agent.subscribes for arg in ("--on-event", f"{t}={handler}")]
@@ -184,8 +205,12 @@ class Fleet:
                 raise StepFailed(f"agent {agent} is already running")
             with open(self.logs / f"{agent[1:]}.log", "ab") as log:
                 self.procs[agent] = subprocess.Popen(
-                    self.command(self.spec(agent), self.play.runs), stdin=subprocess.DEVNULL,
-                    stdout=log, stderr=log, env=self.env)
+                    self.command(self.spec(agent), self.play.runs),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    env=self.env,
+                )
         _wait(lambda: self._not_up(agents), f"agents {', '.join(agents)} to register alive")
 
     def _not_up(self, agents: list[str]) -> str | None:
@@ -194,8 +219,10 @@ class Fleet:
         for agent in agents:
             proc = self.procs[agent]
             if proc.poll() is not None:
-                raise StepFailed(f"agent {agent} exited with {proc.returncode} before it was "
-                                 f"up; its log ends:\n{self.tail(agent)}")
+                raise StepFailed(
+                    f"agent {agent} exited with {proc.returncode} before it was "
+                    f"up; its log ends:\n{self.tail(agent)}"
+                )
             entry = entries.get(agent)
             if entry is None or not entry.alive or entry.process_id != proc.pid:
                 return f"{agent} is not registered alive with process id {proc.pid}"
@@ -209,8 +236,10 @@ class Fleet:
         for agent in agents:
             code = self._reap(agent, WAIT_LIMIT)
             if code != 0:
-                raise StepFailed(f"agent {agent} exited with {code} on SIGTERM, expected 0; "
-                                 f"its log ends:\n{self.tail(agent)}")
+                raise StepFailed(
+                    f"agent {agent} exited with {code} on SIGTERM, expected 0; "
+                    f"its log ends:\n{self.tail(agent)}"
+                )
 
     def kill(self, refs: list[str]) -> None:
         for agent in self._running(refs):
@@ -257,8 +286,9 @@ class Fleet:
 def child_env() -> dict[str, str]:
     """This environment, with both packages importable and no stray hub or identity."""
     env = {k: v for k, v in os.environ.items() if k not in {"AGENTCOMM_URL", "AGENTCOMM_AGENT"}}
-    roots = {str(Path(m.__file__ or "").resolve().parents[1])
-             for m in (agentcomm, agentcomm_conformance)}
+    roots = {
+        str(Path(m.__file__ or "").resolve().parents[1]) for m in (agentcomm, agentcomm_conformance)
+    }
     env["PYTHONPATH"] = os.pathsep.join([*sorted(roots), *filter(None, [env.get("PYTHONPATH")])])
     return env
 
@@ -274,27 +304,34 @@ def _wait(why_not: Callable[[], str | None], what: str, limit: float = WAIT_LIMI
 
 # -- steps ---------------------------------------------------------------------------------------
 def _send(play: Play, args: dict[str, Any]) -> None:
-    options = {k: args[k] for k in ("priority", "timeout_seconds", "max_retries", "expires_in")
-               if k in args}
+    options = {
+        k: args[k]
+        for k in ("priority", "timeout_seconds", "max_retries", "expires_in")
+        if k in args
+    }
     handle = play.handle(args["as"])
     play.messages[args["name"]] = [
         handle.send(args["to"], args["type"], fill(args["payload"], n), **options).id
-        for n in range(1, args.get("repeat", 1) + 1)]
+        for n in range(1, args.get("repeat", 1) + 1)
+    ]
 
 
 def _request(play: Play, args: dict[str, Any]) -> None:
     options = {k: args[k] for k in ("priority", "correlation_id") if k in args}
     handle = play.handle(args["as"])
     try:
-        reply = handle.request(args["to"], args["type"], fill(args["payload"], 1),
-                               timeout=args["timeout"], **options)
+        reply = handle.request(
+            args["to"], args["type"], fill(args["payload"], 1), timeout=args["timeout"], **options
+        )
     except errors.DeadlineExceeded as exc:
         play.messages[args["name"]] = [_named_request(play, args, exc)]
         if args.get("raises") != "DeadlineExceeded":
             raise StepFailed(f"no reply within {args['timeout']} s: {exc}") from None
         if exc.definite:
-            raise StepFailed("DeadlineExceeded says it is definite; a request may still be "
-                             "handled after its requester stopped waiting") from None
+            raise StepFailed(
+                "DeadlineExceeded says it is definite; a request may still be "
+                "handled after its requester stopped waiting"
+            ) from None
         return
     play.messages[args["name"]] = [reply.request_id]
     if "raises" in args:
@@ -310,7 +347,10 @@ def _named_request(play: Play, args: dict[str, Any], exc: Exception) -> str:
         with contextlib.suppress(errors.AgentCommError):
             found = play.monitor.get(word)
             if (found.to_agent, found.type, found.from_agent) == (
-                    args["to"], args["type"], args["as"]):
+                args["to"],
+                args["type"],
+                args["as"],
+            ):
                 return found.id
     raise StepFailed(f"DeadlineExceeded does not name the request's id: {exc}")
 
@@ -345,10 +385,15 @@ def _expect(play: Play, expectations: list[dict[str, Any]]) -> None:
 
 
 STEPS: dict[str, Callable[[Play, Any], None]] = {
-    "send": _send, "request": _request, "publish": _publish, "subscribe": _subscribe,
-    "replay": _replay, "sweep": _sweep,
+    "send": _send,
+    "request": _request,
+    "publish": _publish,
+    "subscribe": _subscribe,
+    "replay": _replay,
+    "sweep": _sweep,
     "start": lambda play, refs: play.agents.start(refs),
     "stop": lambda play, refs: play.agents.stop(refs),
     "kill": lambda play, refs: play.agents.kill(refs),
-    "wait_until": _wait_until, "expect": _expect,
+    "wait_until": _wait_until,
+    "expect": _expect,
 }

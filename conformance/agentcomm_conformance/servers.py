@@ -198,8 +198,10 @@ class RedisServer:
 
     def append_only_files(self) -> list[Path]:
         """The files a restart reloads, in either AOF layout (Redis 7's directory or one file)."""
-        layouts = [*sorted(self.directory.glob("appendonlydir/*")),
-                   *sorted(self.directory.glob("appendonly.aof"))]
+        layouts = [
+            *sorted(self.directory.glob("appendonlydir/*")),
+            *sorted(self.directory.glob("appendonly.aof")),
+        ]
         return [path for path in layouts if path.is_file()]
 
     # -- life cycle -------------------------------------------------------------------
@@ -306,21 +308,32 @@ class RedisServer:
         with self.output_file.open("ab") as output:  # the child keeps its own descriptor
             self._process = subprocess.Popen(
                 [binary, *self._arguments()],
-                stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
-                cwd=self.directory, preexec_fn=_die_with_parent,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                preexec_fn=_die_with_parent,
             )
 
     def _arguments(self) -> list[str]:
         """The configuration, all on the command line: no redis.conf is read."""
         arguments = [
-            "--bind", LOOPBACK,
-            "--protected-mode", "yes",
-            "--daemonize", "no",
-            "--dir", str(self.directory),
-            "--logfile", str(self.log_file),
-            "--save", "",
-            "--appendonly", "yes" if self.appendonly else "no",
-            "--appendfsync", self.appendfsync,
+            "--bind",
+            LOOPBACK,
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            "--dir",
+            str(self.directory),
+            "--logfile",
+            str(self.log_file),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--appendfsync",
+            self.appendfsync,
             *self._port_arguments(),
         ]
         for name, value in self.config.items():
@@ -336,12 +349,18 @@ class RedisServer:
             return ["--port", str(self._port)]
         tls = self.directory / "tls"
         return [
-            "--port", "0",
-            "--tls-port", str(self._port),
-            "--tls-cert-file", str(tls / "server.crt"),
-            "--tls-key-file", str(tls / "server.key"),
-            "--tls-ca-cert-file", str(tls / "ca.crt"),
-            "--tls-auth-clients", "no",
+            "--port",
+            "0",
+            "--tls-port",
+            str(self._port),
+            "--tls-cert-file",
+            str(tls / "server.crt"),
+            "--tls-key-file",
+            str(tls / "server.key"),
+            "--tls-ca-cert-file",
+            str(tls / "ca.crt"),
+            "--tls-auth-clients",
+            "no",
         ]
 
     def _wait_until_ready(self, log_offset: int) -> None:
@@ -351,8 +370,9 @@ class RedisServer:
         while not self._answers(process.pid):
             if time.monotonic() > deadline:
                 self.kill()
-                raise RuntimeError(self._failure(f"no answer within {STARTUP_TIMEOUT} s",
-                                                 log_offset))
+                raise RuntimeError(
+                    self._failure(f"no answer within {STARTUP_TIMEOUT} s", log_offset)
+                )
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=POLL_INTERVAL)  # returns at once should it exit
             process = self._running_or_failed(log_offset)
@@ -370,9 +390,11 @@ class RedisServer:
         raise RuntimeError(self._failure(f"exited with status {code}", log_offset))
 
     def _failure(self, what: str, log_offset: int) -> str:
-        return (f"redis-server on port {self._port} {what}\n"
-                f"--- {self.output_file}\n{_tail(self.output_file, 0)}\n"
-                f"--- {self.log_file}\n{_tail(self.log_file, log_offset)}")
+        return (
+            f"redis-server on port {self._port} {what}\n"
+            f"--- {self.output_file}\n{_tail(self.output_file, 0)}\n"
+            f"--- {self.log_file}\n{_tail(self.log_file, log_offset)}"
+        )
 
     def _answers(self, pid: int) -> bool:
         """Whether this very process (not another server on the port) answers, loaded.
@@ -497,24 +519,71 @@ def make_certificates(directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "server.ext").write_text(SERVER_EXTENSIONS, encoding="ascii")
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(directory, openssl, "req", "-x509", *key, "-days", "2",
-             "-subj", "/CN=agentcomm throwaway test CA",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign",
-             "-keyout", "ca.key", "-out", "ca.crt")
-    _openssl(directory, openssl, "req", "-new", *key, "-subj", "/CN=localhost",
-             "-keyout", "server.key", "-out", "server.csr")
-    _openssl(directory, openssl, "x509", "-req", "-in", "server.csr", "-days", "2",
-             "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-             "-extfile", "server.ext", "-out", "server.crt")
+    _openssl(
+        directory,
+        openssl,
+        "req",
+        "-x509",
+        *key,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=agentcomm throwaway test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    )
+    _openssl(
+        directory,
+        openssl,
+        "req",
+        "-new",
+        *key,
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
+    _openssl(
+        directory,
+        openssl,
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-days",
+        "2",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.crt",
+    )
 
 
 def _openssl(directory: Path, openssl: str, *arguments: str) -> None:
-    result = subprocess.run([openssl, *arguments], cwd=directory, capture_output=True,
-                            stdin=subprocess.DEVNULL, check=False)
+    result = subprocess.run(
+        [openssl, *arguments],
+        cwd=directory,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
     if result.returncode != 0:
-        raise RuntimeError(f"openssl {arguments[0]} failed:\n"
-                           f"{result.stderr.decode(errors='replace')}")
+        raise RuntimeError(
+            f"openssl {arguments[0]} failed:\n{result.stderr.decode(errors='replace')}"
+        )
 
 
 # -- fakeredis over TCP -----------------------------------------------------------------
@@ -558,15 +627,19 @@ class FakeRedisServer:
         if self._server is not None:
             raise RuntimeError("the fake Redis server is already running")
         if self.require_lua and not fakeredis_runs_lua():
-            raise RuntimeError("fakeredis cannot run Lua scripts without lupa: "
-                               "pip install 'fakeredis[lua]'")
+            raise RuntimeError(
+                "fakeredis cannot run Lua scripts without lupa: pip install 'fakeredis[lua]'"
+            )
         # Lazily, and by name: neither this module nor its type check may need fakeredis.
         fakeredis = importlib.import_module("fakeredis")
         self._server = fakeredis.TcpFakeServer((LOOPBACK, 0), server_type="redis")
         self._server.RequestHandlerClass = _keep_open_handler(self._server.RequestHandlerClass)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name=f"fakeredis:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name=f"fakeredis:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -605,7 +678,6 @@ __all__ = [
     "require_openssl",
     "require_redis_server",
 ]
-
 
 
 def _keep_open_handler(base: Any) -> Any:

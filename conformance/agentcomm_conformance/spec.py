@@ -10,7 +10,9 @@ from agentcomm_conformance.resources import SPEC
 
 HEADING = re.compile(
     r"^### (?P<id>[A-Z]{2,8}-\d{3}) \((?P<level>MUST|SHOULD|MAY); (?P<hubs>[a-z, ]+)\) "
-    r"(?P<title>.+)$", re.MULTILINE)
+    r"(?P<title>.+)$",
+    re.MULTILINE,
+)
 SECTION_END = re.compile(r"^#{1,3} ", re.MULTILINE)
 NAMED_CAPABILITY = re.compile(r"declar\w*\s+(?:the capability\s+)?`(?P<name>[a-z_]+)`")
 """How a statement names the capability it is about: "A hub declaring `batch` provides"."""
@@ -39,8 +41,9 @@ def statements() -> dict[str, Statement]:
     for match in HEADING.finditer(text):
         hubs = frozenset(h.strip() for h in match["hubs"].split(","))
         end = SECTION_END.search(text, match.end())
-        body = text[match.end():end.start() if end else len(text)]
+        body = text[match.end() : end.start() if end else len(text)]
         named = frozenset(m["name"] for m in NAMED_CAPABILITY.finditer(body))
-        found[match["id"]] = Statement(match["id"], match["level"], hubs,
-                                       match["title"].strip(), named)
+        found[match["id"]] = Statement(
+            match["id"], match["level"], hubs, match["title"].strip(), named
+        )
     return found

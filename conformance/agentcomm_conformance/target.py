@@ -73,12 +73,13 @@ def load_target(spec: str, *, driver_timeout: float = 10.0) -> Target:
     if spec.startswith("driver:"):
         from agentcomm_conformance.driver_target import DriverTarget
 
-        return DriverTarget(spec[len("driver:"):].strip(), spec, timeout=driver_timeout)
+        return DriverTarget(spec[len("driver:") :].strip(), spec, timeout=driver_timeout)
     if "://" in spec or spec.partition("?")[0].endswith(":"):
         return ReferenceTarget(spec)
     raise ConfigurationError(
         f"--impl {spec!r} is not a hub URL (sqlite:///hub.db), python:module:factory "
-        "or driver:COMMAND")
+        "or driver:COMMAND"
+    )
 
 
 class InProcessTarget:
@@ -96,10 +97,23 @@ class InProcessTarget:
         clock.advance(seconds)  # every handle of the hub shares this one clock
 
     def race_claims(self, hub: str, queue: str, agents: list[str]) -> dict[str, list[str]]:
-        racers = [subprocess.Popen(
-            [sys.executable, "-m", "agentcomm_conformance.racer", self.racer_spec, hub, agent,
-             queue], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-            for agent in agents]
+        racers = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "agentcomm_conformance.racer",
+                    self.racer_spec,
+                    hub,
+                    agent,
+                    queue,
+                ],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            for agent in agents
+        ]
         try:
             for racer in racers:  # each says "ready" once its hub is open
                 assert racer.stdout is not None
@@ -149,20 +163,25 @@ class ReferenceTarget(InProcessTarget):
             try:
                 self.server.start()
             except (ImportError, RuntimeError) as exc:
-                raise ConfigurationError(f"--impl fakeredis: needs fakeredis with Lua ({exc}):"
-                                         " pip install 'agentcomm[redis]'") from None
+                raise ConfigurationError(
+                    f"--impl fakeredis: needs fakeredis with Lua ({exc}):"
+                    " pip install 'agentcomm[redis]'"
+                ) from None
             return f"{self.server.url}?persistence=ignore" + (f"&{query}" if query else "")
         if scheme in {"redis", "hybrid"}:
             self.server = RedisServer(directory=Path(tempfile.mkdtemp(prefix="agentcomm-redis-")))
             try:
                 self.server.start()
             except RuntimeError as exc:  # no binary, or it would not start
-                raise ConfigurationError(f"--impl {scheme}: cannot start a private "
-                                         f"redis-server: {exc}") from None
+                raise ConfigurationError(
+                    f"--impl {scheme}: cannot start a private redis-server: {exc}"
+                ) from None
             url = self.server.url.replace("redis://", f"{scheme}://", 1)
             return url + (f"?{query}" if query else "")
-        raise ConfigurationError(f"--impl {spec!r}: no reference hub for {scheme!r} "
-                                 "(sqlite:, redis:, fakeredis:, hybrid: or a hub URL)")
+        raise ConfigurationError(
+            f"--impl {spec!r}: no reference hub for {scheme!r} "
+            "(sqlite:, redis:, fakeredis:, hybrid: or a hub URL)"
+        )
 
     @property
     def racer_spec(self) -> str:
@@ -189,7 +208,7 @@ class PythonTarget(InProcessTarget):
 
     def __init__(self, spec: str) -> None:
         self.spec = spec
-        module_name, _, attribute = spec[len("python:"):].partition(":")
+        module_name, _, attribute = spec[len("python:") :].partition(":")
         if not module_name or not attribute:
             raise ConfigurationError(f"--impl {spec!r}: expected python:package.module:factory")
         try:
@@ -231,6 +250,10 @@ def start_clock(target: Target) -> ManualClock | None:
 
 
 def describe(target: Target, spec: str) -> dict[str, Any]:
-    return {"impl": spec, "name": target.name, "version": target.version, "kind": target.kind,
-            "capabilities": sorted(target.capabilities)}
-
+    return {
+        "impl": spec,
+        "name": target.name,
+        "version": target.version,
+        "kind": target.kind,
+        "capabilities": sorted(target.capabilities),
+    }

@@ -192,8 +192,13 @@ class Finished:
     stderr: bytes
 
 
-def run_child(argv: Argv, stdin: bytes, env: Mapping[str, str],
-              keep_going: Callable[[], bool], step: float = POLL_STEP) -> Finished | None:
+def run_child(
+    argv: Argv,
+    stdin: bytes,
+    env: Mapping[str, str],
+    keep_going: Callable[[], bool],
+    step: float = POLL_STEP,
+) -> Finished | None:
     """Run ``argv`` to completion, calling ``keep_going()`` every ``step`` seconds.
 
     Returns None when ``keep_going`` said stop (the child is then terminated); a program
@@ -207,8 +212,14 @@ def run_child(argv: Argv, stdin: bytes, env: Mapping[str, str],
         # A session of its own: SIGTERM reaches the handler's children, and a Ctrl-C meant
         # for the agent reaches only the agent, which then stops the handler itself.
         try:
-            proc = subprocess.Popen(argv, stdin=feed, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=dict(env), start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdin=feed,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(env),
+                start_new_session=True,
+            )
         except OSError as exc:  # reported like a shell's 127, so it is retried like a failure
             return Finished(127, b"", f"cannot start {argv[0]!r}: {exc}".encode())
     with proc:
@@ -219,8 +230,9 @@ def run_child(argv: Argv, stdin: bytes, env: Mapping[str, str],
             raise
 
 
-def _supervise(proc: subprocess.Popen[bytes], keep_going: Callable[[], bool],
-               step: float) -> Finished | None:
+def _supervise(
+    proc: subprocess.Popen[bytes], keep_going: Callable[[], bool], step: float
+) -> Finished | None:
     # communicate() rather than wait(): it drains both pipes, so a chatty handler cannot
     # block on a full pipe while we wait for it.
     while True:
@@ -252,8 +264,9 @@ def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
 class AgentRunner:
     """The loop: ``AgentRunner(hub, config, stop).run()`` until stopped; returns a Summary."""
 
-    def __init__(self, hub: Hub, config: AgentConfig, stop: StopFlag,
-                 log: IO[str] | None = None) -> None:
+    def __init__(
+        self, hub: Hub, config: AgentConfig, stop: StopFlag, log: IO[str] | None = None
+    ) -> None:
         if hub.agent_id is None:
             raise ConfigurationError("agent run needs an agent id")
         self.hub, self.config, self.stop = hub, config, stop
@@ -285,9 +298,13 @@ class AgentRunner:
         for kind in self.config.event_handlers:
             self.hub.subscribe(kind)
         self._register()
-        started = self._note("started", pid=os.getpid(), queues=list(self.config.queues),
-                             handlers=sorted(self.config.handlers),
-                             events=sorted(self.config.event_handlers))
+        started = self._note(
+            "started",
+            pid=os.getpid(),
+            queues=list(self.config.queues),
+            handlers=sorted(self.config.handlers),
+            events=sorted(self.config.event_handlers),
+        )
         if self.config.ready_file is not None:
             signal_ready(self.config.ready_file, started, self.stop)
 
@@ -309,9 +326,11 @@ class AgentRunner:
     def _should_stop(self) -> bool:
         done = self.summary.handled + self.summary.failed
         limit, idle = self.config.max_messages, self.config.idle_exit
-        return (self.stop.requested
-                or (limit is not None and done >= limit)
-                or (idle is not None and time.monotonic() - self._last_activity >= idle))
+        return (
+            self.stop.requested
+            or (limit is not None and done >= limit)
+            or (idle is not None and time.monotonic() - self._last_activity >= idle)
+        )
 
     def _turn(self) -> None:
         try:
@@ -383,9 +402,15 @@ class AgentRunner:
         argv = self.config.handlers.get(message.type)
         outcome = self._reject(claim) if argv is None else self._dispatch(claim, argv)
         self._tally(outcome)
-        self._note("message", id=message.id, type=message.type, from_agent=message.from_agent,
-                   retry_count=message.retry_count, outcome=outcome.value,
-                   seconds=round(time.monotonic() - started, 3))
+        self._note(
+            "message",
+            id=message.id,
+            type=message.type,
+            from_agent=message.from_agent,
+            retry_count=message.retry_count,
+            outcome=outcome.value,
+            seconds=round(time.monotonic() - started, 3),
+        )
 
     def _tally(self, outcome: Outcome) -> None:
         if outcome is Outcome.REPLIED:
@@ -402,13 +427,19 @@ class AgentRunner:
     def _dispatch(self, claim: Claim, argv: Argv) -> Outcome:
         renew = Every(claim.message.timeout_seconds / 3)
         step = max(0.01, min(POLL_STEP, claim.message.timeout_seconds / 6))
-        result = run_child(argv, _stdin(claim.message.payload), self._message_env(claim.message),
-                           lambda: self._keep_handling(claim, renew), step)
+        result = run_child(
+            argv,
+            _stdin(claim.message.payload),
+            self._message_env(claim.message),
+            lambda: self._keep_handling(claim, renew),
+            step,
+        )
         if result is None:
             return self._release(claim) if self.stop.requested else Outcome.LOST
         if result.returncode == 0:
-            return self._reply(claim, _output_payload(result.stdout), ReplyStatus.SUCCESS,
-                               Outcome.REPLIED)
+            return self._reply(
+                claim, _output_payload(result.stdout), ReplyStatus.SUCCESS, Outcome.REPLIED
+            )
         reason = _failure_reason(result)
         return self._fail(claim, reason, retry=result.returncode != EX_DATAERR)
 
@@ -429,12 +460,12 @@ class AgentRunner:
             return False
         return True
 
-    def _reply(self, claim: Claim, payload: Any, status: ReplyStatus,
-               outcome: Outcome) -> Outcome:
+    def _reply(self, claim: Claim, payload: Any, status: ReplyStatus, outcome: Outcome) -> Outcome:
         try:
             if self._may_chain():  # reply and lease the next of the same source at once
-                self._chained = self.hub.reply(claim.id, claim.token, payload, status=status,
-                                               claim_next=True)
+                self._chained = self.hub.reply(
+                    claim.id, claim.token, payload, status=status, claim_next=True
+                )
             else:
                 self.hub.reply(claim.id, claim.token, payload, status=status)
         except InvalidInput as exc:  # e.g. output over the payload limit: it will not shrink
@@ -452,8 +483,9 @@ class AgentRunner:
 
     def _fail(self, claim: Claim, reason: str, *, retry: bool) -> Outcome:
         try:
-            message = self.hub.fail(claim.id, claim.token, reason[: v.MAX_REASON_LENGTH],
-                                    retry=retry)
+            message = self.hub.fail(
+                claim.id, claim.token, reason[: v.MAX_REASON_LENGTH], retry=retry
+            )
         except Conflict as exc:
             self._note("lease_lost", id=claim.id, error=str(exc))
             return Outcome.LOST
@@ -487,8 +519,14 @@ class AgentRunner:
         self.summary.events += ok
         self.summary.event_failures += not ok
         error = None if ok or result is None else _failure_reason(result)
-        self._note("event", id=event.id, type=event.event_type, publisher=event.publisher,
-                   ok=ok, **({"error": error} if error else {}))
+        self._note(
+            "event",
+            id=event.id,
+            type=event.event_type,
+            publisher=event.publisher,
+            ok=ok,
+            **({"error": error} if error else {}),
+        )
 
     def _keep_idle(self) -> bool:
         if self._heartbeat.due():
@@ -503,23 +541,30 @@ class AgentRunner:
         return env
 
     def _message_env(self, message: Message) -> dict[str, str]:
-        return {**self._base_env(), "AGENTCOMM_MESSAGE_ID": message.id,
-                "AGENTCOMM_FROM": message.from_agent, "AGENTCOMM_TO": message.to_agent,
-                "AGENTCOMM_TYPE": message.type,
-                "AGENTCOMM_CORRELATION_ID": message.correlation_id or "",
-                "AGENTCOMM_PRIORITY": message.priority.name.lower(),
-                "AGENTCOMM_RETRY_COUNT": str(message.retry_count),
-                "AGENTCOMM_MAX_RETRIES": str(message.max_retries)}
+        return {
+            **self._base_env(),
+            "AGENTCOMM_MESSAGE_ID": message.id,
+            "AGENTCOMM_FROM": message.from_agent,
+            "AGENTCOMM_TO": message.to_agent,
+            "AGENTCOMM_TYPE": message.type,
+            "AGENTCOMM_CORRELATION_ID": message.correlation_id or "",
+            "AGENTCOMM_PRIORITY": message.priority.name.lower(),
+            "AGENTCOMM_RETRY_COUNT": str(message.retry_count),
+            "AGENTCOMM_MAX_RETRIES": str(message.max_retries),
+        }
 
     def _event_env(self, event: Event) -> dict[str, str]:
-        return {**self._base_env(), "AGENTCOMM_EVENT_ID": event.id,
-                "AGENTCOMM_EVENT_TYPE": event.event_type, "AGENTCOMM_PUBLISHER": event.publisher,
-                "AGENTCOMM_PUBLISHED_AT": repr(event.published_at)}
+        return {
+            **self._base_env(),
+            "AGENTCOMM_EVENT_ID": event.id,
+            "AGENTCOMM_EVENT_TYPE": event.event_type,
+            "AGENTCOMM_PUBLISHER": event.publisher,
+            "AGENTCOMM_PUBLISHED_AT": repr(event.published_at),
+        }
 
     def _note(self, what: str, **fields: Any) -> str:
         """One JSON line on the log (stderr): stdout is kept for the final summary."""
-        fields = {"ts": round(time.time(), 3), "agent": self.summary.agent, "log": what,
-                  **fields}
+        fields = {"ts": round(time.time(), 3), "agent": self.summary.agent, "log": what, **fields}
         line = json.dumps(fields, ensure_ascii=False) + "\n"
         self._log.write(line)
         self._log.flush()

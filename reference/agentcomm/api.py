@@ -140,8 +140,9 @@ class Hub(abc.ABC):
         ``expires_in`` makes an undelivered message expire.  Durable once this returns.
         Sending to an agent that is not registered is allowed: inboxes wait for their owner.
         """
-        item = Outgoing(to, type, payload, priority, timeout_seconds, max_retries,
-                        correlation_id, expires_in)
+        item = Outgoing(
+            to, type, payload, priority, timeout_seconds, max_retries, correlation_id, expires_in
+        )
         return self._send_items([item], indexed=False)[0]
 
     def send_many(self, messages: Iterable[Outgoing]) -> list[Message]:
@@ -165,8 +166,9 @@ class Hub(abc.ABC):
         """
         timeout = v.check_seconds("timeout", timeout)
         cid = new_correlation_id() if correlation_id is None else correlation_id
-        message = self.send(to, type, payload, priority=priority, expires_in=timeout,
-                            correlation_id=cid)
+        message = self.send(
+            to, type, payload, priority=priority, expires_in=timeout, correlation_id=cid
+        )
         try:
             return self.wait_reply(message.id, timeout=timeout)
         except AgentCommError as exc:
@@ -184,8 +186,9 @@ class Hub(abc.ABC):
         reply = self._wait_for(lambda: self.get_reply(request_id), wait, ("reply", request_id))
         if reply is None:
             # Indefinite: the request may still be handled after we stop waiting.
-            raise DeadlineExceeded(f"no reply to request {request_id!r} within {wait:g}s",
-                                   definite=False)
+            raise DeadlineExceeded(
+                f"no reply to request {request_id!r} within {wait:g}s", definite=False
+            )
         return reply
 
     def get_reply(self, request_id: str) -> Reply | None:
@@ -215,8 +218,10 @@ class Hub(abc.ABC):
         agent = self._require_agent()
         target = agent if source is None else v.check_target(source, "source")
         if v.is_agent_id(target) and target != agent:
-            raise InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
-                               f"not from {target!r}'s inbox")
+            raise InvalidInput(
+                f"agent {agent!r} may claim from its own inbox or a queue, "
+                f"not from {target!r}'s inbox"
+            )
         self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         if wait > 0:
@@ -231,8 +236,9 @@ class Hub(abc.ABC):
         secs = None if seconds is None else v.check_seconds("seconds", seconds)
         return self._extend(self._check_message_id(message_id), _token(token), secs)
 
-    def complete(self, message_id: str, token: str, *, claim_next: bool = False,
-                 wait: float = 0.0) -> Claim | None:
+    def complete(
+        self, message_id: str, token: str, *, claim_next: bool = False, wait: float = 0.0
+    ) -> Claim | None:
         """Finish a claimed message.  ``StaleLease``/``AlreadyFinished`` leave no trace.
 
         With ``claim_next``, the same atomic step also leases the next message of the
@@ -243,8 +249,9 @@ class Hub(abc.ABC):
         claims = self.complete_many([(message_id, token)], claim_next=chained, wait=wait)
         return claims[0] if claims else None
 
-    def complete_many(self, items: Iterable[tuple[str, str]], *, claim_next: int = 0,
-                      wait: float = 0.0) -> list[Claim]:
+    def complete_many(
+        self, items: Iterable[tuple[str, str]], *, claim_next: int = 0, wait: float = 0.0
+    ) -> list[Claim]:
         """Finish several claimed messages atomically: all, or none when one is refused.
 
         ``claim_next`` > 0 also leases up to that many messages of their (one) target in
@@ -255,14 +262,28 @@ class Hub(abc.ABC):
         return self._next_claims(then, wait, self._complete(pairs, then))
 
     @overload
-    def reply(self, message_id: str, token: str, payload: Any, *,
-              status: ReplyStatus | str = ..., claim_next: Literal[False] = False,
-              wait: float = 0.0) -> Reply: ...
+    def reply(
+        self,
+        message_id: str,
+        token: str,
+        payload: Any,
+        *,
+        status: ReplyStatus | str = ...,
+        claim_next: Literal[False] = False,
+        wait: float = 0.0,
+    ) -> Reply: ...
 
     @overload
-    def reply(self, message_id: str, token: str, payload: Any, *,
-              status: ReplyStatus | str = ..., claim_next: Literal[True],
-              wait: float = 0.0) -> Claim | None: ...
+    def reply(
+        self,
+        message_id: str,
+        token: str,
+        payload: Any,
+        *,
+        status: ReplyStatus | str = ...,
+        claim_next: Literal[True],
+        wait: float = 0.0,
+    ) -> Claim | None: ...
 
     def reply(
         self,
@@ -282,40 +303,69 @@ class Hub(abc.ABC):
         text = v.encode_payload(payload, self.settings.max_payload_bytes)
         state = _reply_status(status)
         then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
-        answer, found = self._reply(sender, self._check_message_id(message_id), _token(token),
-                                    text, state, then)
+        answer, found = self._reply(
+            sender, self._check_message_id(message_id), _token(token), text, state, then
+        )
         return answer if then is None else _first(self._next_claims(then, wait, found))
 
     @overload
-    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True,
-             claim_next: Literal[False] = False, wait: float = 0.0) -> Message: ...
+    def fail(
+        self,
+        message_id: str,
+        token: str,
+        reason: str,
+        *,
+        retry: bool = True,
+        claim_next: Literal[False] = False,
+        wait: float = 0.0,
+    ) -> Message: ...
 
     @overload
-    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True,
-             claim_next: Literal[True], wait: float = 0.0) -> Claim | None: ...
+    def fail(
+        self,
+        message_id: str,
+        token: str,
+        reason: str,
+        *,
+        retry: bool = True,
+        claim_next: Literal[True],
+        wait: float = 0.0,
+    ) -> Claim | None: ...
 
-    def fail(self, message_id: str, token: str, reason: str, *, retry: bool = True,
-             claim_next: bool = False, wait: float = 0.0) -> Message | Claim | None:
+    def fail(
+        self,
+        message_id: str,
+        token: str,
+        reason: str,
+        *,
+        retry: bool = True,
+        claim_next: bool = False,
+        wait: float = 0.0,
+    ) -> Message | Claim | None:
         """Give a claimed message up.  It is retried after a backoff while retries remain,
         else (or with ``retry=False``) dead-lettered with ``reason``.  Returns its new state,
         or with ``claim_next`` the next claim (see ``complete``)."""
         why = v.check_reason(reason)
         again = v.check_flag("retry", retry)
         then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
-        state, found = self._fail(self._check_message_id(message_id), _token(token), why,
-                                  again, then)
+        state, found = self._fail(
+            self._check_message_id(message_id), _token(token), why, again, then
+        )
         return state if then is None else _first(self._next_claims(then, wait, found))
 
     @overload
-    def release(self, message_id: str, token: str, *, claim_next: Literal[False] = False,
-                wait: float = 0.0) -> Message: ...
+    def release(
+        self, message_id: str, token: str, *, claim_next: Literal[False] = False, wait: float = 0.0
+    ) -> Message: ...
 
     @overload
-    def release(self, message_id: str, token: str, *, claim_next: Literal[True],
-                wait: float = 0.0) -> Claim | None: ...
+    def release(
+        self, message_id: str, token: str, *, claim_next: Literal[True], wait: float = 0.0
+    ) -> Claim | None: ...
 
-    def release(self, message_id: str, token: str, *, claim_next: bool = False,
-                wait: float = 0.0) -> Message | Claim | None:
+    def release(
+        self, message_id: str, token: str, *, claim_next: bool = False, wait: float = 0.0
+    ) -> Message | Claim | None:
         """Hand a claimed message back untouched: pending at once, no retry counted.
         With ``claim_next``, returns the next claim (see ``complete``): the released
         message itself when it is the best one there."""
@@ -370,8 +420,10 @@ class Hub(abc.ABC):
         agent = self._require_agent()
         self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        return self._wait_for(lambda: self._read_events(agent, limit) or None, wait,
-                              ("events", agent)) or []
+        return (
+            self._wait_for(lambda: self._read_events(agent, limit) or None, wait, ("events", agent))
+            or []
+        )
 
     def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
         """Recent events of every type, for monitoring; reads no cursor and moves none."""
@@ -438,11 +490,14 @@ class Hub(abc.ABC):
         return self.agent_id
 
     @staticmethod
-    def _check_message_id(message_id: object, name: str = "message_id",
-                          kind: str = "message id") -> str:
+    def _check_message_id(
+        message_id: object, name: str = "message_id", kind: str = "message id"
+    ) -> str:
         if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
-            raise InvalidInput(f"{v.label(kind, name)} {message_id!r:.60} is not a valid id: "
-                               "expected a string of 1 to 100 characters")
+            raise InvalidInput(
+                f"{v.label(kind, name)} {message_id!r:.60} is not a valid id: "
+                "expected a string of 1 to 100 characters"
+            )
         return message_id
 
     def _send_items(self, items: list[object], *, indexed: bool) -> list[Message]:
@@ -450,8 +505,9 @@ class Hub(abc.ABC):
         sender = self._require_agent()
         now = self.clock.now()
         self._check_batch(len(items), "messages (a batch)")
-        prepared = [_prepared(i if indexed else None, m, self.settings, now)
-                    for i, m in enumerate(items)]
+        prepared = [
+            _prepared(i if indexed else None, m, self.settings, now) for i, m in enumerate(items)
+        ]
         return self._send(sender, prepared, now)
 
     def _then(self, claim_next: int, wait: float) -> Then | None:
@@ -478,8 +534,7 @@ class Hub(abc.ABC):
     @staticmethod
     def _check_batch(size: int, name: str = "batch size") -> None:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-            raise InvalidInput(f"{name} {size!r:.60} must be an integer between 1 and "
-                               f"{MAX_BATCH}")
+            raise InvalidInput(f"{name} {size!r:.60} must be an integer between 1 and {MAX_BATCH}")
 
     def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
@@ -512,12 +567,12 @@ class Hub(abc.ABC):
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         """Lease up to ``limit`` messages of ``target`` in one atomic step; [] when none."""
 
-    def _claim_waiting(self, agent: str, target: str, limit: int,
-                       wait: float) -> list[Claim]:
+    def _claim_waiting(self, agent: str, target: str, limit: int, wait: float) -> list[Claim]:
         """``_claim``, waiting up to ``wait`` seconds for something to claim.  This polls
         (``_await_change``); a backend that can be woken does better."""
-        found = self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
-                               ("claim", target))
+        found = self._wait_for(
+            lambda: self._claim(agent, target, limit) or None, wait, ("claim", target)
+        )
         return found or []
 
     @abc.abstractmethod
@@ -529,16 +584,25 @@ class Hub(abc.ABC):
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None: ...
 
     @abc.abstractmethod
-    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
-               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]: ...
+    def _reply(
+        self,
+        sender: str,
+        message_id: str,
+        token: str,
+        payload_json: str,
+        status: ReplyStatus,
+        then: Then | None,
+    ) -> tuple[Reply, Next | None]: ...
 
     @abc.abstractmethod
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
-              then: Then | None) -> tuple[Message, Next | None]: ...
+    def _fail(
+        self, message_id: str, token: str, reason: str, retry: bool, then: Then | None
+    ) -> tuple[Message, Next | None]: ...
 
     @abc.abstractmethod
-    def _release(self, message_id: str, token: str,
-                 then: Then | None) -> tuple[Message, Next | None]: ...
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]: ...
 
     @abc.abstractmethod
     def _dead_letters(self, limit: int) -> list[Message]: ...
@@ -550,8 +614,9 @@ class Hub(abc.ABC):
     def _purge_dead(self, message_ids: list[str] | None) -> int: ...
 
     @abc.abstractmethod
-    def _publish(self, publisher: str, event_type: str, payload_json: str,
-                 ttl: float | None) -> Event: ...
+    def _publish(
+        self, publisher: str, event_type: str, payload_json: str, ttl: float | None
+    ) -> Event: ...
 
     @abc.abstractmethod
     def _subscribe(self, agent: str, event_type: str) -> None: ...
@@ -569,8 +634,14 @@ class Hub(abc.ABC):
     def _tail_events(self, after: str | None, limit: int) -> list[Event]: ...
 
     @abc.abstractmethod
-    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
-                  max_concurrent: int, ttl: float) -> AgentInfo: ...
+    def _register(
+        self,
+        agent: str,
+        capabilities: tuple[str, ...],
+        process_id: int | None,
+        max_concurrent: int,
+        ttl: float,
+    ) -> AgentInfo: ...
 
     @abc.abstractmethod
     def _heartbeat(self, agent: str, load: int | None) -> AgentInfo: ...
@@ -606,11 +677,14 @@ def next_source_refusal(agent: str, targets: list[str]) -> InvalidInput | None:
     CLAIM-009), or ``None``: they must share one target, a queue or ``agent``'s inbox."""
     source = targets[0]
     if any(t != source for t in targets):
-        return InvalidInput(f"claim_next needs the finished messages to share one target, "
-                            f"not {sorted(set(targets))}")
+        return InvalidInput(
+            f"claim_next needs the finished messages to share one target, "
+            f"not {sorted(set(targets))}"
+        )
     if v.is_agent_id(source) and source != agent:
-        return InvalidInput(f"agent {agent!r} may claim from its own inbox or a queue, "
-                            f"not from {source!r}'s inbox")
+        return InvalidInput(
+            f"agent {agent!r} may claim from its own inbox or a queue, not from {source!r}'s inbox"
+        )
     return None
 
 
@@ -618,18 +692,23 @@ def _pairs(items: object) -> list[tuple[object, object]]:
     """``complete_many``'s items: (message id, token) pairs, each a 2-item sequence."""
     found = v.check_list("items", items)
     for i, item in enumerate(found):
-        if isinstance(item, (str, bytes, Mapping)) or not isinstance(item, Sequence) \
-                or len(item) != 2:
+        if (
+            isinstance(item, (str, bytes, Mapping))
+            or not isinstance(item, Sequence)
+            or len(item) != 2
+        ):
             raise InvalidInput(f"items[{i}] {item!r:.60} is not a (message_id, token) pair")
     return [(pair[0], pair[1]) for pair in cast(list[Sequence[object]], found)]
 
 
-def _prepared(index: int | None, item: object, settings: HubSettings,
-              now: float) -> PreparedMessage:
+def _prepared(
+    index: int | None, item: object, settings: HubSettings, now: float
+) -> PreparedMessage:
     """One message to send; a refusal names its place in the list (``index``), if any."""
     if not isinstance(item, Outgoing):
-        raise InvalidInput(f"messages[{index}] must be an Outgoing, got "
-                           f"{type(item).__name__} {item!r:.60}")
+        raise InvalidInput(
+            f"messages[{index}] must be an Outgoing, got {type(item).__name__} {item!r:.60}"
+        )
     if index is None:
         return PreparedMessage(item, settings, now)
     try:
@@ -654,8 +733,6 @@ def _shown(value: object) -> str:
     if isinstance(value, str) and len(value) > v.MAX_ID_LENGTH:
         return f"{value[:40]!r}... ({len(value)} characters)"
     return repr(value)
-
-
 
 
 def _count(name: str, value: object) -> int:

@@ -85,10 +85,21 @@ class Fleet:
         self.env = _child_env()
 
     def start(self, agent: str, *options: str) -> None:
-        command = [sys.executable, "-m", "agentcomm.cli", "--url", self.url,
-                   "agent", "run", agent, *options]
-        with open(self.workdir / f"{agent[1:]}.log", "wb") as log, \
-                open(self.workdir / f"{agent[1:]}.out", "wb") as out:
+        command = [
+            sys.executable,
+            "-m",
+            "agentcomm.cli",
+            "--url",
+            self.url,
+            "agent",
+            "run",
+            agent,
+            *options,
+        ]
+        with (
+            open(self.workdir / f"{agent[1:]}.log", "wb") as log,
+            open(self.workdir / f"{agent[1:]}.out", "wb") as out,
+        ):
             self.procs[agent] = subprocess.Popen(command, stdout=out, stderr=log, env=self.env)
 
     def handler(self, script: str, *args: str) -> str:
@@ -108,8 +119,9 @@ class Fleet:
         return json.loads(text) if text else {}
 
 
-def run_demo(workdir: Path | None = None, *, keep: bool = False,
-             report: IO[str] | None = None) -> dict[str, Any]:
+def run_demo(
+    workdir: Path | None = None, *, keep: bool = False, report: IO[str] | None = None
+) -> dict[str, Any]:
     """Run the three use cases; returns the JSON summary (``ok`` tells the verdict)."""
     report = report or sys.stderr
     temporary = workdir is None
@@ -119,9 +131,13 @@ def run_demo(workdir: Path | None = None, *, keep: bool = False,
         raise ConfigurationError(f"{where} already holds a hub.db: give the demo an empty --dir")
     started = time.monotonic()
     cases = _run_cases(where.resolve())
-    result = {"ok": all(c.ok for c in cases), "dir": str(where), "kept": True,
-              "seconds": round(time.monotonic() - started, 2),
-              "cases": [dataclasses.asdict(c) for c in cases]}
+    result = {
+        "ok": all(c.ok for c in cases),
+        "dir": str(where),
+        "kept": True,
+        "seconds": round(time.monotonic() - started, 2),
+        "cases": [dataclasses.asdict(c) for c in cases],
+    }
     if temporary and not keep and result["ok"]:  # a failure keeps its logs for reading
         shutil.rmtree(where, ignore_errors=True)
         result["kept"] = False
@@ -140,8 +156,11 @@ def _run_cases(workdir: Path) -> list[Case]:
         _start_agents(fleet)
         cases.append(_wait_alive(url, fleet))
         if cases[0].ok:
-            cases += [_token_validation(url), _event_broadcast(url, workdir),
-                      _batch_distribution(url, workdir)]
+            cases += [
+                _token_validation(url),
+                _event_broadcast(url, workdir),
+                _batch_distribution(url, workdir),
+            ]
     finally:
         codes = fleet.stop()
     cases = [_events_exactly_once(c, workdir) if c.name == BROADCAST else c for c in cases]
@@ -155,35 +174,65 @@ def _start_agents(fleet: Fleet) -> None:
         fleet.start(agent, "--on-event", "user_login=" + fleet.handler("record_event.py", log))
     for agent in WORKERS:
         log = str(fleet.workdir / f"batches-{agent[1:]}.jsonl")
-        fleet.start(agent, "--queue", DEFAULT_QUEUE,
-                    "--handler", "process_batch=" + fleet.handler("process_batch.py", log))
+        fleet.start(
+            agent,
+            "--queue",
+            DEFAULT_QUEUE,
+            "--handler",
+            "process_batch=" + fleet.handler("process_batch.py", log),
+        )
 
 
 def _wait_alive(url: str, fleet: Fleet) -> Case:
     wanted = set(fleet.procs)
     with connect(url) as hub:
+
         def alive() -> set[str]:
             return {a.agent_id for a in hub.agents(alive_only=True)} & wanted
+
         ok = _until(lambda: alive() == wanted or _any_exited(fleet))
         found = alive()
     missing = sorted(wanted - found)
-    return Case("agents started", ok and not missing,
-                f"{len(found)}/{len(wanted)} agents registered and alive"
-                + (f"; missing {', '.join(missing)} (see their .log files)" if missing else ""))
+    return Case(
+        "agents started",
+        ok and not missing,
+        f"{len(found)}/{len(wanted)} agents registered and alive"
+        + (f"; missing {', '.join(missing)} (see their .log files)" if missing else ""),
+    )
 
 
 def _token_validation(url: str) -> Case:
     """Use case 1, through the command line exactly as a bash agent would call it."""
-    good = _cli(url, BACKEND, "request", AUTH, "validate_token",
-                '{"token": "jwt123", "endpoint": "/api/users"}', "--timeout", str(DEADLINE))
-    bad = _cli(url, BACKEND, "request", AUTH, "validate_token",
-               '{"token": "forged", "endpoint": "/api/users"}', "--timeout", str(DEADLINE))
+    good = _cli(
+        url,
+        BACKEND,
+        "request",
+        AUTH,
+        "validate_token",
+        '{"token": "jwt123", "endpoint": "/api/users"}',
+        "--timeout",
+        str(DEADLINE),
+    )
+    bad = _cli(
+        url,
+        BACKEND,
+        "request",
+        AUTH,
+        "validate_token",
+        '{"token": "forged", "endpoint": "/api/users"}',
+        "--timeout",
+        str(DEADLINE),
+    )
     answers = [r.get("payload") or {} for r in (good, bad)]
     ok = answers[0].get("valid") is True and answers[1].get("valid") is False
-    return Case("token validation", ok,
-                f"{BACKEND} -> {AUTH} validate_token: jwt123"
-                f" valid={json.dumps(answers[0].get('valid'))},"
-                f" forged valid={json.dumps(answers[1].get('valid'))}", {"replies": [good, bad]})
+    return Case(
+        "token validation",
+        ok,
+        f"{BACKEND} -> {AUTH} validate_token: jwt123"
+        f" valid={json.dumps(answers[0].get('valid'))},"
+        f" forged valid={json.dumps(answers[1].get('valid'))}",
+        {"replies": [good, bad]},
+    )
 
 
 def _event_broadcast(url: str, workdir: Path) -> Case:
@@ -193,9 +242,13 @@ def _event_broadcast(url: str, workdir: Path) -> Case:
     event_id = str(event.get("id"))
     ok = _until(lambda: all(_event_count(workdir, a, event_id) >= 1 for a in SUBSCRIBERS))
     got = {a: _event_count(workdir, a, event_id) for a in SUBSCRIBERS}
-    return Case(BROADCAST, ok, f"user_login {event_id} reached "
-                f"{sum(n >= 1 for n in got.values())}/{len(SUBSCRIBERS)} subscribers",
-                {"event_id": event_id, "deliveries": got})
+    return Case(
+        BROADCAST,
+        ok,
+        f"user_login {event_id} reached "
+        f"{sum(n >= 1 for n in got.values())}/{len(SUBSCRIBERS)} subscribers",
+        {"event_id": event_id, "deliveries": got},
+    )
 
 
 def _events_exactly_once(case: Case, workdir: Path) -> Case:
@@ -210,9 +263,14 @@ def _events_exactly_once(case: Case, workdir: Path) -> Case:
 def _batch_distribution(url: str, workdir: Path) -> Case:
     """Use case 3: 100 tasks on ANY_AVAILABLE; each completed once, by some worker."""
     with connect(url, agent=COORDINATOR) as hub:
-        tasks = [Outgoing(DEFAULT_QUEUE, "process_batch",
-                          {"batch_id": f"batch_{i:03d}", "data": f"dataset_{i}"})
-                 for i in range(1, TASKS + 1)]
+        tasks = [
+            Outgoing(
+                DEFAULT_QUEUE,
+                "process_batch",
+                {"batch_id": f"batch_{i:03d}", "data": f"dataset_{i}"},
+            )
+            for i in range(1, TASKS + 1)
+        ]
         sent = [m.id for m in hub.send_many(tasks)]
         _until(lambda: all(hub.get(m).status.finished for m in sent))
         statuses = collections.Counter(hub.get(m).status for m in sent)
@@ -222,11 +280,13 @@ def _batch_distribution(url: str, workdir: Path) -> Case:
     once = len(per_batch) == TASKS and set(per_batch.values()) == {1}
     ok = statuses[Status.COMPLETED] == TASKS and once
     shares = " ".join(f"{w.rsplit('.', 1)[-1]}={per_worker[w]}" for w in WORKERS)
-    return Case("batch distribution", ok,
-                f"{statuses[Status.COMPLETED]}/{TASKS} tasks completed, "
-                f"{sum(per_batch.values())} handler runs; per worker: {shares}",
-                {"per_worker": dict(per_worker), "statuses": {s.value: n for s, n in
-                                                              statuses.items()}})
+    return Case(
+        "batch distribution",
+        ok,
+        f"{statuses[Status.COMPLETED]}/{TASKS} tasks completed, "
+        f"{sum(per_batch.values())} handler runs; per worker: {shares}",
+        {"per_worker": dict(per_worker), "statuses": {s.value: n for s, n in statuses.items()}},
+    )
 
 
 def _clean_stop(url: str, fleet: Fleet, codes: dict[str, int | None]) -> Case:
@@ -235,17 +295,22 @@ def _clean_stop(url: str, fleet: Fleet, codes: dict[str, int | None]) -> Case:
     clean = sorted(a for a, code in codes.items() if code == 0)
     summaries = {a: fleet.summary(a) for a in clean}
     ok = len(clean) == len(codes) and not active
-    return Case("clean shutdown", ok,
-                f"{len(clean)}/{len(codes)} agents stopped on SIGTERM with exit 0; "
-                f"still active: {', '.join(active) or 'none'}", {"summaries": summaries})
+    return Case(
+        "clean shutdown",
+        ok,
+        f"{len(clean)}/{len(codes)} agents stopped on SIGTERM with exit 0; "
+        f"still active: {', '.join(active) or 'none'}",
+        {"summaries": summaries},
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------
 def _cli(url: str, agent: str, *args: str) -> dict[str, Any]:
     """Run one ``agentcomm`` command as ``agent``; its JSON output, or {} on failure."""
     command = [sys.executable, "-m", "agentcomm.cli", "--url", url, "--agent", agent, *args]
-    done = subprocess.run(command, capture_output=True, env=_child_env(), timeout=2 * DEADLINE,
-                          check=False)
+    done = subprocess.run(
+        command, capture_output=True, env=_child_env(), timeout=2 * DEADLINE, check=False
+    )
     try:
         found = json.loads(done.stdout) if done.returncode == 0 else {}
     except ValueError:

@@ -48,11 +48,36 @@ MANUAL_CLOCK = "manual_clock"
 CLAIM_NEXT = "claim_next"
 
 HUB_OP_NAMES = (
-    "send", "send_many", "request", "wait_reply", "get_reply", "get",
-    "claim", "claim_many", "extend", "complete", "complete_many",
-    "reply", "fail", "release", "dead_letters", "replay", "purge_dead",
-    "publish", "subscribe", "unsubscribe", "subscriptions", "events", "tail_events",
-    "register", "heartbeat", "deregister", "agents", "sweep", "prune", "stats",
+    "send",
+    "send_many",
+    "request",
+    "wait_reply",
+    "get_reply",
+    "get",
+    "claim",
+    "claim_many",
+    "extend",
+    "complete",
+    "complete_many",
+    "reply",
+    "fail",
+    "release",
+    "dead_letters",
+    "replay",
+    "purge_dead",
+    "publish",
+    "subscribe",
+    "unsubscribe",
+    "subscriptions",
+    "events",
+    "tail_events",
+    "register",
+    "heartbeat",
+    "deregister",
+    "agents",
+    "sweep",
+    "prune",
+    "stats",
 )
 
 HUB_OPS: dict[str, Callable[[Hub], Callable[..., Any]]] = {
@@ -62,8 +87,13 @@ HUB_OPS: dict[str, Callable[[Hub], Callable[..., Any]]] = {
 
 SIGNATURES = {name: inspect.signature(getattr(Hub, name)) for name in HUB_OP_NAMES}
 
-REQUIRES = {"send_many": "batch", "claim_many": "batch", "complete_many": "batch",
-            "advance_clock": MANUAL_CLOCK, "read_clock": MANUAL_CLOCK}
+REQUIRES = {
+    "send_many": "batch",
+    "claim_many": "batch",
+    "complete_many": "batch",
+    "advance_clock": MANUAL_CLOCK,
+    "read_clock": MANUAL_CLOCK,
+}
 """Ops that only a driver declaring the capability answers (others: ``unsupported``)."""
 
 
@@ -79,8 +109,13 @@ class Unsupported(AgentCommError):
     code = "unsupported"
 
 
-def serve(stdin: IO[bytes], stdout: IO[bytes], url_template: str,
-          clock_mode: str = "system", stderr: IO[str] | None = None) -> int:
+def serve(
+    stdin: IO[bytes],
+    stdout: IO[bytes],
+    url_template: str,
+    clock_mode: str = "system",
+    stderr: IO[str] | None = None,
+) -> int:
     """Answer requests from ``stdin`` until ``close`` or end of input; return the exit code."""
     driver = Driver(url_template, clock_mode, stderr or sys.stderr)
     try:
@@ -124,8 +159,11 @@ class Driver:
             return encode({"id": request_id, "ok": False, "error": wire_error(exc)})
         except Exception as exc:  # any other failure is reported, and the driver goes on
             traceback.print_exc(file=self.log)
-            error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}",
-                     "definite": False}
+            error = {
+                "code": "internal",
+                "message": f"{type(exc).__name__}: {exc}",
+                "definite": False,
+            }
             return encode({"id": request_id, "ok": False, "error": error})
 
     def run(self, op: str, args: dict[str, Any]) -> Any:
@@ -133,8 +171,10 @@ class Driver:
             raise ProtocolViolation(f"the first request must be 'hello', not {op!r}")
         needed = REQUIRES.get(op)
         if needed is not None and needed not in self.capabilities:
-            raise Unsupported(f"op {op!r} needs capability {needed!r}, which this driver "
-                              f"does not declare (it declares {sorted(self.capabilities)})")
+            raise Unsupported(
+                f"op {op!r} needs capability {needed!r}, which this driver "
+                f"does not declare (it declares {sorted(self.capabilities)})"
+            )
         control = CONTROL_OPS.get(op)
         if control is not None:
             return control(self, **bind(op, inspect.signature(control), args, self))
@@ -146,8 +186,10 @@ class Driver:
         if self.hub is None:
             raise ProtocolViolation(f"no hub is open: send 'open' before {op!r}")
         if args.get("claim_next") and CLAIM_NEXT not in self.capabilities:
-            raise Unsupported(f"claim_next needs capability {CLAIM_NEXT!r}, which this driver "
-                              f"does not declare (it declares {sorted(self.capabilities)})")
+            raise Unsupported(
+                f"claim_next needs capability {CLAIM_NEXT!r}, which this driver "
+                f"does not declare (it declares {sorted(self.capabilities)})"
+            )
         arguments = bind(op, SIGNATURES[op], args, self.hub)
         reader = ARG_READERS.get(op)
         return HUB_OPS[op](self.hub)(**(reader(arguments) if reader else arguments))
@@ -156,13 +198,21 @@ class Driver:
     def hello(self, *, protocol: object, suite: object = None) -> dict[str, Any]:
         if isinstance(protocol, bool) or protocol != PROTOCOL:
             raise ProtocolViolation(
-                f"this driver speaks protocol {PROTOCOL}; the suite asked for {protocol!r}")
-        print(f"agentcomm driver: hello from {suite!r}; {self.kind} hub, "
-              f"capabilities {sorted(self.capabilities)}", file=self.log, flush=True)
+                f"this driver speaks protocol {PROTOCOL}; the suite asked for {protocol!r}"
+            )
+        print(
+            f"agentcomm driver: hello from {suite!r}; {self.kind} hub, "
+            f"capabilities {sorted(self.capabilities)}",
+            file=self.log,
+            flush=True,
+        )
         self.greeted = True
-        return {"protocol": PROTOCOL,
-                "implementation": {"name": IMPLEMENTATION, "version": agentcomm.__version__},
-                "kind": self.kind, "capabilities": sorted(self.capabilities)}
+        return {
+            "protocol": PROTOCOL,
+            "implementation": {"name": IMPLEMENTATION, "version": agentcomm.__version__},
+            "kind": self.kind,
+            "capabilities": sorted(self.capabilities),
+        }
 
     def new_hub(self, *, workdir: object) -> dict[str, str]:
         directory = Path(text("workdir", workdir))
@@ -175,11 +225,15 @@ class Driver:
 
     def open(self, *, hub: object, agent: object = None, now: object = None) -> None:
         if self.hub is not None:
-            raise ProtocolViolation(f"this driver already has a hub open as {self.hub.agent_id!r}"
-                                    "; start one driver per handle")
+            raise ProtocolViolation(
+                f"this driver already has a hub open as {self.hub.agent_id!r}"
+                "; start one driver per handle"
+            )
         if now is not None and MANUAL_CLOCK not in self.capabilities:
-            raise Unsupported("'now' needs capability 'manual_clock', which this driver "
-                              "does not declare (run it with --clock manual)")
+            raise Unsupported(
+                "'now' needs capability 'manual_clock', which this driver "
+                "does not declare (run it with --clock manual)"
+            )
         # Without 'now' the handle runs on the system clock: the suite opens such handles
         # for what must wait in real time (a waiter's CPU, a process killed mid-lease).
         self.clock = None if now is None else ManualClock(number("now", now))
@@ -196,8 +250,9 @@ class Driver:
         if self.hub is None:
             raise ProtocolViolation(f"no hub is open: send 'open' before {op!r}")
         if self.clock is None:
-            raise ProtocolViolation(f"{op!r}: this handle runs on the system clock (it was "
-                                    "opened without 'now')")
+            raise ProtocolViolation(
+                f"{op!r}: this handle runs on the system clock (it was opened without 'now')"
+            )
         return self.clock
 
     def close(self) -> None:
@@ -210,8 +265,11 @@ class Driver:
 
 
 CONTROL_OPS: dict[str, Callable[..., Any]] = {
-    "hello": Driver.hello, "new_hub": Driver.new_hub, "open": Driver.open,
-    "advance_clock": Driver.advance_clock, "read_clock": Driver.read_clock,
+    "hello": Driver.hello,
+    "new_hub": Driver.new_hub,
+    "open": Driver.open,
+    "advance_clock": Driver.advance_clock,
+    "read_clock": Driver.read_clock,
     "close": Driver.close,
 }
 """The protocol's own ops; every other op must be in ``HUB_OPS``."""
@@ -222,8 +280,9 @@ def decode_request(line: bytes) -> dict[str, Any]:
     try:
         data = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise ProtocolViolation(f"the request line is not UTF-8 JSON ({exc}): "
-                                f"{line[:200]!r}") from None
+        raise ProtocolViolation(
+            f"the request line is not UTF-8 JSON ({exc}): {line[:200]!r}"
+        ) from None
     if not isinstance(data, dict):
         raise ProtocolViolation(f"a request is a JSON object, not {type(data).__name__}")
     return data
@@ -279,8 +338,9 @@ def _no_constant(name: str) -> None:
 
 
 # -- arguments ----------------------------------------------------------------------------------
-def bind(op: str, signature: inspect.Signature, args: dict[str, Any],
-         owner: object) -> dict[str, Any]:
+def bind(
+    op: str, signature: inspect.Signature, args: dict[str, Any], owner: object
+) -> dict[str, Any]:
     """``args`` checked against the op's keyword parameters (``owner`` fills ``self``)."""
     try:
         signature.bind(owner, **args)
@@ -296,8 +356,7 @@ def read_outgoing(args: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(items, list):
         return args
     try:
-        return {**args, "messages": [Outgoing(**m) if isinstance(m, dict) else m
-                                     for m in items]}
+        return {**args, "messages": [Outgoing(**m) if isinstance(m, dict) else m for m in items]}
     except TypeError as exc:
         raise ProtocolViolation(f"send_many: a message is not an Outgoing: {exc}") from None
 
@@ -312,7 +371,8 @@ def read_pairs(args: dict[str, Any]) -> dict[str, Any]:
 
 
 ARG_READERS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "send_many": read_outgoing, "complete_many": read_pairs,
+    "send_many": read_outgoing,
+    "complete_many": read_pairs,
 }
 
 
@@ -340,8 +400,9 @@ def declared_capabilities(scheme: str, manual_clock: bool) -> frozenset[str]:
     """The hub's own capabilities; ``manual_clock`` only when the driver runs one."""
     own = hub_class(scheme).capabilities
     if manual_clock and MANUAL_CLOCK not in own:
-        raise ConfigurationError(f"--clock manual: the {scheme} hub does not declare "
-                                 f"{MANUAL_CLOCK!r}")
+        raise ConfigurationError(
+            f"--clock manual: the {scheme} hub does not declare {MANUAL_CLOCK!r}"
+        )
     return own if manual_clock else own - {MANUAL_CLOCK}
 
 

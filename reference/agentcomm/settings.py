@@ -50,11 +50,13 @@ class HubSettings:
             value = getattr(self, name)
             if not low <= value <= high:
                 raise ConfigurationError(
-                    f"hub option {name}={value!r} is out of range [{low:g}, {high:g}]")
+                    f"hub option {name}={value!r} is out of range [{low:g}, {high:g}]"
+                )
         if self.backoff_max < self.backoff_base:
             raise ConfigurationError(
                 f"hub option backoff_max={self.backoff_max:g} is below "
-                f"backoff_base={self.backoff_base:g}")
+                f"backoff_base={self.backoff_base:g}"
+            )
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> HubSettings:

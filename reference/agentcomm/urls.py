@@ -34,8 +34,9 @@ __all__ = ["ENV_AGENT", "ENV_URL", "HubURL", "connect", "fresh_url", "hub_class"
 ENV_URL = "AGENTCOMM_URL"
 ENV_AGENT = "AGENTCOMM_AGENT"
 
-_REDIS_OPTIONS = frozenset({"prefix", "persistence", "ssl_ca_certs", "ssl_certfile",
-                            "ssl_keyfile", "ssl_cert_reqs"})
+_REDIS_OPTIONS = frozenset(
+    {"prefix", "persistence", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"}
+)
 BACKEND_OPTIONS: dict[str, frozenset[str]] = {
     "sqlite": frozenset(),
     "redis": _REDIS_OPTIONS,
@@ -45,8 +46,13 @@ BACKEND_OPTIONS: dict[str, frozenset[str]] = {
 }
 """Options of one backend, given as text in the URL's query next to ``HubSettings``."""
 
-KINDS = {"sqlite": "sqlite", "redis": "redis", "rediss": "redis", "fakeredis": "redis",
-         "hybrid": "hybrid"}
+KINDS = {
+    "sqlite": "sqlite",
+    "redis": "redis",
+    "rediss": "redis",
+    "fakeredis": "redis",
+    "hybrid": "hybrid",
+}
 """URL scheme -> the kind of hub (SPEC CAP-001)."""
 
 
@@ -84,8 +90,9 @@ def connect(
     if where.scheme == "sqlite":
         from agentcomm.sqlite.hub import SqliteHub
 
-        return SqliteHub(where.location, agent=agent, settings=where.settings, clock=clock,
-                         create=create)
+        return SqliteHub(
+            where.location, agent=agent, settings=where.settings, clock=clock, create=create
+        )
     from agentcomm.redis.hub import RedisHub
 
     assert issubclass(opened, RedisHub)  # the Redis hub, or the hybrid hub built on it
@@ -109,8 +116,9 @@ def hub_class(scheme: str) -> type[Hub]:
 
         return RedisHub
     except ImportError as exc:
-        raise ConfigurationError(f"{scheme}:// hubs need redis-py ({exc}): "
-                                 "pip install 'agentcomm[redis]'") from None
+        raise ConfigurationError(
+            f"{scheme}:// hubs need redis-py ({exc}): pip install 'agentcomm[redis]'"
+        ) from None
 
 
 def parse(url: str) -> HubURL:
@@ -125,7 +133,8 @@ def parse(url: str) -> HubURL:
     if parts.scheme not in BACKEND_OPTIONS:
         known = ", ".join(f"{s}://" for s in BACKEND_OPTIONS)
         raise ConfigurationError(
-            f"unsupported hub URL scheme {parts.scheme!r} in {redact(url)!r} (known: {known})")
+            f"unsupported hub URL scheme {parts.scheme!r} in {redact(url)!r} (known: {known})"
+        )
     pairs = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     query = dict(pairs)
     if len(query) != len(pairs):
@@ -134,8 +143,10 @@ def parse(url: str) -> HubURL:
     for name in query.keys() - own:
         others = sorted(s for s, names in BACKEND_OPTIONS.items() if name in names)
         if others:
-            raise ConfigurationError(f"hub option {name!r} is for {'/'.join(others)} URLs, "
-                                     f"not {parts.scheme}:// ({redact(url)!r})")
+            raise ConfigurationError(
+                f"hub option {name!r} is for {'/'.join(others)} URLs, "
+                f"not {parts.scheme}:// ({redact(url)!r})"
+            )
     options = {k: v for k, v in query.items() if k in own}
     settings = HubSettings.from_query({k: v for k, v in query.items() if k not in own})
     location = _sqlite_path(url, parts) if parts.scheme == "sqlite" else parts.netloc
@@ -166,8 +177,10 @@ def fresh_url(template: str, directory: Path) -> str:
 
 def _sqlite_path(url: str, parts: urllib.parse.SplitResult) -> str:
     if parts.netloc:
-        raise ConfigurationError(f"SQLite URL {redact(url)!r} names a host; "
-                                 "use sqlite:///relative.db or sqlite:////abs.db")
+        raise ConfigurationError(
+            f"SQLite URL {redact(url)!r} names a host; "
+            "use sqlite:///relative.db or sqlite:////abs.db"
+        )
     path = urllib.parse.unquote(parts.path)[1:]
     if not path:
         raise ConfigurationError(f"SQLite URL {redact(url)!r} names no file")

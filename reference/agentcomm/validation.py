@@ -56,8 +56,14 @@ def label(kind: str, name: str | None) -> str:
     return f"{name} ({kind})"
 
 
-def _check(kind: str, value: object, pattern: re.Pattern[str], limit: int, rule: str,
-           name: str | None = None) -> str:
+def _check(
+    kind: str,
+    value: object,
+    pattern: re.Pattern[str],
+    limit: int,
+    rule: str,
+    name: str | None = None,
+) -> str:
     what = label(kind, name)
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}")

@@ -35,27 +35,56 @@ from agentcomm.models import (
     as_json,
 )
 
-__all__ = ["ERRORS", "RESULT_KINDS", "BadTag", "error_from_wire", "error_to_wire", "from_wire",
-           "is_plain", "tag", "to_wire", "untag"]
+__all__ = [
+    "ERRORS",
+    "RESULT_KINDS",
+    "BadTag",
+    "error_from_wire",
+    "error_to_wire",
+    "from_wire",
+    "is_plain",
+    "tag",
+    "to_wire",
+    "untag",
+]
 
 ERRORS: dict[str, type[errors.AgentCommError]] = {
     cls.code: cls
     for cls in (
-        errors.AgentCommError, errors.ConfigurationError, errors.InvalidInput, errors.NotFound,
-        errors.Conflict, errors.StaleLease, errors.AlreadyFinished, errors.DeadlineExceeded,
-        errors.BackendUnavailable, errors.CorruptStore,
+        errors.AgentCommError,
+        errors.ConfigurationError,
+        errors.InvalidInput,
+        errors.NotFound,
+        errors.Conflict,
+        errors.StaleLease,
+        errors.AlreadyFinished,
+        errors.DeadlineExceeded,
+        errors.BackendUnavailable,
+        errors.CorruptStore,
     )
 }
 
 RESULT_KINDS: dict[str, tuple[str, bool]] = {
-    "send": ("message", False), "get": ("message", False), "fail": ("message", False),
-    "release": ("message", False), "replay": ("message", False),
-    "send_many": ("message", True), "dead_letters": ("message", True),
-    "claim": ("claim", False), "claim_many": ("claim", True), "extend": ("claim", False),
-    "request": ("reply", False), "wait_reply": ("reply", False), "reply": ("reply", False),
+    "send": ("message", False),
+    "get": ("message", False),
+    "fail": ("message", False),
+    "release": ("message", False),
+    "replay": ("message", False),
+    "send_many": ("message", True),
+    "dead_letters": ("message", True),
+    "claim": ("claim", False),
+    "claim_many": ("claim", True),
+    "extend": ("claim", False),
+    "request": ("reply", False),
+    "wait_reply": ("reply", False),
+    "reply": ("reply", False),
     "get_reply": ("reply", False),
-    "publish": ("event", False), "events": ("event", True), "tail_events": ("event", True),
-    "register": ("agent", False), "heartbeat": ("agent", False), "agents": ("agent", True),
+    "publish": ("event", False),
+    "events": ("event", True),
+    "tail_events": ("event", True),
+    "register": ("agent", False),
+    "heartbeat": ("agent", False),
+    "agents": ("agent", True),
     "stats": ("stats", False),
 }
 """What each hub operation returns: (kind, a list of them?).  A ``null`` result stays
@@ -102,8 +131,9 @@ def _is_claims(data: Any) -> bool:
 
 
 def _message(d: dict[str, Any]) -> Message:
-    return Message(**{**d, "status": Status(d["status"]),
-                      "priority": Priority.parse(d["priority"])})
+    return Message(
+        **{**d, "status": Status(d["status"]), "priority": Priority.parse(d["priority"])}
+    )
 
 
 def _claim(d: dict[str, Any]) -> Claim:
@@ -126,8 +156,14 @@ def _stats(d: dict[str, Any]) -> Stats:
     return Stats(d["depths"], d["counters"], d["agents_alive"], d["agents_known"])
 
 
-_READERS = {"message": _message, "claim": _claim, "reply": _reply, "event": _event,
-            "agent": _agent, "stats": _stats}
+_READERS = {
+    "message": _message,
+    "claim": _claim,
+    "reply": _reply,
+    "event": _event,
+    "agent": _agent,
+    "stats": _stats,
+}
 
 
 # -- values JSON cannot carry ------------------------------------------------------------------
@@ -194,8 +230,10 @@ def _number(value: Any) -> Any:
 
 
 def _string(units: Any) -> str:
-    if not (isinstance(units, list) and all(
-            isinstance(u, int) and not isinstance(u, bool) and 0 <= u <= 0xFFFF for u in units)):
+    if not (
+        isinstance(units, list)
+        and all(isinstance(u, int) and not isinstance(u, bool) and 0 <= u <= 0xFFFF for u in units)
+    ):
         raise BadTag("a string node holds a list of UTF-16 code units (0..65535)")
     return struct.pack(f"<{len(units)}H", *units).decode("utf-16-le", "surrogatepass")
 
@@ -227,5 +265,11 @@ def _bool(value: Any) -> bool:
     return value
 
 
-_UNTAG: dict[str, Any] = {"null": lambda: None, "bool": _bool, "number": _number,
-                          "string": _string, "array": _array, "object": _object}
+_UNTAG: dict[str, Any] = {
+    "null": lambda: None,
+    "bool": _bool,
+    "number": _number,
+    "string": _string,
+    "array": _array,
+    "object": _object,
+}

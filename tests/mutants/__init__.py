@@ -50,8 +50,17 @@ from agentcomm_conformance.target import ReferenceTarget
 T = TypeVar("T")
 H = TypeVar("H", bound=agentcomm.Hub)
 
-__all__ = ["ClaimHook", "Implementation", "RedisImplementation", "catalogue", "driver_impl",
-           "impl_of", "keeping_depths", "run_driver", "suite_args"]
+__all__ = [
+    "ClaimHook",
+    "Implementation",
+    "RedisImplementation",
+    "catalogue",
+    "driver_impl",
+    "impl_of",
+    "keeping_depths",
+    "run_driver",
+    "suite_args",
+]
 
 
 class Factory(Generic[H]):
@@ -78,14 +87,17 @@ class Implementation(Factory[SqliteHub]):
         self.open(locator, None, None, create=True).close()
         return locator
 
-    def open(self, locator: str, agent: str | None, clock: Clock | None, *,
-             create: bool = False) -> SqliteHub:
+    def open(
+        self, locator: str, agent: str | None, clock: Clock | None, *, create: bool = False
+    ) -> SqliteHub:
         where = parse(locator)
         if where.scheme != "sqlite":  # as agentcomm.connect says it
             raise ConfigurationError(
-                f"unsupported hub URL scheme {where.scheme!r} in {redact(locator)!r}")
-        return self.hub_class(where.location, agent=agent, settings=where.settings, clock=clock,
-                              create=create)
+                f"unsupported hub URL scheme {where.scheme!r} in {redact(locator)!r}"
+            )
+        return self.hub_class(
+            where.location, agent=agent, settings=where.settings, clock=clock, create=create
+        )
 
 
 class ClaimHook(SqliteHub):
@@ -107,8 +119,14 @@ class ClaimHook(SqliteHub):
         if not (claimable or lapsed):
             return []
         token = self._new_token(agent)
-        params = {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
-                  "target": target, "limit": limit}
+        params = {
+            "agent": agent,
+            "token": token,
+            "now": now,
+            "now_iso": iso(now),
+            "target": target,
+            "limit": limit,
+        }
         with self.store.write() as conn:
             if lapsed:
                 self._settle_leases(conn, now)
@@ -144,8 +162,11 @@ def keeping_depths(hub: RedisHub, change: Callable[[], T]) -> T:
     (``depths``) and the sets of leased and finished ids (``processing:*``, ``finished:*``).
     A function that forgets to count, or to index, what it moved."""
     client, prefix = hub.client, hub.keys.prefix
-    sets = [key for pattern in ("processing:*", "finished:*")
-            for key in client.scan_iter(match=prefix + pattern)]
+    sets = [
+        key
+        for pattern in ("processing:*", "finished:*")
+        for key in client.scan_iter(match=prefix + pattern)
+    ]
     depths: dict[Any, Any] = dict(client.hgetall(hub.keys.depths))
     members: dict[Any, Any] = {key: client.zrange(key, 0, -1, withscores=True) for key in sets}
     result = change()

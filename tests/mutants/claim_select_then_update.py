@@ -48,9 +48,12 @@ class SelectThenUpdate(SqliteHub):
         time.sleep(0.001)  # the round trip between the design's SELECT and its UPDATE
         token = secrets.token_hex(16)
         with self.store.write() as conn:
-            found = [conn.execute(TAKE, {"agent": agent, "token": token, "now": now,
-                                         "now_iso": iso(now), "id": i}).fetchone()
-                     for i in picked]
+            found = [
+                conn.execute(
+                    TAKE, {"agent": agent, "token": token, "now": now, "now_iso": iso(now), "id": i}
+                ).fetchone()
+                for i in picked
+            ]
         return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
 
 

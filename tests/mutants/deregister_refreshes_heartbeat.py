@@ -14,9 +14,11 @@ CATCHES = ("EXP-004", "REG-004")
 class DeregisterRefreshesHeartbeat(SqliteHub):
     def _deregister(self, agent: str) -> None:
         with self.store.write() as conn:
-            conn.execute("UPDATE agent_registry SET status = 'inactive', current_load = 0,"
-                         " last_heartbeat = ? WHERE agent_id = ?",
-                         (iso(self.clock.now()), agent))
+            conn.execute(
+                "UPDATE agent_registry SET status = 'inactive', current_load = 0,"
+                " last_heartbeat = ? WHERE agent_id = ?",
+                (iso(self.clock.now()), agent),
+            )
 
 
 def implementation() -> Implementation:

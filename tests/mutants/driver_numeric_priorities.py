@@ -18,8 +18,10 @@ LEVELS = {"low": 0, "normal": 1, "high": 2}
 
 def numbered(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: LEVELS.get(v, v) if k == "priority" and isinstance(v, str) else numbered(v)
-                for k, v in value.items()}
+        return {
+            k: LEVELS.get(v, v) if k == "priority" and isinstance(v, str) else numbered(v)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [numbered(v) for v in value]
     return value

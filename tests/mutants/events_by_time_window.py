@@ -31,8 +31,15 @@ ORDER BY e.id LIMIT :limit
 class EventsByTimeWindow(SqliteHub):
     def _read_events(self, agent: str, limit: int) -> list[Event]:
         now = self.clock.now()
-        found = self.store.query(RECENT, {"agent": agent, "since": iso(now - POLL_INTERVAL),
-                                          "now_iso": iso(now), "limit": limit})
+        found = self.store.query(
+            RECENT,
+            {
+                "agent": agent,
+                "since": iso(now - POLL_INTERVAL),
+                "now_iso": iso(now),
+                "limit": limit,
+            },
+        )
         return [rows.event(r) for r in found]
 
 

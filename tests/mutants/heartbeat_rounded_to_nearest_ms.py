@@ -19,8 +19,14 @@ def rounded(ts: float) -> str:
 
 
 class HeartbeatRounded(SqliteHub):
-    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
-                  max_concurrent: int, ttl: float) -> AgentInfo:
+    def _register(
+        self,
+        agent: str,
+        capabilities: tuple[str, ...],
+        process_id: int | None,
+        max_concurrent: int,
+        ttl: float,
+    ) -> AgentInfo:
         info = super()._register(agent, capabilities, process_id, max_concurrent, ttl)
         self._round(agent)
         return info
@@ -32,8 +38,10 @@ class HeartbeatRounded(SqliteHub):
 
     def _round(self, agent: str) -> None:
         with self.store.write() as conn:
-            conn.execute("UPDATE agent_registry SET last_heartbeat = ? WHERE agent_id = ?",
-                         (rounded(self.clock.now()), agent))
+            conn.execute(
+                "UPDATE agent_registry SET last_heartbeat = ? WHERE agent_id = ?",
+                (rounded(self.clock.now()), agent),
+            )
 
 
 def implementation() -> Implementation:

@@ -12,14 +12,19 @@ CATCHES = ("CLAIM-001",)
 
 
 class InboxNotPrivate(SqliteHub):
-    def claim_many(self, source: str | None = None, *, limit: int = 10,
-                   wait: float = 0.0) -> list[Claim]:
+    def claim_many(
+        self, source: str | None = None, *, limit: int = 10, wait: float = 0.0
+    ) -> list[Claim]:
         agent = self._require_agent()
         target = agent if source is None else v.check_target(source)
         self._check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
-        return self._wait_for(lambda: self._claim(agent, target, limit) or None, wait,
-                              ("claim", target)) or []
+        return (
+            self._wait_for(
+                lambda: self._claim(agent, target, limit) or None, wait, ("claim", target)
+            )
+            or []
+        )
 
 
 def implementation() -> Implementation:

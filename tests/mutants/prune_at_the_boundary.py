@@ -17,7 +17,9 @@ class PruneAtTheBoundary(SqliteHub):
         with self.store.write() as conn:
             counts["messages"] += conn.execute(
                 "DELETE FROM agent_messages WHERE status IN ('completed', 'expired')"
-                " AND finished_at <= ?", (cutoff,)).rowcount
+                " AND finished_at <= ?",
+                (cutoff,),
+            ).rowcount
         return counts
 
 

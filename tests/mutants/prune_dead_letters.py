@@ -13,8 +13,9 @@ class PruneDeadLetters(SqliteHub):
     def _prune(self) -> dict[str, int]:
         cutoff = self.clock.now() - self.settings.retain_finished
         with self.store.write() as conn:
-            dead = conn.execute("DELETE FROM agent_messages WHERE status = 'dead'"
-                                " AND finished_at < ?", (cutoff,)).rowcount
+            dead = conn.execute(
+                "DELETE FROM agent_messages WHERE status = 'dead' AND finished_at < ?", (cutoff,)
+            ).rowcount
         counts = super()._prune()
         return {**counts, "messages": counts["messages"] + int(dead)}
 

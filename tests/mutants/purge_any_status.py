@@ -14,8 +14,7 @@ class PurgeAnyStatus(SqliteHub):
             return super()._purge_dead(None)
         with self.store.write() as conn:
             params = [(int(m),) for m in message_ids if _is_rowid(m)]
-            return int(conn.executemany("DELETE FROM agent_messages WHERE id = ?",
-                                        params).rowcount)
+            return int(conn.executemany("DELETE FROM agent_messages WHERE id = ?", params).rowcount)
 
 
 def implementation() -> Implementation:

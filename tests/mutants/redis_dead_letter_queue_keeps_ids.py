@@ -17,12 +17,12 @@ T = TypeVar("T")
 
 class DeadLetterQueueKeepsIds(RedisHub):
     def _replay(self, message_id: str) -> Message:
-        return self._keeping_list(lambda: super(DeadLetterQueueKeepsIds, self)._replay(
-            message_id))
+        return self._keeping_list(lambda: super(DeadLetterQueueKeepsIds, self)._replay(message_id))
 
     def _purge_dead(self, message_ids: list[str] | None) -> int:
-        return self._keeping_list(lambda: super(DeadLetterQueueKeepsIds, self)._purge_dead(
-            message_ids))
+        return self._keeping_list(
+            lambda: super(DeadLetterQueueKeepsIds, self)._purge_dead(message_ids)
+        )
 
     def _keeping_list(self, change: Callable[[], T]) -> T:
         before = self.client.lrange(self.keys.dead, 0, -1)

@@ -11,8 +11,9 @@ CATCHES = ("EXP-003",)
 
 
 class EventStreamsExpire(RedisHub):
-    def _publish(self, publisher: str, event_type: str, payload_json: str,
-                 ttl: float | None) -> Event:
+    def _publish(
+        self, publisher: str, event_type: str, payload_json: str, ttl: float | None
+    ) -> Event:
         event = super()._publish(publisher, event_type, payload_json, ttl)
         self.client.expire(self.keys.key("stream", type=event_type), 3600)
         return event

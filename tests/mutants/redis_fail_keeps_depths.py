@@ -12,10 +12,12 @@ CATCHES = ("PRIO-003",)
 
 
 class FailKeepsDepths(RedisHub):
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
-              then: Then | None) -> tuple[Message, Next | None]:
-        return keeping_depths(self, lambda: super(FailKeepsDepths, self)._fail(
-            message_id, token, reason, retry, then))
+    def _fail(
+        self, message_id: str, token: str, reason: str, retry: bool, then: Then | None
+    ) -> tuple[Message, Next | None]:
+        return keeping_depths(
+            self, lambda: super(FailKeepsDepths, self)._fail(message_id, token, reason, retry, then)
+        )
 
 
 def implementation() -> RedisImplementation:

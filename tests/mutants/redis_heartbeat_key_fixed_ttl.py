@@ -11,8 +11,14 @@ CATCHES = ("COMPAT-006",)
 
 
 class HeartbeatKeyFixedTtl(RedisHub):
-    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
-                  max_concurrent: int, ttl: float) -> AgentInfo:
+    def _register(
+        self,
+        agent: str,
+        capabilities: tuple[str, ...],
+        process_id: int | None,
+        max_concurrent: int,
+        ttl: float,
+    ) -> AgentInfo:
         info = super()._register(agent, capabilities, process_id, max_concurrent, ttl)
         self.client.expire(self.keys.key("heartbeat", agent=agent), 60)
         return info

@@ -15,14 +15,16 @@ class ProcessingKeepsFinished(RedisHub):
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
         leases = []
         for message_id, _ in pairs:
-            target, lease = self.client.hmget(self.keys.key("message", id=message_id),
-                                              ["to_agent", "lease_expires_at"])
+            target, lease = self.client.hmget(
+                self.keys.key("message", id=message_id), ["to_agent", "lease_expires_at"]
+            )
             leases.append((message_id, str(target), lease))
         claimed = super()._complete(pairs, then)
         for message_id, target, lease in leases:
             if target and lease:
-                self.client.zadd(self.keys.key("processing", target=target),
-                                 {message_id: float(lease)})
+                self.client.zadd(
+                    self.keys.key("processing", target=target), {message_id: float(lease)}
+                )
         return claimed
 
 

@@ -10,8 +10,7 @@ CATCHES = ("PRIO-003",)
 
 class PurgeKeepsDepths(RedisHub):
     def _purge_dead(self, message_ids: list[str] | None) -> int:
-        return keeping_depths(self, lambda: super(PurgeKeepsDepths, self)._purge_dead(
-            message_ids))
+        return keeping_depths(self, lambda: super(PurgeKeepsDepths, self)._purge_dead(message_ids))
 
 
 def implementation() -> RedisImplementation:

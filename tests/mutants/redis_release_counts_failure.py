@@ -12,8 +12,9 @@ CATCHES = ("PRIO-004",)
 
 
 class ReleaseCountsFailure(RedisHub):
-    def _release(self, message_id: str, token: str,
-                 then: Then | None) -> tuple[Message, Next | None]:
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]:
         released = super()._release(message_id, token, then)
         self.client.hincrby(self.keys.counters, "failed", 1)
         return released

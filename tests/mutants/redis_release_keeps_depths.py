@@ -12,10 +12,12 @@ CATCHES = ("PRIO-003",)
 
 
 class ReleaseKeepsDepths(RedisHub):
-    def _release(self, message_id: str, token: str,
-                 then: Then | None) -> tuple[Message, Next | None]:
-        return keeping_depths(self, lambda: super(ReleaseKeepsDepths, self)._release(
-            message_id, token, then))
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]:
+        return keeping_depths(
+            self, lambda: super(ReleaseKeepsDepths, self)._release(message_id, token, then)
+        )
 
 
 def implementation() -> RedisImplementation:

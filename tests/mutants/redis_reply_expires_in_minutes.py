@@ -13,8 +13,15 @@ CATCHES = ("EXP-003", "COMPAT-007")
 
 
 class ReplyExpiresInMinutes(RedisHub):
-    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
-               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]:
+    def _reply(
+        self,
+        sender: str,
+        message_id: str,
+        token: str,
+        payload_json: str,
+        status: ReplyStatus,
+        then: Then | None,
+    ) -> tuple[Reply, Next | None]:
         reply, claimed = super()._reply(sender, message_id, token, payload_json, status, then)
         self.client.expire(self.keys.key("response", agent=reply.to_agent, id=message_id), 300)
         return reply, claimed

@@ -13,8 +13,9 @@ CATCHES = ("LEASE-005",)
 
 
 class ReleaseCountsRetry(SqliteHub):
-    def _release(self, message_id: str, token: str,
-                 then: Then | None) -> tuple[Message, Next | None]:
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
             self._leased(conn, message_id, token, now)
@@ -22,7 +23,9 @@ class ReleaseCountsRetry(SqliteHub):
                 "UPDATE agent_messages SET status = 'pending', available_at = ?,"
                 " retry_count = retry_count + 1,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                " WHERE id = ?", (now, _rowid(message_id)))
+                " WHERE id = ?",
+                (now, _rowid(message_id)),
+            )
             row = self._row(conn, message_id)
             claimed = self._claim_next(conn, then, [row["to_agent"]], now)
         return rows.message(row), _next(claimed)

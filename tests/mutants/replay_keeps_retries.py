@@ -22,7 +22,8 @@ class ReplayKeepsRetries(SqliteHub):
                 " available_at = ?, finished_at = NULL, expires_at = NULL,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
                 f" WHERE id = ? AND status = 'dead' RETURNING {MESSAGE_COLUMNS}",
-                (now, _rowid(message_id))).fetchone()
+                (now, _rowid(message_id)),
+            ).fetchone()
             if found is None:
                 status = self._row(conn, message_id)["status"]
                 raise Conflict(f"message {message_id!r} is {status}, not dead: nothing to replay")

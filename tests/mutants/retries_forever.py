@@ -13,8 +13,16 @@ CATCHES = ("RETRY-001",)
 
 
 class RetriesForever(SqliteHub):
-    def _retry_or_bury(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str,
-                       now: float, *, retry: bool, by_holder: bool) -> None:
+    def _retry_or_bury(
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row,
+        reason: str,
+        now: float,
+        *,
+        retry: bool,
+        by_holder: bool,
+    ) -> None:
         if not retry:
             super()._retry_or_bury(conn, row, reason, now, retry=retry, by_holder=by_holder)
             return
@@ -24,7 +32,8 @@ class RetriesForever(SqliteHub):
             "UPDATE agent_messages SET status = 'pending', retry_count = retry_count + 1,"
             " available_at = ?, last_error = ?, lease_token = NULL,"
             " lease_expires_at = NULL, claimed_by = NULL WHERE id = ?",
-            (now + self.settings.backoff(retries), reason, row["id"]))
+            (now + self.settings.backoff(retries), reason, row["id"]),
+        )
         _count(conn, "retried", 1)
 
 

@@ -26,19 +26,25 @@ class SplicedSql(SqliteHub):
     def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
         created = iso(now)
         with self.store.write() as conn:
-            ids = [conn.execute(_spliced(_insert_params(sender, m, created, now))).lastrowid
-                   for m in items]
-        return [_sent_message(str(i), sender, m, created, now)
-                for i, m in zip(ids, items, strict=True)]
+            ids = [
+                conn.execute(_spliced(_insert_params(sender, m, created, now))).lastrowid
+                for m in items
+            ]
+        return [
+            _sent_message(str(i), sender, m, created, now) for i, m in zip(ids, items, strict=True)
+        ]
 
 
 def _spliced(values: tuple[object, ...]) -> str:
-    (sender, to, kind, payload, priority, created, timeout, retries, cid, expires,
-     available) = (_literal(v) for v in values)
-    return ("INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,"
-            " priority, created_at, timeout_seconds, retry_count, max_retries, correlation_id,"
-            f" expires_at, available_at) VALUES ({sender}, {to}, {kind}, {payload}, 'pending',"
-            f" {priority}, {created}, {timeout}, 0, {retries}, {cid}, {expires}, {available})")
+    (sender, to, kind, payload, priority, created, timeout, retries, cid, expires, available) = (
+        _literal(v) for v in values
+    )
+    return (
+        "INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,"
+        " priority, created_at, timeout_seconds, retry_count, max_retries, correlation_id,"
+        f" expires_at, available_at) VALUES ({sender}, {to}, {kind}, {payload}, 'pending',"
+        f" {priority}, {created}, {timeout}, 0, {retries}, {cid}, {expires}, {available})"
+    )
 
 
 def implementation() -> Implementation:

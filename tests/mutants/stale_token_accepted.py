@@ -15,8 +15,9 @@ CATCHES = ("LEASE-002",)
 
 
 class StaleTokenAccepted(SqliteHub):
-    def _leased(self, conn: sqlite3.Connection, message_id: str, token: str,
-                now: float) -> sqlite3.Row:
+    def _leased(
+        self, conn: sqlite3.Connection, message_id: str, token: str, now: float
+    ) -> sqlite3.Row:
         row = self._row(conn, message_id)
         if row["status"] in FINISHED:
             raise AlreadyFinished(f"message {message_id!r} is already {row['status']}")
@@ -30,8 +31,10 @@ class StaleTokenAccepted(SqliteHub):
             targets = []
             for message_id, token in pairs:
                 row = self._leased(conn, message_id, token, now)
-                conn.execute("UPDATE agent_messages SET status = 'completed', finished_at = ?"
-                             " WHERE id = ?", (now, row["id"]))
+                conn.execute(
+                    "UPDATE agent_messages SET status = 'completed', finished_at = ? WHERE id = ?",
+                    (now, row["id"]),
+                )
                 targets.append(row["to_agent"])
             claimed = self._claim_next(conn, then, targets, now)
         return _next(claimed)

@@ -18,10 +18,14 @@ class SubscriptionFromStart(SqliteHub):
             added = conn.execute(
                 "INSERT INTO agent_subscriptions (agent_id, event_type, created_at, last_event_id)"
                 " VALUES (?, ?, ?, 0) ON CONFLICT (agent_id, event_type) DO NOTHING",
-                (agent, event_type, iso(now))).rowcount
+                (agent, event_type, iso(now)),
+            ).rowcount
             if added:  # past the trigger that moves a design-made row to the end
-                conn.execute("UPDATE agent_subscriptions SET last_event_id = 0"
-                             " WHERE agent_id = ? AND event_type = ?", (agent, event_type))
+                conn.execute(
+                    "UPDATE agent_subscriptions SET last_event_id = 0"
+                    " WHERE agent_id = ? AND event_type = ?",
+                    (agent, event_type),
+                )
 
 
 def implementation() -> Implementation:

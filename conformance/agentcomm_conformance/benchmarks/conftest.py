@@ -17,11 +17,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @pytest.hookimpl(optionalhook=True)  # a hook of pytest-benchmark, which may be absent
-def pytest_benchmark_update_json(config: pytest.Config, benchmarks: list[Any],
-                                 output_json: dict[str, Any]) -> None:
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]
+) -> None:
     ledger = config.stash.get(LEDGER, None)  # none without --impl
     implementation = ledger.implementation if ledger else None
     if implementation is not None:
         implementation = {**implementation, "impl": redact(str(implementation["impl"]))}
-    output_json["agentcomm"] = {"version": agentcomm.__version__,
-                                "implementation": implementation}
+    output_json["agentcomm"] = {"version": agentcomm.__version__, "implementation": implementation}

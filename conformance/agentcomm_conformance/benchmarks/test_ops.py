@@ -28,8 +28,9 @@ def fill(hub: Hub, count: int, target: Target) -> None:
             hub.send("q", "task", {"i": i})
         return
     for start in range(0, count, 1000):
-        hub.send_many([Outgoing("q", "task", {"i": i})
-                       for i in range(start, min(start + 1000, count))])
+        hub.send_many(
+            [Outgoing("q", "task", {"i": i}) for i in range(start, min(start + 1000, count))]
+        )
 
 
 def completed(hub: Hub) -> int:
@@ -41,8 +42,9 @@ def test_send_one_message(benchmark: Any, hub: Hub) -> None:
     assert message.status is Status.PENDING
 
 
-def test_claim_then_complete_one_message(benchmark: Any, hub: Hub,
-                                         conformance_target: Target) -> None:
+def test_claim_then_complete_one_message(
+    benchmark: Any, hub: Hub, conformance_target: Target
+) -> None:
     fill(hub, ROUNDS, conformance_target)
     calls = []
 

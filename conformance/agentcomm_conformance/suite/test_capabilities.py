@@ -48,7 +48,7 @@ def probe():
     return Probe()
 '''
 
-PROBE_SUITE = '''
+PROBE_SUITE = """
 import pytest
 
 
@@ -95,10 +95,12 @@ def test_should_with_undeclared_capability(hub):
 @pytest.mark.capability("batch")
 def test_should_judged_only_with_a_capability_it_does_not_name(hub):
     raise AssertionError("never runs: batch is not declared")
-'''
+"""
 
-BASELINE = ("must_passes or should_fails or undeclared_capability or declared_capability_passes"
-            " or should_with_undeclared_capability or capability_it_does_not_name")
+BASELINE = (
+    "must_passes or should_fails or undeclared_capability or declared_capability_passes"
+    " or should_with_undeclared_capability or capability_it_does_not_name"
+)
 RUNS: dict[str, tuple[str, list[str]]] = {  # name: (-k expression, extra flags)
     "baseline": (BASELINE, []),
     "strict": (BASELINE, ["--conformance-strict"]),
@@ -124,11 +126,28 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         patch.chdir(root)
         try:
             for name, (selection, flags) in RUNS.items():
-                code = pytest.main([
-                    "-q", "-s", "-p", "no:cacheprovider", "-p", "agentcomm_conformance.plugin",
-                    "--rootdir", str(root), "-c", str(root / "pytest.ini"),
-                    "--impl", "python:probe_impl:probe", "--conformance-report",
-                    str(root / name), "-k", selection, *flags, "test_probe.py"])
+                code = pytest.main(
+                    [
+                        "-q",
+                        "-s",
+                        "-p",
+                        "no:cacheprovider",
+                        "-p",
+                        "agentcomm_conformance.plugin",
+                        "--rootdir",
+                        str(root),
+                        "-c",
+                        str(root / "pytest.ini"),
+                        "--impl",
+                        "python:probe_impl:probe",
+                        "--conformance-report",
+                        str(root / name),
+                        "-k",
+                        selection,
+                        *flags,
+                        "test_probe.py",
+                    ]
+                )
                 report = json.loads((root / name / "report.json").read_text())
                 results[name] = (int(code), report)
         finally:
@@ -153,7 +172,8 @@ def outcomes(report: dict[str, Any], statement: str) -> list[str]:
 # -- CAP-001 ----------------------------------------------------------------------------------
 @pytest.mark.spec("CAP-001")
 def test_the_implementation_declares_its_name_version_kind_and_capabilities(
-        conformance_target: Target, hub: Hub) -> None:
+    conformance_target: Target, hub: Hub
+) -> None:
     assert isinstance(conformance_target.name, str) and conformance_target.name
     assert isinstance(conformance_target.version, str) and conformance_target.version
     assert conformance_target.kind in KINDS
@@ -164,28 +184,28 @@ def test_the_implementation_declares_its_name_version_kind_and_capabilities(
 
 
 @pytest.mark.spec("CAP-001")
-def test_a_capability_the_suite_does_not_know_is_reported_and_ignored(
-        runs: Runs) -> None:
+def test_a_capability_the_suite_does_not_know_is_reported_and_ignored(runs: Runs) -> None:
     code, report = runs["baseline"]
     implementation = report["implementation"]
     assert (implementation["name"], implementation["version"], implementation["kind"]) == (
-        "capability-probe", "0.1.0", "redis")
+        "capability-probe",
+        "0.1.0",
+        "redis",
+    )
     assert implementation["capabilities"] == ["manual_clock", "teleport"]
     assert (code, report["passed"]) == (0, True)
 
 
 # -- CAP-002 ----------------------------------------------------------------------------------
 @pytest.mark.spec("CAP-002")
-def test_tests_of_a_declared_capability_run_and_others_are_skipped_as_unknown(
-        runs: Runs) -> None:
+def test_tests_of_a_declared_capability_run_and_others_are_skipped_as_unknown(runs: Runs) -> None:
     _, report = runs["baseline"]
     assert (outcomes(report, "CAP-003"), verdicts(report)["CAP-003"]) == (["passed"], "pass")
     assert (outcomes(report, "MSG-004"), verdicts(report)["MSG-004"]) == (["skipped"], "unknown")
 
 
 @pytest.mark.spec("CAP-002", "CAP-004")
-def test_a_failing_test_of_a_declared_capability_fails_the_run(
-        runs: Runs) -> None:
+def test_a_failing_test_of_a_declared_capability_fails_the_run(runs: Runs) -> None:
     code, report = runs["declared_fails"]
     assert verdicts(report)["CAP-003"] == "fail"
     assert (code, report["passed"]) == (1, False)
@@ -193,7 +213,8 @@ def test_a_failing_test_of_a_declared_capability_fails_the_run(
 
 @pytest.mark.spec("CAP-002")
 def test_a_should_statement_whose_capability_is_not_declared_is_reported_as_not_met(
-        runs: Runs) -> None:
+    runs: Runs,
+) -> None:
     code, report = runs["baseline"]
     assert verdicts(report)["EVT-006"] == "fail"
     assert "capability 'live_publish' is not declared" in reason(report, "EVT-006")
@@ -202,39 +223,41 @@ def test_a_should_statement_whose_capability_is_not_declared_is_reported_as_not_
 
 @pytest.mark.spec("CAP-002")
 def test_a_statement_that_needs_an_undeclared_capability_only_to_be_tested_is_unknown(
-        runs: Runs) -> None:
+    runs: Runs,
+) -> None:
     """ORD-003 names no capability, but its probe test needs ``batch``: not a failure."""
     _, report = runs["baseline"]
     assert verdicts(report)["ORD-003"] == "unknown"
-    assert reason(report, "ORD-003") == ("cannot be judged without capability 'batch', "
-                                         "which is not declared")
+    assert reason(report, "ORD-003") == (
+        "cannot be judged without capability 'batch', which is not declared"
+    )
 
 
 # -- CAP-004 ----------------------------------------------------------------------------------
 @pytest.mark.spec("CAP-004")
 def test_every_statement_gets_pass_fail_or_unknown_and_a_failing_should_passes_the_run(
-        runs: Runs) -> None:
+    runs: Runs,
+) -> None:
     code, report = runs["baseline"]
     found = verdicts(report)
     assert list(found) == list(statements())
     assert set(found.values()) == {"pass", "fail", "unknown"}
     assert (found["REG-001"], found["PRIO-004"], found["REG-002"]) == ("pass", "fail", "unknown")
-    assert report["summary"] == {v: list(found.values()).count(v)
-                                 for v in ("pass", "fail", "unknown")}
+    assert report["summary"] == {
+        v: list(found.values()).count(v) for v in ("pass", "fail", "unknown")
+    }
     assert (code, report["passed"], report["strict"]) == (0, True, False)
 
 
 @pytest.mark.spec("CAP-004")
-def test_a_failing_must_statement_fails_the_run(
-        runs: Runs) -> None:
+def test_a_failing_must_statement_fails_the_run(runs: Runs) -> None:
     code, report = runs["must_fails"]
     assert (verdicts(report)["REG-001"], verdicts(report)["REG-002"]) == ("pass", "fail")
     assert (code, report["passed"]) == (1, False)
 
 
 @pytest.mark.spec("CAP-004")
-def test_under_strict_a_failing_should_statement_fails_the_run(
-        runs: Runs) -> None:
+def test_under_strict_a_failing_should_statement_fails_the_run(runs: Runs) -> None:
     code, report = runs["strict"]
     assert verdicts(report)["PRIO-004"] == "fail"
     assert (code, report["passed"], report["strict"]) == (1, False, True)
@@ -244,7 +267,8 @@ def test_under_strict_a_failing_should_statement_fails_the_run(
 @pytest.mark.spec("CAP-003")
 @pytest.mark.capability("manual_clock")
 def test_the_hub_takes_every_time_from_the_suites_clock(
-        hub: Hub, hub_session: HubSession, elapse: Callable[[float], None]) -> None:
+    hub: Hub, hub_session: HubSession, elapse: Callable[[float], None]
+) -> None:
     clock = hub_session.clock
     assert clock is not None
     start = clock.now()
@@ -258,13 +282,15 @@ def test_the_hub_takes_every_time_from_the_suites_clock(
     assert sent.expires_at == pytest.approx(start + 7 * 86_400, abs=0.001)
     assert claim.lease_expires_at == pytest.approx(start + 86_400 + 30, abs=0.001)
     assert (event.published_at, info.last_heartbeat) == pytest.approx(
-        (start + 86_400, start + 86_400), abs=0.001)
+        (start + 86_400, start + 86_400), abs=0.001
+    )
 
 
 @pytest.mark.spec("CAP-003")
 @pytest.mark.capability("manual_clock")
 def test_a_waiting_call_lets_time_pass_only_through_the_suites_clock(
-        hub: Hub, hub_session: HubSession) -> None:
+    hub: Hub, hub_session: HubSession
+) -> None:
     clock = hub_session.clock
     assert clock is not None
     hub.subscribe("news")

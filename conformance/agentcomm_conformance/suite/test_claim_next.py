@@ -22,14 +22,17 @@ CHAINED: dict[str, Finish] = {
     "complete": lambda h, c: h.complete(c.id, c.token, claim_next=True),
     "reply": lambda h, c: h.reply(c.id, c.token, {"ok": True}, claim_next=True),
     "fail": lambda h, c: h.fail(c.id, c.token, "try later", claim_next=True),
-    "fail_no_retry": lambda h, c: h.fail(c.id, c.token, "poison", retry=False,
-                                         claim_next=True),
+    "fail_no_retry": lambda h, c: h.fail(c.id, c.token, "poison", retry=False, claim_next=True),
 }
 """Finishing calls that never hand the finished message back."""
 each_finish = pytest.mark.parametrize("finish", CHAINED.values(), ids=CHAINED.keys())
 
-AFTER = {"complete": Status.COMPLETED, "reply": Status.COMPLETED, "fail": Status.PENDING,
-         "fail_no_retry": Status.DEAD}
+AFTER = {
+    "complete": Status.COMPLETED,
+    "reply": Status.COMPLETED,
+    "fail": Status.PENDING,
+    "fail_no_retry": Status.DEAD,
+}
 
 
 def queue_of(boss: Hub, *payloads: str, priority: str = "normal") -> list[str]:
@@ -37,8 +40,7 @@ def queue_of(boss: Hub, *payloads: str, priority: str = "normal") -> list[str]:
 
 
 @pytest.mark.parametrize("name", CHAINED.keys())
-def test_a_finish_also_leases_the_next_message_of_the_same_queue(
-        agents: Agents, name: str) -> None:
+def test_a_finish_also_leases_the_next_message_of_the_same_queue(agents: Agents, name: str) -> None:
     boss, worker = agents("@boss"), agents("@worker")
     first, second, third = queue_of(boss, "a", "b", "c")
     claim = claimed(worker, "jobs")
@@ -93,7 +95,8 @@ def test_the_next_message_comes_from_the_agents_own_inbox(agents: Agents) -> Non
 
 @each_finish
 def test_with_nothing_claimable_the_finish_stands_and_null_comes_back(
-        agents: Agents, finish: Finish) -> None:
+    agents: Agents, finish: Finish
+) -> None:
     boss, worker = agents("@boss"), agents("@worker")
     (only,) = queue_of(boss, "a")
     claim = claimed(worker, "jobs")
@@ -119,7 +122,8 @@ def test_a_refused_finish_claims_nothing(agents: Agents, finish: Finish) -> None
 
 @each_finish
 def test_a_target_that_is_another_agents_inbox_changes_nothing(
-        agents: Agents, finish: Finish) -> None:
+    agents: Agents, finish: Finish
+) -> None:
     boss, bob, alice = agents("@boss"), agents("@bob"), agents("@alice")
     sent = boss.send("@bob", "ask", 1)
     boss.send("@bob", "ask", 2)
@@ -139,7 +143,8 @@ def test_complete_many_leases_up_to_n_next_messages(agents: Agents) -> None:
     assert [c.id for c in following] == ids[2:4]
     assert len({c.token for c in following}) == 1  # one claim call, one token
     assert [worker.get(i).status for i in ids] == [Status.COMPLETED] * 2 + [
-        Status.PROCESSING] * 2 + [Status.PENDING]
+        Status.PROCESSING
+    ] * 2 + [Status.PENDING]
 
 
 @pytest.mark.capability("batch")

@@ -20,8 +20,6 @@ Elapse = Callable[[float], None]
 Race = Callable[[str, list[str]], dict[str, list[str]]]
 
 
-
-
 @pytest.mark.spec("CLAIM-002")
 def test_agents_in_separate_processes_never_claim_the_same_task(hub: Hub, race: Race) -> None:
     sent = [hub.send("jobs", "task", {"n": i}) for i in range(300)]
@@ -55,8 +53,7 @@ def test_claim_from_a_queue_takes_only_from_that_queue(agents: Agents) -> None:
 
 
 @pytest.mark.spec("CLAIM-001")
-def test_claiming_from_another_agents_inbox_is_refused_and_leases_nothing(
-        agents: Agents) -> None:
+def test_claiming_from_another_agents_inbox_is_refused_and_leases_nothing(agents: Agents) -> None:
     sent = agents("@boss").send("@bob", "work", {})
     with refused("invalid_input"):
         agents("@alice").claim("@bob")
@@ -79,8 +76,9 @@ def test_a_message_is_claimable_until_its_deadline(agents: Agents, elapse: Elaps
 
 
 @pytest.mark.spec("CLAIM-001")
-def test_a_message_at_or_past_its_deadline_is_never_claimable(agents: Agents,
-                                                              elapse: Elapse) -> None:
+def test_a_message_at_or_past_its_deadline_is_never_claimable(
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     boss.send("@worker", "work", "overdue", expires_in=0.5, priority="high")
     lasting = boss.send("@worker", "work", "lasting", priority="low")
@@ -114,8 +112,9 @@ def test_competing_claims_never_hand_out_the_same_message_twice(agents: Agents) 
 # -- CLAIM-003: what a claim grants -------------------------------------------------------
 @pytest.mark.spec("CLAIM-003")
 @pytest.mark.parametrize("timeout", [30, None], ids=["given", "default-300"])
-def test_a_claim_grants_a_lease_of_the_messages_timeout(agents: Agents,
-                                                        timeout: float | None) -> None:
+def test_a_claim_grants_a_lease_of_the_messages_timeout(
+    agents: Agents, timeout: float | None
+) -> None:
     sent = agents("@boss").send(DEFAULT_QUEUE, "work", {}, timeout_seconds=timeout)
     worker = agents("@worker")
     before = hub_now(worker)
@@ -159,7 +158,8 @@ def test_a_token_is_accepted_only_for_the_message_its_claim_leased(agents: Agent
 # -- CLAIM-005: lapsed leases are settled by the claim itself ------------------------------
 @pytest.mark.spec("CLAIM-005")
 def test_a_claim_settles_lapsed_leases_so_work_returns_without_a_sweep(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     sent = [boss.send("jobs", "work", i, timeout_seconds=0.5) for i in range(2)]
     slow, other = agents("@worker.slow"), agents("@worker.other")
@@ -170,7 +170,10 @@ def test_a_claim_settles_lapsed_leases_so_work_returns_without_a_sweep(
     for message in sent:
         settled = other.get(message.id)
         assert (settled.status, settled.retry_count, settled.last_error) == (
-            Status.PENDING, 1, "lease expired")
+            Status.PENDING,
+            1,
+            "lease expired",
+        )
     elapse(1)
     again = [claimed(other, "jobs") for _ in sent]
     assert [c.id for c in again] == [m.id for m in sent]
@@ -196,8 +199,7 @@ def test_claim_with_wait_returns_a_waiting_message_at_once(agents: Agents) -> No
 
 
 @pytest.mark.spec("CLAIM-006")
-def test_claim_with_wait_returns_a_message_as_soon_as_it_becomes_claimable(
-        agents: Agents) -> None:
+def test_claim_with_wait_returns_a_message_as_soon_as_it_becomes_claimable(agents: Agents) -> None:
     agents("@boss").send("@worker", "work", {})
     worker = agents("@worker")
     first = claimed(worker)
@@ -224,10 +226,14 @@ def _no_reply(hub: Hub, request_id: str) -> None:
         hub.wait_reply(request_id, timeout=0)
 
 
-@pytest.mark.parametrize("call", [pytest.param(name, marks=pytest.mark.spec(statement))
-                                  for name, (_, _, statement) in NO_WAIT.items()])
-def test_a_call_without_a_wait_looks_once_and_returns_at_once(agents: Agents,
-                                                              call: str) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param(name, marks=pytest.mark.spec(statement))
+        for name, (_, _, statement) in NO_WAIT.items()
+    ],
+)
+def test_a_call_without_a_wait_looks_once_and_returns_at_once(agents: Agents, call: str) -> None:
     """Without a wait (the default, or 0) nothing is waited for: not in real time, not on
     the hub's clock (a hub, or a driver, that makes up a default wait fails here)."""
     looks, empty, _ = NO_WAIT[call]
@@ -249,7 +255,8 @@ IDLE = 1.0
 
 @pytest.mark.spec("CLAIM-007")
 def test_a_waiting_claim_wakes_within_10_ms_of_a_send_and_idles_below_5_percent_cpu(
-        hub: Hub, hub_session: HubSession, conformance_target: Target) -> None:
+    hub: Hub, hub_session: HubSession, conformance_target: Target
+) -> None:
     latencies: list[float] = []
     waiter = Holder.start(conformance_target, hub_session.locator, "@waiter", "jobs", ROUNDS)
     with waiter:
@@ -273,8 +280,13 @@ def test_a_waiting_claim_wakes_within_10_ms_of_a_send_and_idles_below_5_percent_
 @pytest.mark.capability("batch")
 def test_claim_many_leases_several_in_claim_order(agents: Agents) -> None:
     boss = agents("@boss")
-    for payload, level in [("n1", "normal"), ("l1", "low"), ("h1", "high"), ("n2", "normal"),
-                           ("h2", "high")]:
+    for payload, level in [
+        ("n1", "normal"),
+        ("l1", "low"),
+        ("h1", "high"),
+        ("n2", "normal"),
+        ("h2", "high"),
+    ]:
         boss.send("jobs", "work", payload, priority=level)
     worker = agents("@worker")
     claims = worker.claim_many("jobs", limit=4)
@@ -286,7 +298,8 @@ def test_claim_many_leases_several_in_claim_order(agents: Agents) -> None:
 @pytest.mark.spec("CLAIM-008", "CLAIM-004")
 @pytest.mark.capability("batch")
 def test_claim_many_leases_all_under_one_token_and_each_call_draws_a_new_one(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     boss = agents("@boss")
     for i in range(4):
         boss.send("jobs", "work", i)

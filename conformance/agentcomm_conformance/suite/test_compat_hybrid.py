@@ -29,7 +29,8 @@ def locator_option(hub_session: HubSession, name: str) -> str:
 def redis_keys(hub_session: HubSession) -> set[bytes]:
     redis = pytest.importorskip("redis", reason="redis-py reads the hybrid hub's Redis")
     prefix = urllib.parse.parse_qs(urllib.parse.urlsplit(hub_session.locator).query).get(
-        "prefix", [""])[0]
+        "prefix", [""]
+    )[0]
     url = urllib.parse.urlsplit(hub_session.locator)._replace(scheme="redis", query="")
     with redis.Redis.from_url(urllib.parse.urlunsplit(url)) as client:
         return set(client.scan_iter(match=f"{prefix}*", count=1000))
@@ -37,7 +38,8 @@ def redis_keys(hub_session: HubSession) -> set[bytes]:
 
 @pytest.mark.spec("COMPAT-009")
 def test_a_hybrid_hub_holds_every_accepted_message_in_redis(
-        agents: Callable[..., Hub], hub_session: HubSession) -> None:
+    agents: Callable[..., Hub], hub_session: HubSession
+) -> None:
     locator_option(hub_session, "audit")
     before = redis_keys(hub_session)
     agents("@backend.nodejs").send("@service.auth", "validate_token", {"token": "abc"})
@@ -46,7 +48,8 @@ def test_a_hybrid_hub_holds_every_accepted_message_in_redis(
 
 @pytest.mark.spec("COMPAT-010")
 def test_every_message_reply_event_and_agent_is_audited_before_the_call_returns(
-        agents: Callable[..., Hub], hub_session: HubSession) -> None:
+    agents: Callable[..., Hub], hub_session: HubSession
+) -> None:
     audit = locator_option(hub_session, "audit")
     asker, worker = agents("@backend.nodejs"), agents("@service.auth")
     worker.register(capabilities=["validate_token"])
@@ -56,12 +59,17 @@ def test_every_message_reply_event_and_agent_is_audited_before_the_call_returns(
     worker.reply(claim.id, claim.token, {"valid": True})
     asker.publish("user_login", {"user_id": "123"})
     with sqlite3.connect(f"file:{urllib.parse.quote(audit)}?mode=ro", uri=True) as db:
-        message = one(db, "SELECT status, from_agent, to_agent, payload FROM agent_messages"
-                          " WHERE correlation_id = 'req_audit'")
-        reply = one(db, "SELECT response_payload FROM agent_responses WHERE from_agent = "
-                        "'@service.auth'")
-        event = one(db, "SELECT publisher, payload FROM agent_events WHERE event_type = "
-                        "'user_login'")
+        message = one(
+            db,
+            "SELECT status, from_agent, to_agent, payload FROM agent_messages"
+            " WHERE correlation_id = 'req_audit'",
+        )
+        reply = one(
+            db, "SELECT response_payload FROM agent_responses WHERE from_agent = '@service.auth'"
+        )
+        event = one(
+            db, "SELECT publisher, payload FROM agent_events WHERE event_type = 'user_login'"
+        )
         agent = one(db, "SELECT status FROM agent_registry WHERE agent_id = '@service.auth'")
     assert message[:3] == (Status.COMPLETED.value, "@backend.nodejs", "@service.auth")
     assert json.loads(message[3]) == {"token": "abc"}

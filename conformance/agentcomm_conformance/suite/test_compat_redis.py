@@ -24,11 +24,44 @@ RETAIN_FINISHED = 86_400  # the hub option's default (SPEC "Hub options")
 
 # Commands a hub may send outside a script: reads, blocking waits, and the script calls.
 NOT_A_STATE_CHANGE = {
-    "evalsha", "eval", "script", "fcall", "fcall_ro", "function", "ping", "info", "hello",
-    "auth", "select", "client",
-    "get", "hget", "hgetall", "hkeys", "hmget", "lrange", "lindex", "llen", "smembers",
-    "scard", "zrange", "zrangebyscore", "zscore", "xrange", "xrevrange", "xread", "xlen",
-    "exists", "type", "blpop", "blmove", "brpoplpush", "multi", "exec", "pttl", "ttl",
+    "evalsha",
+    "eval",
+    "script",
+    "fcall",
+    "fcall_ro",
+    "function",
+    "ping",
+    "info",
+    "hello",
+    "auth",
+    "select",
+    "client",
+    "get",
+    "hget",
+    "hgetall",
+    "hkeys",
+    "hmget",
+    "lrange",
+    "lindex",
+    "llen",
+    "smembers",
+    "scard",
+    "zrange",
+    "zrangebyscore",
+    "zscore",
+    "xrange",
+    "xrevrange",
+    "xread",
+    "xlen",
+    "exists",
+    "type",
+    "blpop",
+    "blmove",
+    "brpoplpush",
+    "multi",
+    "exec",
+    "pttl",
+    "ttl",
 }
 
 
@@ -39,8 +72,9 @@ def server(hub_session: HubSession) -> Iterator[Any]:
     parts = urllib.parse.urlsplit(hub_session.locator)
     if parts.scheme not in {"redis", "rediss"}:
         pytest.skip(f"the hub's locator {hub_session.locator!r} is not a redis:// URL")
-    with redis.Redis.from_url(urllib.parse.urlunsplit(parts._replace(query="")),
-                              decode_responses=True) as client:
+    with redis.Redis.from_url(
+        urllib.parse.urlunsplit(parts._replace(query="")), decode_responses=True
+    ) as client:
         yield client
 
 
@@ -55,7 +89,8 @@ def key(hub_session: HubSession) -> Callable[[str], str]:
 # -- COMPAT-006: per-agent keys ----------------------------------------------------------------
 @pytest.mark.spec("COMPAT-006")
 def test_an_inbox_is_the_designs_list_and_llen_counts_what_waits_in_it(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     sender, bob = agents("@backend.nodejs"), agents("@service.auth")
     for n in range(3):
         sender.send("@service.auth", "validate_token", {"n": n})
@@ -68,13 +103,17 @@ def test_an_inbox_is_the_designs_list_and_llen_counts_what_waits_in_it(
 @pytest.mark.spec("COMPAT-006")
 @pytest.mark.parametrize("ttl", [60, 15])
 def test_a_heartbeat_is_the_designs_ttl_key_and_the_registry_outlives_it(
-        agents: Agents, server: Any, key: Callable[[str], str], ttl: int) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str], ttl: int
+) -> None:
     worker = agents("@backend.nodejs")
     worker.register(capabilities=["api", "auth"], process_id=1234, ttl=ttl)
     beat = key("agent:@backend.nodejs:heartbeat")
     entry = json.loads(server.get(beat))
-    assert (entry["status"], entry["pid"], entry["capabilities"]) == ("active", 1234,
-                                                                        ["api", "auth"])
+    assert (entry["status"], entry["pid"], entry["capabilities"]) == (
+        "active",
+        1234,
+        ["api", "auth"],
+    )
     assert 0 < server.pttl(beat) <= ttl * 1000  # the agent's own TTL, not a fixed one
     worker.heartbeat()
     assert 0 < server.pttl(beat) <= ttl * 1000
@@ -86,18 +125,19 @@ def test_a_heartbeat_is_the_designs_ttl_key_and_the_registry_outlives_it(
 # -- COMPAT-007: replies, queues, events, dead letters, processing ---------------------------------
 @pytest.mark.spec("COMPAT-007")
 def test_the_default_queue_uses_the_designs_three_priority_lists(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     producer = agents("@producer")
     for level in ("high", "normal", "low", "high"):
         producer.send(DEFAULT_QUEUE, "process_batch", {}, priority=level)
-    lengths = [server.llen(key(f"tasks:{level}_priority"))
-               for level in ("high", "normal", "low")]
+    lengths = [server.llen(key(f"tasks:{level}_priority")) for level in ("high", "normal", "low")]
     assert lengths == [2, 1, 1]
 
 
 @pytest.mark.spec("COMPAT-007", "EXP-003")
 def test_a_reply_is_kept_under_the_designs_response_key_with_a_ttl(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     asker, worker = agents("@backend.nodejs"), agents("@service.auth")
     request = asker.send("@service.auth", "validate_token", {"token": "jwt123"})
     claim = worker.claim()
@@ -112,19 +152,23 @@ def test_a_reply_is_kept_under_the_designs_response_key_with_a_ttl(
 
 @pytest.mark.spec("COMPAT-007")
 def test_each_event_type_is_a_durable_stream_under_the_designs_channel_name(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     publisher = agents("@service.auth")
     publisher.publish("user_login", {"user_id": "123"})
     publisher.publish("user_login", {"user_id": "456"})
     entries = server.xrange(key("event:user_login"))
     assert len(entries) == 2
     assert [json.loads(fields["payload"]) for _, fields in entries] == [
-        {"user_id": "123"}, {"user_id": "456"}]
+        {"user_id": "123"},
+        {"user_id": "456"},
+    ]
 
 
 @pytest.mark.spec("COMPAT-007")
 def test_dead_letters_are_listed_in_the_designs_dead_letter_queue(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     producer, worker = agents("@producer"), agents("@worker")
     sent = producer.send(DEFAULT_QUEUE, "poison", {})
     claim = worker.claim(DEFAULT_QUEUE)
@@ -135,20 +179,25 @@ def test_dead_letters_are_listed_in_the_designs_dead_letter_queue(
 
 @pytest.mark.spec("COMPAT-007")
 def test_a_claimed_message_is_held_in_a_processing_structure_with_its_lease(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     producer, worker = agents("@producer"), agents("@worker")
     sent = producer.send(DEFAULT_QUEUE, "process_batch", {}, timeout_seconds=120)
     claim = worker.claim(DEFAULT_QUEUE)
     assert claim is not None
-    holders = [k for k in server.scan_iter(match=key("*"), count=1000)
-               if server.type(k) == "zset" and server.zscore(k, sent.id) is not None]
+    holders = [
+        k
+        for k in server.scan_iter(match=key("*"), count=1000)
+        if server.type(k) == "zset" and server.zscore(k, sent.id) is not None
+    ]
     assert holders, "no sorted set under the prefix holds the claimed message"
     assert server.zscore(holders[0], sent.id) == pytest.approx(claim.lease_expires_at, abs=1e-3)
 
 
 @pytest.mark.spec("COMPAT-006", "COMPAT-007", "EXP-003")
 def test_no_key_holding_what_waits_expires_on_its_own(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     """Only finished records may expire on their own (EXP-003): a TTL on an inbox, a queue,
     a stream, the dead letters or the leases would lose them without a trace."""
     producer, worker, idle = agents("@producer"), agents("@worker"), "@idle.agent"
@@ -161,9 +210,17 @@ def test_no_key_holding_what_waits_expires_on_its_own(
     assert poison is not None
     worker.fail(poison.id, poison.token, "poison", retry=False)
     producer.publish("user_login", {})
-    waiting = [f"agent:{idle}:urgent", f"agent:{idle}:inbox", f"agent:{idle}:inbox:low",
-               "tasks:high_priority", "tasks:normal_priority", "tasks:low_priority",
-               "event:user_login", "dead_letter_queue", f"processing:{DEFAULT_QUEUE}"]
+    waiting = [
+        f"agent:{idle}:urgent",
+        f"agent:{idle}:inbox",
+        f"agent:{idle}:inbox:low",
+        "tasks:high_priority",
+        "tasks:normal_priority",
+        "tasks:low_priority",
+        "event:user_login",
+        "dead_letter_queue",
+        f"processing:{DEFAULT_QUEUE}",
+    ]
     ttls = {name: server.pttl(key(name)) for name in waiting}
     assert all(t != -2 for t in ttls.values()), f"keys missing (-2): {ttls}"
     assert {n: t for n, t in ttls.items() if t != -1} == {}, "these keys have a TTL"
@@ -171,7 +228,8 @@ def test_no_key_holding_what_waits_expires_on_its_own(
 
 @pytest.mark.spec("COMPAT-007")
 def test_the_dead_letter_queue_lists_exactly_the_dead_letters(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     producer, worker = agents("@producer"), agents("@worker")
     for n in range(4):
         producer.send("@worker", "work", n)
@@ -187,8 +245,8 @@ def test_the_dead_letter_queue_lists_exactly_the_dead_letters(
 
 @pytest.mark.spec("COMPAT-007")
 def test_the_processing_set_holds_exactly_the_live_leases(
-        agents: Agents, elapse: Callable[[float], None], server: Any,
-        key: Callable[[str], str]) -> None:
+    agents: Agents, elapse: Callable[[float], None], server: Any, key: Callable[[str], str]
+) -> None:
     producer, worker = agents("@producer"), agents("@worker")
     for n in range(6):
         producer.send("jobs", "work", n, timeout_seconds=0.5 if n == 5 else 60)
@@ -213,8 +271,7 @@ def test_the_processing_set_holds_exactly_the_live_leases(
 
 # -- COMPAT-008: one script per multi-key change ---------------------------------------------
 @pytest.mark.spec("COMPAT-008")
-def test_every_state_change_reaches_the_server_as_one_script(
-        agents: Agents, server: Any) -> None:
+def test_every_state_change_reaches_the_server_as_one_script(agents: Agents, server: Any) -> None:
     asker, worker = agents("@backend.nodejs"), agents("@service.auth")
     worker.register()
     with monitored(server) as seen:
@@ -232,14 +289,20 @@ def test_every_state_change_reaches_the_server_as_one_script(
 
 
 # -- COMPAT-011: the design's own items ----------------------------------------------------
-ENVELOPE = {"id": "msg_1642234567", "from": "@backend.nodejs", "type": "validate_token",
-            "payload": "{\"token\": \"abc123\"}", "timestamp": "2024-01-15T10:30:00Z"}
+ENVELOPE = {
+    "id": "msg_1642234567",
+    "from": "@backend.nodejs",
+    "type": "validate_token",
+    "payload": '{"token": "abc123"}',
+    "timestamp": "2024-01-15T10:30:00Z",
+}
 """What the design's send_message LPUSHes (its payload is the JSON text, by jq --arg)."""
 
 
 @pytest.mark.spec("COMPAT-011")
 def test_the_designs_envelope_in_an_inbox_is_claimed_as_its_message(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     auth = agents("@service.auth")
     sent_before = auth.stats().counters.get("sent", 0)
     server.lpush(key("agent:@service.auth:inbox"), json.dumps(ENVELOPE))
@@ -247,8 +310,13 @@ def test_the_designs_envelope_in_an_inbox_is_claimed_as_its_message(
     assert claim is not None
     m = claim.message
     assert (m.from_agent, m.to_agent, m.type, m.payload, m.correlation_id, m.priority.name) == (
-        "@backend.nodejs", "@service.auth", "validate_token", ENVELOPE["payload"],
-        "msg_1642234567", "NORMAL")
+        "@backend.nodejs",
+        "@service.auth",
+        "validate_token",
+        ENVELOPE["payload"],
+        "msg_1642234567",
+        "NORMAL",
+    )
     assert auth.get(claim.id).status.value == "processing"
     assert auth.stats().counters["sent"] == sent_before + 1
     auth.reply(claim.id, claim.token, {"valid": True})
@@ -257,39 +325,52 @@ def test_the_designs_envelope_in_an_inbox_is_claimed_as_its_message(
 
 @pytest.mark.spec("COMPAT-011")
 def test_the_designs_task_without_a_type_is_claimed_whole_from_its_priority_list(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     task = {"batch_id": "7", "data": "dataset_7"}
     server.lpush(key("tasks:high_priority"), json.dumps(task))
     claim = agents("@worker.batch.001").claim(DEFAULT_QUEUE)
     assert claim is not None
-    assert (claim.message.type, claim.message.payload, claim.message.priority.name,
-            claim.message.from_agent) == ("task", "dataset_7", "HIGH", "@unknown")
+    assert (
+        claim.message.type,
+        claim.message.payload,
+        claim.message.priority.name,
+        claim.message.from_agent,
+    ) == ("task", "dataset_7", "HIGH", "@unknown")
 
 
 @pytest.mark.spec("COMPAT-011")
 def test_an_item_that_is_not_json_becomes_a_dead_letter_shown_by_stats(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     worker = agents("@worker")
     server.lpush(key("agent:@worker:inbox"), "not json at all")
     assert worker.claim() is None
     (dead,) = worker.dead_letters()
-    assert (dead.type, dead.payload, dead.to_agent) == ("unreadable", "not json at all",
-                                                         "@worker")
+    assert (dead.type, dead.payload, dead.to_agent) == ("unreadable", "not json at all", "@worker")
     assert "cannot adopt" in (dead.last_error or "")
     assert worker.stats().depths["@worker"].get("dead") == 1
 
 
 @pytest.mark.spec("COMPAT-011", "DLQ-001")
 def test_the_designs_dead_letters_are_listed_with_their_reason(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     operator = agents(None)
-    design_dead = {"original": json.dumps(ENVELOPE), "reason": "validation service down",
-                   "failed_at": "2024-01-15T10:31:00Z"}
+    design_dead = {
+        "original": json.dumps(ENVELOPE),
+        "reason": "validation service down",
+        "failed_at": "2024-01-15T10:31:00Z",
+    }
     server.lpush(key("dead_letter_queue"), json.dumps(design_dead))
     (dead,) = operator.dead_letters()
     assert (dead.status.value, dead.from_agent, dead.type, dead.payload, dead.last_error) == (
-        "dead", "@backend.nodejs", "validate_token", ENVELOPE["payload"],
-        "validation service down")
+        "dead",
+        "@backend.nodejs",
+        "validate_token",
+        ENVELOPE["payload"],
+        "validation service down",
+    )
     assert [m.id for m in operator.dead_letters()] == [dead.id]  # adopted once
     assert operator.purge_dead([dead.id]) == 1
 
@@ -297,14 +378,16 @@ def test_the_designs_dead_letters_are_listed_with_their_reason(
 @pytest.mark.spec("COMPAT-011")
 @pytest.mark.parametrize("adopted", [False, True], ids=["sent", "design-envelope"])
 def test_a_reply_is_published_on_the_designs_response_channel(
-        agents: Agents, server: Any, key: Callable[[str], str], adopted: bool) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str], adopted: bool
+) -> None:
     asker, worker = agents("@backend.nodejs"), agents("@service.auth")
     if adopted:
         server.lpush(key("agent:@service.auth:inbox"), json.dumps(ENVELOPE))
         channel = key(f"response:@backend.nodejs:{ENVELOPE['id']}")
     else:
-        request = asker.send("@service.auth", "validate_token", {"token": "abc123"},
-                             correlation_id="req_1")
+        request = asker.send(
+            "@service.auth", "validate_token", {"token": "abc123"}, correlation_id="req_1"
+        )
         channel = key(f"response:@backend.nodejs:{request.id}")
     listener = server.pubsub()
     listener.subscribe(channel)
@@ -316,14 +399,21 @@ def test_a_reply_is_published_on_the_designs_response_channel(
     listener.close()
     assert heard is not None and heard["channel"] == channel
     assert json.loads(heard["data"]) == {
-        "id": reply.id, "request_id": claim.id, "from_agent": "@service.auth",
-        "to_agent": "@backend.nodejs", "payload": {"valid": True}, "status": "success",
-        "created_at": reply.created_at, "correlation_id": claim.message.correlation_id}
+        "id": reply.id,
+        "request_id": claim.id,
+        "from_agent": "@service.auth",
+        "to_agent": "@backend.nodejs",
+        "payload": {"valid": True},
+        "status": "success",
+        "created_at": reply.created_at,
+        "correlation_id": claim.message.correlation_id,
+    }
 
 
 @pytest.mark.spec("COMPAT-011")
 def test_a_message_popped_by_the_designs_brpop_is_put_back_by_sweep(
-        agents: Agents, server: Any, key: Callable[[str], str]) -> None:
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     sender, worker = agents("@backend.nodejs"), agents("@service.auth")
     sent = [sender.send("@service.auth", "validate_token", {"n": n}) for n in range(3)]
     _, popped = server.brpop([key("agent:@service.auth:inbox")], timeout=1)

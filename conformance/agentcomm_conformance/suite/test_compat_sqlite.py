@@ -76,8 +76,13 @@ CREATE TABLE agent_subscriptions (
     UNIQUE(agent_id, event_type)
 );
 """
-DESIGN_TABLES = ["agent_messages", "agent_registry", "agent_responses", "agent_events",
-                 "agent_subscriptions"]
+DESIGN_TABLES = [
+    "agent_messages",
+    "agent_registry",
+    "agent_responses",
+    "agent_events",
+    "agent_subscriptions",
+]
 DESIGN_REQUEST = """
 INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, correlation_id)
 VALUES ('@backend.nodejs', '@service.auth', 'validate_token',
@@ -111,8 +116,16 @@ FROM agent_registry
 WHERE status = 'active';
 """
 ADDED_COLUMNS = {
-    "agent_messages": {"available_at", "lease_token", "lease_expires_at", "claimed_by",
-                       "expires_at", "last_error", "finished_at", "dead_order"},
+    "agent_messages": {
+        "available_at",
+        "lease_token",
+        "lease_expires_at",
+        "claimed_by",
+        "expires_at",
+        "last_error",
+        "finished_at",
+        "dead_order",
+    },
     "agent_registry": {"heartbeat_ttl"},
     "agent_subscriptions": {"last_event_id"},
 }
@@ -120,8 +133,6 @@ INJECTION = "'); DROP TABLE agent_messages; --"
 
 Sql = Callable[..., sqlite3.Connection]
 Opener = Callable[..., Hub]
-
-
 
 
 def locator_for(locator: str, path: Path, *options: str) -> str:
@@ -140,8 +151,9 @@ def open_at(hub_session: HubSession) -> Opener:
     """``open_at(path, agent, *options)``: a handle on the hub file at ``path``."""
 
     def opener(path: Path, agent: str | None = None, *options: str) -> Hub:
-        handle = hub_session.target.open(locator_for(hub_session.locator, path, *options),
-                                         agent, hub_session.clock)
+        handle = hub_session.target.open(
+            locator_for(hub_session.locator, path, *options), agent, hub_session.clock
+        )
         hub_session.handles.append(handle)
         return handle
 
@@ -175,7 +187,8 @@ def epoch(text: str) -> float:
 # -- COMPAT-001 / COMPAT-002: the file and its tables --------------------------------------
 @pytest.mark.spec("COMPAT-001")
 def test_a_hub_file_the_implementation_creates_is_private_even_under_an_open_umask(
-        hub_session: HubSession, conformance_target: Target, tmp_path: Path) -> None:
+    hub_session: HubSession, conformance_target: Target, tmp_path: Path
+) -> None:
     workdir = tmp_path / "fresh"
     workdir.mkdir()
     old = os.umask(0)
@@ -199,7 +212,8 @@ def test_an_open_hub_is_in_wal_mode_at_schema_version_2(hub: Hub, sql: Sql) -> N
 
 @pytest.mark.spec("COMPAT-002")
 def test_the_design_tables_keep_every_design_column_and_add_columns_with_defaults(
-        hub: Hub, sql: Sql) -> None:
+    hub: Hub, sql: Sql
+) -> None:
     """The spec's added columns must be there; an implementation's own may be too."""
     design, db = sqlite3.connect(":memory:"), sql()
     design.executescript(DESIGN_SCHEMA)
@@ -224,33 +238,49 @@ def test_an_event_inserted_by_the_design_reaches_subscribers(agents: Opener, sql
     sql().execute(DESIGN_EVENT)
     (event,) = tracker.events()
     assert (event.event_type, event.publisher, event.payload["ip"]) == (
-        "user_login", "@service.auth", "192.168.1.1")
+        "user_login",
+        "@service.auth",
+        "192.168.1.1",
+    )
 
 
 # -- COMPAT-003: what the columns mean ------------------------------------------------------
 @pytest.mark.spec("COMPAT-003")
 def test_to_agent_keeps_the_target_claimed_by_the_claimer_and_priority_its_level(
-        agents: Opener, sql: Sql) -> None:
+    agents: Opener, sql: Sql
+) -> None:
     boss, worker = agents("@boss"), agents("@worker.1")
     sent = {p: boss.send("jobs", "task", {"p": p.name}, priority=p) for p in Priority}
     claim = worker.claim("jobs")
     assert claim is not None and claim.id == sent[Priority.HIGH].id
     worker.fail(claim.id, claim.token, "again")  # back to pending: to_agent still the queue
-    rows = sql().execute("SELECT id, to_agent, priority, status, claimed_by, payload"
-                         " FROM agent_messages ORDER BY id").fetchall()
+    rows = (
+        sql()
+        .execute(
+            "SELECT id, to_agent, priority, status, claimed_by, payload"
+            " FROM agent_messages ORDER BY id"
+        )
+        .fetchall()
+    )
     assert [(str(r[0]), r[2]) for r in rows] == [(sent[p].id, int(p)) for p in Priority]
     assert {r[1] for r in rows} == {"jobs"}
     assert [json.loads(r[5]) for r in rows] == [{"p": p.name} for p in Priority]
     claim = worker.claim("jobs")
     assert claim is not None
-    row = sql().execute("SELECT to_agent, status, claimed_by FROM agent_messages WHERE id = ?",
-                        (int(claim.id),)).fetchone()
+    row = (
+        sql()
+        .execute(
+            "SELECT to_agent, status, claimed_by FROM agent_messages WHERE id = ?", (int(claim.id),)
+        )
+        .fetchone()
+    )
     assert row == ("jobs", "processing", "@worker.1")
 
 
 @pytest.mark.spec("COMPAT-003")
 def test_statuses_replies_and_cursors_are_stored_as_the_design_reads_them(
-        agents: Opener, elapse: Callable[[float], None], sql: Sql) -> None:
+    agents: Opener, elapse: Callable[[float], None], sql: Sql
+) -> None:
     boss, worker = agents("@boss"), agents("@worker")
     asked = [boss.send("@worker", "ask", {"n": n}, expires_in=60) for n in range(4)]
     boss.send("@worker", "ask", {}, expires_in=0.2)
@@ -266,28 +296,31 @@ def test_statuses_replies_and_cursors_are_stored_as_the_design_reads_them(
     for message_id, status in db.execute("SELECT id, status FROM agent_messages"):
         assert status == boss.get(str(message_id)).status.value
     assert {r[0] for r in db.execute("SELECT status FROM agent_messages")} == {
-        s.value for s in Status}
+        s.value for s in Status
+    }
     for reply, status in ((ok, "success"), (bad, "error")):
-        row = db.execute("SELECT m.response_id, r.request_id, r.response_status,"
-                         " r.response_payload FROM agent_messages m JOIN agent_responses r"
-                         " ON r.id = m.response_id WHERE m.id = ?",
-                         (int(reply.request_id),)).fetchone()
+        row = db.execute(
+            "SELECT m.response_id, r.request_id, r.response_status,"
+            " r.response_payload FROM agent_messages m JOIN agent_responses r"
+            " ON r.id = m.response_id WHERE m.id = ?",
+            (int(reply.request_id),),
+        ).fetchone()
         assert row[:3] == (int(reply.id), int(reply.request_id), status)
         assert json.loads(row[3]) == reply.payload
     reader = agents("@reader")
     reader.subscribe("news")
     published = [boss.publish("news", {"n": n}) for n in range(3)]
     assert [e.id for e in reader.events(limit=2)] == [e.id for e in published[:2]]
-    cursor = db.execute("SELECT last_event_id FROM agent_subscriptions WHERE agent_id = ?",
-                        ("@reader",)).fetchone()[0]
+    cursor = db.execute(
+        "SELECT last_event_id FROM agent_subscriptions WHERE agent_id = ?", ("@reader",)
+    ).fetchone()[0]
     assert cursor == int(published[1].id)
     payloads = db.execute("SELECT payload FROM agent_events ORDER BY id").fetchall()
     assert [json.loads(p[0]) for p in payloads] == [{"n": n} for n in range(3)]
 
 
 @pytest.mark.spec("COMPAT-003")
-def test_ids_are_the_decimal_text_of_autoincrement_row_ids_never_reused(hub: Hub,
-                                                                        sql: Sql) -> None:
+def test_ids_are_the_decimal_text_of_autoincrement_row_ids_never_reused(hub: Hub, sql: Sql) -> None:
     first = hub.send("@tester", "w", 1)
     second = hub.send("@tester", "w", 2)
     assert int(first.id) < int(second.id)
@@ -302,17 +335,19 @@ def test_ids_are_the_decimal_text_of_autoincrement_row_ids_never_reused(hub: Hub
     events = [hub.publish("e", n) for n in range(2)]
     db = sql()
     assert [str(r[0]) for r in db.execute("SELECT id FROM agent_messages ORDER BY id")] == [
-        first.id, third.id]
+        first.id,
+        third.id,
+    ]
     assert int(third.id) > int(second.id)
     assert [str(r[0]) for r in db.execute("SELECT id FROM agent_responses")] == [reply.id]
     assert [str(r[0]) for r in db.execute("SELECT id FROM agent_events ORDER BY id")] == [
-        e.id for e in events]
+        e.id for e in events
+    ]
     assert int(events[0].id) < int(events[1].id)
 
 
 @pytest.mark.spec("COMPAT-003")
-def test_design_time_columns_hold_utc_text_and_added_ones_epoch_seconds(hub: Hub,
-                                                                        sql: Sql) -> None:
+def test_design_time_columns_hold_utc_text_and_added_ones_epoch_seconds(hub: Hub, sql: Sql) -> None:
     hub.register()
     hub.subscribe("e")
     sent = hub.send("@tester", "w", {}, expires_in=60)
@@ -322,35 +357,49 @@ def test_design_time_columns_hold_utc_text_and_added_ones_epoch_seconds(hub: Hub
     event = hub.publish("e", {}, ttl=60)
     db = sql()
     texts = {
-        "agent_messages.created_at": (f"created_at FROM agent_messages WHERE id = {sent.id}",
-                                      sent.created_at),
-        "agent_responses.created_at": (f"created_at FROM agent_responses WHERE id = {reply.id}",
-                                       reply.created_at),
-        "agent_events.published_at": (f"published_at FROM agent_events WHERE id = {event.id}",
-                                      event.published_at),
-        "agent_events.expires_at": (f"expires_at FROM agent_events WHERE id = {event.id}",
-                                    event.expires_at),
-        "agent_registry.last_heartbeat": ("last_heartbeat FROM agent_registry",
-                                          hub.agents()[0].last_heartbeat),
+        "agent_messages.created_at": (
+            f"created_at FROM agent_messages WHERE id = {sent.id}",
+            sent.created_at,
+        ),
+        "agent_responses.created_at": (
+            f"created_at FROM agent_responses WHERE id = {reply.id}",
+            reply.created_at,
+        ),
+        "agent_events.published_at": (
+            f"published_at FROM agent_events WHERE id = {event.id}",
+            event.published_at,
+        ),
+        "agent_events.expires_at": (
+            f"expires_at FROM agent_events WHERE id = {event.id}",
+            event.expires_at,
+        ),
+        "agent_registry.last_heartbeat": (
+            "last_heartbeat FROM agent_registry",
+            hub.agents()[0].last_heartbeat,
+        ),
     }
     for column, (query, expected) in texts.items():
         text = db.execute(f"SELECT {query}").fetchone()[0]
         assert isinstance(text, str) and epoch(text) == pytest.approx(expected, abs=0.0015), column
     created = db.execute("SELECT created_at FROM agent_subscriptions").fetchone()[0]
     assert epoch(created) == pytest.approx(sent.created_at, abs=5)
-    reals = db.execute("SELECT available_at, lease_expires_at, expires_at, finished_at,"
-                       " typeof(available_at) || typeof(lease_expires_at) || typeof(expires_at)"
-                       " || typeof(finished_at) FROM agent_messages WHERE id = ?",
-                       (int(sent.id),)).fetchone()
+    reals = db.execute(
+        "SELECT available_at, lease_expires_at, expires_at, finished_at,"
+        " typeof(available_at) || typeof(lease_expires_at) || typeof(expires_at)"
+        " || typeof(finished_at) FROM agent_messages WHERE id = ?",
+        (int(sent.id),),
+    ).fetchone()
     assert reals[4] == "real" * 4
-    assert reals[:3] == pytest.approx((sent.available_at, claim.lease_expires_at,
-                                       sent.expires_at), abs=0.0015)
+    assert reals[:3] == pytest.approx(
+        (sent.available_at, claim.lease_expires_at, sent.expires_at), abs=0.0015
+    )
     assert reply.created_at - 1 <= reals[3] <= reply.created_at + 1
 
 
 @pytest.mark.spec("COMPAT-003")
-def test_the_design_debug_query_reads_the_heartbeats_the_hub_writes(agents: Opener,
-                                                                    sql: Sql) -> None:
+def test_the_design_debug_query_reads_the_heartbeats_the_hub_writes(
+    agents: Opener, sql: Sql
+) -> None:
     agents("@backend.nodejs").register(process_id=os.getpid())
     agents("@backend.nodejs").heartbeat()
     ((agent, status, _, age),) = sql().execute(DESIGN_DEBUG_QUERY).fetchall()
@@ -361,18 +410,27 @@ def test_the_design_debug_query_reads_the_heartbeats_the_hub_writes(agents: Open
 # -- COMPAT-004: design-era files and the design's own INSERTs ------------------------------
 @pytest.mark.spec("COMPAT-004")
 def test_a_design_era_database_is_upgraded_in_place_keeping_every_row(
-        open_at: Opener, sql: Sql, tmp_path: Path) -> None:
+    open_at: Opener, sql: Sql, tmp_path: Path
+) -> None:
     path = tmp_path / "design.db"
     legacy = sql(path)
-    legacy.executescript(DESIGN_SCHEMA + DESIGN_REQUEST + DESIGN_EVENT + DESIGN_REGISTRATION
-                         + "INSERT INTO agent_subscriptions (agent_id, event_type)"
-                         " VALUES ('@analytics.tracker', 'user_login');")
+    legacy.executescript(
+        DESIGN_SCHEMA
+        + DESIGN_REQUEST
+        + DESIGN_EVENT
+        + DESIGN_REGISTRATION
+        + "INSERT INTO agent_subscriptions (agent_id, event_type)"
+        " VALUES ('@analytics.tracker', 'user_login');"
+    )
     worker = open_at(path, "@service.auth")  # no creation asked: adopted as it is
     assert legacy.execute("PRAGMA user_version").fetchone()[0] == 2
     claim = worker.claim()
     assert claim is not None
     assert (claim.message.from_agent, claim.message.type, claim.message.correlation_id) == (
-        "@backend.nodejs", "validate_token", "req_001")
+        "@backend.nodejs",
+        "validate_token",
+        "req_001",
+    )
     assert claim.message.payload == {"token": "abc123", "user_id": "user456"}
     assert (claim.message.timeout_seconds, claim.message.max_retries) == (300, 3)
     worker.reply(claim.id, claim.token, {"valid": True, "user": "john_doe"})
@@ -382,7 +440,10 @@ def test_a_design_era_database_is_upgraded_in_place_keeping_every_row(
     assert requester.wait_reply(claim.id, timeout=0).payload["user"] == "john_doe"
     (event,) = requester.tail_events()
     assert (event.event_type, event.publisher, event.payload["ip"]) == (
-        "user_login", "@service.auth", "192.168.1.1")
+        "user_login",
+        "@service.auth",
+        "192.168.1.1",
+    )
     (agent,) = requester.agents()
     assert (agent.agent_id, agent.status, agent.process_id) == ("@backend.nodejs", "active", 4242)
     assert open_at(path, "@analytics.tracker").subscriptions() == ["user_login"]
@@ -393,7 +454,8 @@ def test_a_design_era_database_is_upgraded_in_place_keeping_every_row(
 
 @pytest.mark.spec("COMPAT-004")
 def test_tasks_inserted_by_the_design_are_pending_and_claimed_by_priority(
-        agents: Opener, sql: Sql) -> None:
+    agents: Opener, sql: Sql
+) -> None:
     worker = agents("@worker.batch.001")
     older = agents("@coordinator").send(DEFAULT_QUEUE, "process_batch", {"batch_id": "ours"})
     db = sql()
@@ -402,8 +464,10 @@ def test_tasks_inserted_by_the_design_are_pending_and_claimed_by_priority(
     claims = [c for c in (worker.claim(DEFAULT_QUEUE) for _ in range(4)) if c is not None]
     assert [int(c.message.priority) for c in claims] == [2, 1, 1, 0]
     assert claims[1].id == older.id
-    assert all(c.message.retry_count == 0 and c.message.from_agent == "@coordinator.backend"
-               for c in (claims[0], claims[2], claims[3]))
+    assert all(
+        c.message.retry_count == 0 and c.message.from_agent == "@coordinator.backend"
+        for c in (claims[0], claims[2], claims[3])
+    )
     assert claims[0].message.payload == {"batch_id": "batch_001", "items": 1000}
 
 
@@ -417,10 +481,17 @@ def test_sql_in_values_is_stored_verbatim_and_changes_no_table(hub: Hub, sql: Sq
     assert claim is not None
     hub.fail(claim.id, claim.token, INJECTION, retry=False)
     db = sql()
-    assert json.loads(db.execute("SELECT payload FROM agent_messages WHERE id = ?",
-                                 (int(sent.id),)).fetchone()[0]) == INJECTION
-    assert db.execute("SELECT last_error FROM agent_messages WHERE id = ?",
-                      (int(claim.id),)).fetchone() == (INJECTION,)
+    assert (
+        json.loads(
+            db.execute(
+                "SELECT payload FROM agent_messages WHERE id = ?", (int(sent.id),)
+            ).fetchone()[0]
+        )
+        == INJECTION
+    )
+    assert db.execute(
+        "SELECT last_error FROM agent_messages WHERE id = ?", (int(claim.id),)
+    ).fetchone() == (INJECTION,)
     assert hub.get(sent.id).payload == INJECTION and hub.get(claim.id).last_error == INJECTION
     assert hub.tail_events()[0].payload == event.payload
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -447,17 +518,18 @@ def utc_text(epoch_seconds: float) -> str:
 
 @pytest.mark.spec("COMPAT-004", "RETRY-001", "EXP-002")
 def test_a_task_claimed_the_designs_way_is_reclaimed_by_sweep_after_its_timeout(
-        agents: Opener, elapse: Callable[[float], None], sql: Sql) -> None:
+    agents: Opener, elapse: Callable[[float], None], sql: Sql
+) -> None:
     coordinator = agents("@coordinator")
-    task = coordinator.send(DEFAULT_QUEUE, "process_batch", {"batch_id": "b1"},
-                            timeout_seconds=2, max_retries=1)
+    task = coordinator.send(
+        DEFAULT_QUEUE, "process_batch", {"batch_id": "b1"}, timeout_seconds=2, max_retries=1
+    )
     sql().execute(DESIGN_TASK_CLAIM, (utc_text(now_by_message(coordinator)), int(task.id)))
     assert coordinator.sweep() == 0  # its derived lease is live
     elapse(3)
     assert coordinator.sweep() == 1
     back = coordinator.get(task.id)
-    assert (back.status, back.retry_count, back.last_error) == (
-        Status.PENDING, 1, "lease expired")
+    assert (back.status, back.retry_count, back.last_error) == (Status.PENDING, 1, "lease expired")
     elapse(1)  # the backoff
     claim = agents("@worker.batch.001").claim()  # the design moved it to the worker's inbox
     assert claim is not None and claim.id == task.id
@@ -465,7 +537,8 @@ def test_a_task_claimed_the_designs_way_is_reclaimed_by_sweep_after_its_timeout(
 
 @pytest.mark.spec("COMPAT-004", "EVT-002")
 def test_a_subscription_inserted_the_designs_way_starts_at_the_end_of_the_log(
-        agents: Opener, sql: Sql) -> None:
+    agents: Opener, sql: Sql
+) -> None:
     auth, tracker = agents("@service.auth"), agents("@analytics.tracker")
     auth.publish("user_login", {"user_id": "before"})
     sql().execute(DESIGN_SUBSCRIPTION)

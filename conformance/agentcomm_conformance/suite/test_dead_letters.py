@@ -14,8 +14,6 @@ Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]
 
 
-
-
 def kill(worker: Hub, reason: str) -> Message:
     """Claim the worker's next message and dead-letter it at once."""
     claim = claimed(worker)
@@ -38,7 +36,8 @@ def die_in_another_order_than_sent(agents: Agents, pause: Callable[[], None]) ->
 
 @pytest.mark.spec("DLQ-001")
 def test_dead_letters_lists_only_dead_messages_in_the_order_they_died(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     boss.send("@other", "work", "expired", expires_in=0.01)
     done = boss.send("@other", "work", "completed")
@@ -49,14 +48,18 @@ def test_dead_letters_lists_only_dead_messages_in_the_order_they_died(
     assert claim is not None and claim.id == done.id
     other.complete(claim.id, claim.token)
     dead = agents().dead_letters()
-    assert [(m.id, m.last_error) for m in dead] == [
-        (sent[i].id, f"reason {i}") for i in (2, 0, 1)]
+    assert [(m.id, m.last_error) for m in dead] == [(sent[i].id, f"reason {i}") for i in (2, 0, 1)]
     by_id = {m.id: m for m in sent}
     for message in dead:
         assert message.status is Status.DEAD
-        assert (message.payload, message.from_agent, message.to_agent, message.type,
-                message.retry_count, message.claimed_by) == (
-            by_id[message.id].payload, "@boss", "@worker", "work", 0, "@worker")
+        assert (
+            message.payload,
+            message.from_agent,
+            message.to_agent,
+            message.type,
+            message.retry_count,
+            message.claimed_by,
+        ) == (by_id[message.id].payload, "@boss", "@worker", "work", 0, "@worker")
     assert [m.id for m in agents().dead_letters(limit=2)] == [sent[2].id, sent[0].id]
 
 
@@ -68,7 +71,8 @@ def test_dead_letters_keep_the_order_they_died_in_within_one_clock_tick(agents: 
 
 @pytest.mark.spec("DLQ-001", "DLQ-002", "DLQ-003")
 def test_dead_letters_fills_its_limit_after_earlier_ones_were_replayed_or_purged(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     """A hub that keeps replayed or purged ids in its list of dead letters returns fewer
     than ``limit`` here, though enough are dead."""
     boss = agents("@boss")
@@ -97,7 +101,8 @@ def test_dead_letters_is_empty_without_dead_messages(agents: Agents) -> None:
 # -- DLQ-002: replay -------------------------------------------------------------------------
 @pytest.mark.spec("DLQ-002")
 def test_replay_returns_a_dead_letter_to_pending_with_a_fresh_budget(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     sent = agents("@boss").send("@worker", "work", {}, max_retries=1, expires_in=600)
     worker = agents("@worker")
     claim = claimed(worker)
@@ -109,7 +114,11 @@ def test_replay_returns_a_dead_letter_to_pending_with_a_fresh_budget(
     replayed = worker.replay(dead.id)
     assert replayed.id == sent.id
     assert (replayed.status, replayed.retry_count, replayed.claimed_by, replayed.expires_at) == (
-        Status.PENDING, 0, None, None)
+        Status.PENDING,
+        0,
+        None,
+        None,
+    )
     assert replayed.last_error == "broken"  # why it died, until a later failure
     assert before <= replayed.available_at <= hub_now(worker)
     assert worker.get(sent.id) == replayed
@@ -132,7 +141,8 @@ def test_a_replayed_message_keeps_its_place_in_claim_order(agents: Agents) -> No
 @pytest.mark.spec("DLQ-002")
 @pytest.mark.parametrize("state", ["pending", "processing", "completed", "expired"])
 def test_replaying_a_message_that_is_not_dead_raises_conflict_and_changes_nothing(
-        agents: Agents, elapse: Elapse, state: str) -> None:
+    agents: Agents, elapse: Elapse, state: str
+) -> None:
     sent = agents("@boss").send("@worker", "work", {}, expires_in=0.5)
     worker = agents("@worker")
     if state in {"processing", "completed"}:
@@ -195,7 +205,8 @@ def test_purge_dead_without_ids_deletes_every_dead_letter(agents: Agents) -> Non
 @pytest.mark.spec("DLQ-004")
 @pytest.mark.capability("manual_clock")
 def test_a_dead_letter_past_its_deadline_and_every_retention_survives_sweep_and_prune(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("@worker", "work", {}, expires_in=60)
     worker = agents("@worker")
     dead = kill(worker, "poison")

@@ -10,6 +10,7 @@ scenario ``request_dies.yaml`` shows with real agent processes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -21,17 +22,22 @@ Elapse = Callable[[float], None]
 LEASE = 1.0
 
 
-def ask(asker: Hub, **options: object) -> str:
+def ask(asker: Hub, **options: Any) -> str:
     """A request as ``request`` sends one, without waiting for its reply: its id."""
-    return asker.send("@worker", "validate_token", {"token": "abc123"},
-                      correlation_id="req_dies", **options).id  # type: ignore[arg-type]
+    payload = {"token": "abc123"}
+    return asker.send("@worker", "validate_token", payload, correlation_id="req_dies", **options).id
 
 
 def answered(hub: Hub, request_id: str, holder: str, reason: str) -> Reply:
     """The hub's answer to a dead request: checked field by field, then returned."""
     reply = hub.wait_reply(request_id, timeout=0)
-    assert (reply.request_id, reply.status.value, reply.from_agent, reply.to_agent,
-            reply.correlation_id) == (request_id, "error", holder, "@backend", "req_dies")
+    assert (
+        reply.request_id,
+        reply.status.value,
+        reply.from_agent,
+        reply.to_agent,
+        reply.correlation_id,
+    ) == (request_id, "error", holder, "@backend", "req_dies")
     assert reply.payload == {"error": "dead_letter", "reason": reason}
     dead = hub.get(request_id)
     assert (dead.status, dead.reply_id, dead.last_error) == (Status.DEAD, reply.id, reason)
@@ -62,7 +68,8 @@ def test_a_request_whose_last_retry_fails_is_answered(agents: Agents, elapse: El
 
 @pytest.mark.spec("REQ-007", "RETRY-001", "LEASE-007")
 def test_a_request_whose_holder_vanished_at_its_last_retry_is_answered(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     asker, worker = agents("@backend"), agents("@worker")
     request_id = ask(asker, expires_in=60, max_retries=0, timeout_seconds=LEASE)
     claimed(worker)  # and never heard from again
@@ -72,10 +79,12 @@ def test_a_request_whose_holder_vanished_at_its_last_retry_is_answered(
 
 
 @pytest.mark.spec("REQ-007")
-@pytest.mark.parametrize("options", [{"expires_in": 60}, {}], ids=["no-correlation-id",
-                                                                    "no-deadline"])
-def test_a_message_that_is_not_a_request_dies_unanswered(agents: Agents,
-                                                        options: dict[str, object]) -> None:
+@pytest.mark.parametrize(
+    "options", [{"expires_in": 60}, {}], ids=["no-correlation-id", "no-deadline"]
+)
+def test_a_message_that_is_not_a_request_dies_unanswered(
+    agents: Agents, options: dict[str, object]
+) -> None:
     asker, worker = agents("@backend"), agents("@worker")
     correlation = {} if options else {"correlation_id": "req_dies"}
     sent = asker.send("@worker", "work", {}, **options, **correlation)  # type: ignore[arg-type]
@@ -87,7 +96,8 @@ def test_a_message_that_is_not_a_request_dies_unanswered(agents: Agents,
 
 @pytest.mark.spec("REQ-007", "REQ-004", "DLQ-002", "DLQ-003")
 def test_an_answered_dead_request_is_not_replayed_and_is_purged_with_its_reply(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     asker, worker = agents("@backend"), agents("@worker")
     request_id = ask(asker, expires_in=60)
     claim = claimed(worker)

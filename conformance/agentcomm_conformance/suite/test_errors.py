@@ -55,7 +55,8 @@ PROVOKED: dict[str, tuple[Callable[[Hub, Agents], Any], bool]] = {
 @pytest.mark.spec("ERR-001", "ERR-002")
 @pytest.mark.parametrize("code", PROVOKED)
 def test_each_kind_of_error_carries_its_own_code_and_definite_flag(
-        hub: Hub, agents: Agents, code: str) -> None:
+    hub: Hub, agents: Agents, code: str
+) -> None:
     provoke, definite = PROVOKED[code]
     with refused(code) as r:
         provoke(hub, agents)
@@ -64,12 +65,21 @@ def test_each_kind_of_error_carries_its_own_code_and_definite_flag(
 
 
 @pytest.mark.spec("ENV-004", "ERR-001")
-@pytest.mark.parametrize("message_id", [
-    "abc", "-1", "1.0", " 1", "1 ", "9" * 30, "1" * 100, "²",
-    "\u0661",  # ARABIC-INDIC DIGIT ONE
-])
-def test_a_well_formed_id_that_names_no_message_raises_not_found(hub: Hub,
-                                                                 message_id: str) -> None:
+@pytest.mark.parametrize(
+    "message_id",
+    [
+        "abc",
+        "-1",
+        "1.0",
+        " 1",
+        "1 ",
+        "9" * 30,
+        "1" * 100,
+        "²",
+        "\u0661",  # ARABIC-INDIC DIGIT ONE
+    ],
+)
+def test_a_well_formed_id_that_names_no_message_raises_not_found(hub: Hub, message_id: str) -> None:
     hub.send("@tester", "w", {})
     for call in (lambda: hub.get(message_id), lambda: hub.get_reply(message_id)):
         with refused("not_found"):
@@ -88,8 +98,10 @@ def test_a_request_without_a_reply_ends_with_an_indefinite_deadline_exceeded(hub
 # -- ERR-003: hub options in the locator ------------------------------------------------------
 def hub_url(session: HubSession) -> str:
     if "://" not in session.locator:
-        pytest.skip(f"the hub's locator {session.locator!r} is not a hub URL, so the suite "
-                    "cannot set hub options through it")
+        pytest.skip(
+            f"the hub's locator {session.locator!r} is not a hub URL, so the suite "
+            "cannot set hub options through it"
+        )
     return session.locator
 
 
@@ -97,8 +109,9 @@ def with_options(url: str, *options: tuple[str, str]) -> str:
     """``url`` with these query options instead of any of the same names."""
     base, _, query = url.partition("?")
     names = {name for name, _ in options}
-    kept = [(k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True)
-            if k not in names]
+    kept = [
+        (k, v) for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if k not in names
+    ]
     return f"{base}?{urllib.parse.urlencode([*kept, *options])}"
 
 
@@ -107,18 +120,30 @@ def opening(session: HubSession, url: str) -> None:
 
 
 @pytest.mark.spec("ERR-003")
-@pytest.mark.parametrize(("options", "named"), [
-    ([("no_such_option", "1")], "no_such_option"),
-    ([("backoff_base", "abc")], "backoff_base"),
-    ([("backoff_base", "nan")], "backoff_base"),
-    ([("backoff_base", "-1")], "backoff_base"),
-    ([("retain_events", "-5")], "retain_events"),
-    ([("backoff_base", "10"), ("backoff_max", "5")], "backoff_max"),
-    ([("backoff_base", "1"), ("backoff_base", "2")], "backoff_base"),
-], ids=["unknown", "not-a-number", "nan", "negative", "negative-retention", "max-below-base",
-        "given-twice"])
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ([("no_such_option", "1")], "no_such_option"),
+        ([("backoff_base", "abc")], "backoff_base"),
+        ([("backoff_base", "nan")], "backoff_base"),
+        ([("backoff_base", "-1")], "backoff_base"),
+        ([("retain_events", "-5")], "retain_events"),
+        ([("backoff_base", "10"), ("backoff_max", "5")], "backoff_max"),
+        ([("backoff_base", "1"), ("backoff_base", "2")], "backoff_base"),
+    ],
+    ids=[
+        "unknown",
+        "not-a-number",
+        "nan",
+        "negative",
+        "negative-retention",
+        "max-below-base",
+        "given-twice",
+    ],
+)
 def test_a_bad_hub_option_raises_configuration_error_naming_it_at_connect(
-        hub_session: HubSession, options: list[tuple[str, str]], named: str) -> None:
+    hub_session: HubSession, options: list[tuple[str, str]], named: str
+) -> None:
     url = with_options(hub_url(hub_session), *options)
     with refused("configuration") as r:
         opening(hub_session, url)
@@ -127,10 +152,13 @@ def test_a_bad_hub_option_raises_configuration_error_naming_it_at_connect(
 
 @pytest.mark.spec("ERR-003")
 def test_a_hub_url_without_a_scheme_or_with_an_unknown_one_raises_configuration_error(
-        hub_session: HubSession) -> None:
+    hub_session: HubSession,
+) -> None:
     url = hub_url(hub_session)
-    for bad, named in ((url.split("://", 1)[1], ""),
-                       ("nosuchscheme://" + url.split("://", 1)[1], "nosuchscheme")):
+    for bad, named in (
+        (url.split("://", 1)[1], ""),
+        ("nosuchscheme://" + url.split("://", 1)[1], "nosuchscheme"),
+    ):
         with refused("configuration") as r:
             opening(hub_session, bad)
         assert named in r.message
@@ -139,8 +167,10 @@ def test_a_hub_url_without_a_scheme_or_with_an_unknown_one_raises_configuration_
 @pytest.mark.spec("ERR-003")
 def test_an_error_never_shows_a_password_from_the_url(hub_session: HubSession) -> None:
     scheme = urllib.parse.urlsplit(hub_url(hub_session)).scheme
-    for url in (f"nosuchscheme://user:{HIDDEN}@localhost:1/0",
-                f"{scheme}://user:{HIDDEN}@localhost:1/0?no_such_option=1"):
+    for url in (
+        f"nosuchscheme://user:{HIDDEN}@localhost:1/0",
+        f"{scheme}://user:{HIDDEN}@localhost:1/0?no_such_option=1",
+    ):
         with refused("configuration") as r:
             opening(hub_session, url)
         assert HIDDEN not in r.message and HIDDEN not in repr(r.error)
@@ -167,7 +197,8 @@ def open_at(hub_session: HubSession) -> Opener:
 
 @pytest.mark.spec("ERR-004", "ERR-002")
 def test_opening_a_missing_file_raises_not_found_and_creates_nothing(
-        open_at: Opener, tmp_path: Path) -> None:
+    open_at: Opener, tmp_path: Path
+) -> None:
     before = sorted(tmp_path.iterdir())
     with refused("not_found") as r:
         open_at(tmp_path / "mistyped.db", "@a")
@@ -186,10 +217,12 @@ def foreign_database(path: Path) -> None:
 
 
 @pytest.mark.spec("ERR-004", "ERR-001", "ERR-002")
-@pytest.mark.parametrize("make", [garbage, Path.touch, foreign_database],
-                         ids=["garbage", "empty", "foreign-database"])
+@pytest.mark.parametrize(
+    "make", [garbage, Path.touch, foreign_database], ids=["garbage", "empty", "foreign-database"]
+)
 def test_a_file_that_is_not_a_hub_raises_corrupt_store_and_is_left_unchanged(
-        open_at: Opener, tmp_path: Path, make: Callable[[Path], None]) -> None:
+    open_at: Opener, tmp_path: Path, make: Callable[[Path], None]
+) -> None:
     directory = tmp_path / "other"
     directory.mkdir()
     path = directory / "hub.db"
@@ -211,7 +244,8 @@ def test_a_directory_path_raises_configuration_error(open_at: Opener, tmp_path: 
 
 @pytest.mark.spec("ERR-004")
 def test_a_hub_of_a_newer_schema_version_raises_configuration_error_untouched(
-        hub_session: HubSession, open_at: Opener) -> None:
+    hub_session: HubSession, open_at: Opener
+) -> None:
     path = file_of(hub_session.locator)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
         db.execute("PRAGMA user_version = 3")  # the specification's is 2 (COMPAT-001)
@@ -223,14 +257,19 @@ def test_a_hub_of_a_newer_schema_version_raises_configuration_error_untouched(
 
 @pytest.mark.spec("ERR-005", "ERR-001", "ERR-002")
 def test_a_change_that_cannot_take_the_write_lock_fails_definitely_and_writes_nothing(
-        hub_session: HubSession, open_at: Opener) -> None:
+    hub_session: HubSession, open_at: Opener
+) -> None:
     path = file_of(hub_session.locator)
     hub = open_at(path, "@tester", "busy_timeout=0.2")
     hub.send("@tester", "w", "before")
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as locker:
         locker.execute("BEGIN IMMEDIATE")  # another process holds the write lock
-        for change in (lambda: hub.send("@bob", "w", {}), lambda: hub.claim(),
-                       lambda: hub.publish("e", {}), lambda: hub.register()):
+        for change in (
+            lambda: hub.send("@bob", "w", {}),
+            lambda: hub.claim(),
+            lambda: hub.publish("e", {}),
+            lambda: hub.register(),
+        ):
             with refused("backend_unavailable") as r:
                 change()
             assert getattr(r.error, "code", None) == "backend_unavailable"
@@ -238,7 +277,8 @@ def test_a_change_that_cannot_take_the_write_lock_fails_definitely_and_writes_no
         locker.execute("ROLLBACK")
     depths = {t: {k: n for k, n in d.items() if n} for t, d in hub.stats().depths.items()}
     assert {t: d for t, d in depths.items() if d} == {
-        "@tester": {"pending": 1, "pending_normal": 1}}
+        "@tester": {"pending": 1, "pending_normal": 1}
+    }
     assert (hub.tail_events(), hub.agents()) == ([], [])
     claim = hub.claim()  # the handle works again once the lock is free
     assert claim is not None and claim.message.payload == "before"
@@ -246,14 +286,19 @@ def test_a_change_that_cannot_take_the_write_lock_fails_definitely_and_writes_no
 
 # -- ERR-006: bounded waits -------------------------------------------------------------------
 @pytest.mark.spec("ERR-006")
-@pytest.mark.parametrize(("call", "empty"), [
-    (lambda h: h.claim(wait=WAIT), None),
-    (lambda h: h.claim("jobs", wait=WAIT), None),
-    pytest.param(lambda h: h.claim_many("jobs", wait=WAIT), [], marks=BATCH, id="claim_many"),
-    (lambda h: h.events(wait=WAIT), []),
-], ids=["claim-inbox", "claim-queue", "claim_many", "events"])
+@pytest.mark.parametrize(
+    ("call", "empty"),
+    [
+        (lambda h: h.claim(wait=WAIT), None),
+        (lambda h: h.claim("jobs", wait=WAIT), None),
+        pytest.param(lambda h: h.claim_many("jobs", wait=WAIT), [], marks=BATCH, id="claim_many"),
+        (lambda h: h.events(wait=WAIT), []),
+    ],
+    ids=["claim-inbox", "claim-queue", "claim_many", "events"],
+)
 def test_a_wait_that_finds_nothing_returns_its_empty_value_once_the_wait_is_over(
-        hub: Hub, call: Callable[[Hub], Any], empty: Any) -> None:
+    hub: Hub, call: Callable[[Hub], Any], empty: Any
+) -> None:
     hub.subscribe("news")
     start = time.monotonic()
     assert call(hub) == empty
@@ -262,7 +307,8 @@ def test_a_wait_that_finds_nothing_returns_its_empty_value_once_the_wait_is_over
 
 @pytest.mark.spec("ERR-006")
 def test_wait_reply_without_a_reply_raises_deadline_exceeded_once_the_wait_is_over(
-        hub: Hub) -> None:
+    hub: Hub,
+) -> None:
     sent = hub.send("@bob", "ask", {})
     start = time.monotonic()
     with refused("deadline_exceeded") as r:

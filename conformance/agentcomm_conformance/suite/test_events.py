@@ -40,7 +40,10 @@ def test_publish_records_the_event_stamped_now_even_with_no_subscriber(agents: A
     brief = alice.publish("user.login", {"user": "u2"}, ttl=60)
     after = hub_now(alice)
     assert (lasting.event_type, lasting.publisher, lasting.payload) == (
-        "user.login", "@alice", {"user": "u1"})
+        "user.login",
+        "@alice",
+        {"user": "u1"},
+    )
     assert before - MS <= lasting.published_at <= after + MS
     assert lasting.expires_at is None
     assert brief.expires_at == pytest.approx(brief.published_at + 60, abs=MS)
@@ -72,7 +75,8 @@ def test_subscribing_again_keeps_the_cursor_and_unread_events(agents: Agents) ->
 
 @pytest.mark.spec("EVT-002")
 def test_unsubscribe_drops_unread_events_and_a_new_subscription_starts_at_the_end(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     reader, publisher = agents("@reader"), agents("@publisher")
     reader.subscribe("deploy")
     reader.subscribe("audit")
@@ -207,7 +211,8 @@ def test_an_offline_subscriber_catches_up_in_order(agents: Agents) -> None:
 @pytest.mark.spec("EVT-004")
 @pytest.mark.capability("manual_clock")
 def test_a_subscriber_away_for_a_day_still_gets_what_was_published_meanwhile(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     reader, publisher = agents("@reader"), agents("@publisher")
     reader.subscribe("build.done")
     publisher.publish("build.done", "early")
@@ -219,8 +224,9 @@ def test_a_subscriber_away_for_a_day_still_gets_what_was_published_meanwhile(
 
 @pytest.mark.spec("EVT-004")
 @pytest.mark.parametrize(("age", "delivered"), [(0.2, True), (1.0, False)])
-def test_an_event_is_delivered_only_until_its_ttl_passes(agents: Agents, elapse: Elapse,
-                                                         age: float, delivered: bool) -> None:
+def test_an_event_is_delivered_only_until_its_ttl_passes(
+    agents: Agents, elapse: Elapse, age: float, delivered: bool
+) -> None:
     reader = agents("@reader")
     reader.subscribe("flash")
     agents("@publisher").publish("flash", "brief", ttl=0.6)
@@ -240,7 +246,8 @@ def test_an_expired_event_does_not_hold_back_later_ones(agents: Agents, elapse: 
 
 @pytest.mark.spec("EVT-003", "EVT-004", "ORD-003")
 def test_expired_events_neither_use_up_the_limit_nor_reorder_the_types(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     """A hub that looks at only ``limit`` unread events per type returns too few here, or
     hands out ``later`` before the older ``kept``."""
     reader, publisher = agents("@reader"), agents("@publisher")
@@ -256,7 +263,8 @@ def test_expired_events_neither_use_up_the_limit_nor_reorder_the_types(
 
 @pytest.mark.spec("EVT-003", "EVT-004")
 def test_a_read_passing_expired_events_still_fills_its_limit_from_every_type(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     """A hub that drops what it read of one type while passing over another type's expired
     events returns ``["kept"]`` here."""
     reader, publisher = agents("@reader"), agents("@publisher")
@@ -271,8 +279,7 @@ def test_a_read_passing_expired_events_still_fills_its_limit_from_every_type(
 
 @pytest.mark.spec("EVT-004")
 @pytest.mark.capability("manual_clock")
-def test_an_event_pruned_after_retention_is_never_delivered(agents: Agents,
-                                                            elapse: Elapse) -> None:
+def test_an_event_pruned_after_retention_is_never_delivered(agents: Agents, elapse: Elapse) -> None:
     reader, publisher = agents("@reader"), agents("@publisher")
     reader.subscribe("audit")
     publisher.publish("audit", "old")
@@ -284,8 +291,7 @@ def test_an_event_pruned_after_retention_is_never_delivered(agents: Agents,
 
 # -- EVT-005: tail_events ------------------------------------------------------------------------
 @pytest.mark.spec("EVT-005", "ORD-002", "ORD-003")
-def test_tail_events_shows_events_of_every_type_in_order_without_consuming(
-        agents: Agents) -> None:
+def test_tail_events_shows_events_of_every_type_in_order_without_consuming(agents: Agents) -> None:
     reader, publisher = agents("@reader"), agents("@publisher")
     reader.subscribe("a")
     sent = [publisher.publish(kind, i) for i, kind in enumerate("abab")]
@@ -300,8 +306,9 @@ def test_tail_events_shows_events_of_every_type_in_order_without_consuming(
 
 
 @pytest.mark.spec("EVT-005", "EXP-004")
-def test_tail_events_lists_expired_events_until_prune_deletes_them(agents: Agents,
-                                                                  elapse: Elapse) -> None:
+def test_tail_events_lists_expired_events_until_prune_deletes_them(
+    agents: Agents, elapse: Elapse
+) -> None:
     reader, publisher, monitor = agents("@reader"), agents("@publisher"), agents()
     reader.subscribe("flash")
     brief = publisher.publish("flash", "brief", ttl=0.5)
@@ -316,7 +323,8 @@ def test_tail_events_lists_expired_events_until_prune_deletes_them(agents: Agent
 # -- EVT-006: live PUBLISH on Redis ------------------------------------------------------------
 @pytest.mark.spec("EVT-006")
 def test_a_redis_hub_also_publishes_each_event_live_on_the_designs_channel(
-        hub: Hub, hub_session: HubSession, conformance_target: Target) -> None:
+    hub: Hub, hub_session: HubSession, conformance_target: Target
+) -> None:
     """The hub's locator must be a ``redis://`` URL; the channel may carry the key prefix."""
     assert "live_publish" in conformance_target.capabilities, "live_publish is not declared"
     redis = pytest.importorskip("redis")
@@ -334,12 +342,17 @@ def test_a_redis_hub_also_publishes_each_event_live_on_the_designs_channel(
         live = listener.get_message(timeout=1)
         channel = "" if live is None else _text(live["channel"])
     listener.close()
-    assert live is not None, f"nothing PUBLISHed on a channel ending in event:{kind} within " \
-                             f"{LIVE_WAIT:g} s"
+    assert live is not None, (
+        f"nothing PUBLISHed on a channel ending in event:{kind} within {LIVE_WAIT:g} s"
+    )
     assert channel.endswith(f"event:{kind}")
     data = json.loads(live["data"])
     assert {k: data.get(k) for k in ("id", "event_type", "publisher", "payload")} == {
-        "id": event.id, "event_type": kind, "publisher": "@tester", "payload": {"v": 1}}
+        "id": event.id,
+        "event_type": kind,
+        "publisher": "@tester",
+        "payload": {"v": 1},
+    }
     assert data["published_at"] == pytest.approx(event.published_at, abs=MS)
     assert data["expires_at"] == pytest.approx(event.expires_at, abs=MS)
 
@@ -350,8 +363,7 @@ def _text(value: bytes | str) -> str:
 
 # -- ORD-002 and ORD-003: order ------------------------------------------------------------------
 @pytest.mark.spec("ORD-002")
-def test_events_of_one_type_from_several_publishers_arrive_in_publish_order(
-        agents: Agents) -> None:
+def test_events_of_one_type_from_several_publishers_arrive_in_publish_order(agents: Agents) -> None:
     reader, monitor = agents("@reader"), agents()
     reader.subscribe("tick")
     publishers = [agents(f"@publisher.{i}") for i in range(3)]
@@ -366,8 +378,7 @@ def test_events_of_several_types_share_one_publish_order(agents: Agents) -> None
     reader, publisher = agents("@reader"), agents("@publisher")
     reader.subscribe("user.logout")
     reader.subscribe("user.login")
-    for kind, n in [("user.login", 1), ("user.logout", 2), ("user.login", 3),
-                    ("user.logout", 4)]:
+    for kind, n in [("user.login", 1), ("user.logout", 2), ("user.login", 3), ("user.logout", 4)]:
         publisher.publish(kind, n)
     assert payloads(reader.events()) == [1, 2, 3, 4]
 

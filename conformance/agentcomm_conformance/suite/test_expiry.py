@@ -33,8 +33,9 @@ def finish(worker: Hub, how: str) -> Message:
 
 
 @pytest.mark.spec("EXP-001", "EXP-002")
-def test_sweep_expires_overdue_pending_messages_and_only_those(agents: Agents,
-                                                               elapse: Elapse) -> None:
+def test_sweep_expires_overdue_pending_messages_and_only_those(
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     overdue = boss.send("@worker", "ask", {}, expires_in=0.5)
     later = boss.send("@worker", "ask", {}, expires_in=60)
@@ -48,8 +49,9 @@ def test_sweep_expires_overdue_pending_messages_and_only_those(agents: Agents,
 
 
 @pytest.mark.spec("EXP-001")
-def test_an_overdue_message_is_never_handed_out_even_before_a_sweep(agents: Agents,
-                                                                    elapse: Elapse) -> None:
+def test_an_overdue_message_is_never_handed_out_even_before_a_sweep(
+    agents: Agents, elapse: Elapse
+) -> None:
     boss, worker = agents("@boss"), agents("@worker")
     overdue = boss.send("@worker", "ask", {}, expires_in=0.5, priority=Priority.HIGH)
     fresh = boss.send("@worker", "ask", {}, priority=Priority.LOW)
@@ -63,8 +65,9 @@ def test_an_overdue_message_is_never_handed_out_even_before_a_sweep(agents: Agen
 
 
 @pytest.mark.spec("EXP-001")
-def test_a_leased_message_past_its_deadline_can_still_be_finished(agents: Agents,
-                                                                  elapse: Elapse) -> None:
+def test_a_leased_message_past_its_deadline_can_still_be_finished(
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("@worker", "ask", {}, expires_in=0.3, timeout_seconds=30)
     worker = agents("@worker")
     claim = worker.claim()
@@ -78,7 +81,8 @@ def test_a_leased_message_past_its_deadline_can_still_be_finished(agents: Agents
 
 @pytest.mark.spec("EXP-001", "EXP-002")
 def test_a_message_back_from_a_lapsed_lease_after_its_deadline_is_never_handed_out(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     sent = agents("@boss").send("@worker", "ask", {}, expires_in=0.3, timeout_seconds=0.5)
     worker = agents("@worker")
     assert worker.claim() is not None
@@ -98,7 +102,10 @@ def test_sweep_settles_every_lapsed_lease_once(agents: Agents, elapse: Elapse) -
     dead = boss.send("@worker", "work", 2, timeout_seconds=0.5, max_retries=0)
     held = boss.send("@worker", "work", 3, timeout_seconds=60)
     assert [c.id for c in (worker.claim(), worker.claim(), worker.claim()) if c] == [
-        retried.id, dead.id, held.id]
+        retried.id,
+        dead.id,
+        held.id,
+    ]
     elapse(0.5)
     assert worker.sweep() == 2
     back = worker.get(retried.id)
@@ -126,7 +133,8 @@ def test_prune_reports_counts_per_kind_and_removes_nothing_young(hub: Hub) -> No
 @pytest.mark.capability("manual_clock")
 @pytest.mark.parametrize("how", ["completed", "replied"])
 def test_prune_deletes_finished_messages_and_their_replies_after_a_day(
-        agents: Agents, elapse: Elapse, how: str) -> None:
+    agents: Agents, elapse: Elapse, how: str
+) -> None:
     agents("@boss").send("@worker", "ask", {})
     worker = agents("@worker")
     done = finish(worker, how)
@@ -141,8 +149,9 @@ def test_prune_deletes_finished_messages_and_their_replies_after_a_day(
 
 @pytest.mark.spec("EXP-003")
 @pytest.mark.capability("manual_clock")
-def test_finished_messages_stay_readable_until_a_day_has_passed(agents: Agents,
-                                                                elapse: Elapse) -> None:
+def test_finished_messages_stay_readable_until_a_day_has_passed(
+    agents: Agents, elapse: Elapse
+) -> None:
     boss, worker = agents("@boss"), agents("@worker")
     expired = boss.send("@worker", "ask", {}, expires_in=1)
     elapse(1)
@@ -159,8 +168,9 @@ def test_finished_messages_stay_readable_until_a_day_has_passed(agents: Agents,
 
 @pytest.mark.spec("EXP-003")
 @pytest.mark.capability("manual_clock")
-def test_prune_deletes_expired_messages_a_day_after_they_expired(agents: Agents,
-                                                                 elapse: Elapse) -> None:
+def test_prune_deletes_expired_messages_a_day_after_they_expired(
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     sent = boss.send("@worker", "ask", {}, expires_in=5)
     elapse(5)
@@ -174,7 +184,8 @@ def test_prune_deletes_expired_messages_a_day_after_they_expired(agents: Agents,
 @pytest.mark.spec("EXP-003", "DLQ-004")
 @pytest.mark.capability("manual_clock")
 def test_sweep_and_prune_never_remove_unfinished_work_or_dead_letters(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     for _ in range(2):
         boss.send("@worker", "work", {}, timeout_seconds=20 * DAY)
@@ -218,8 +229,9 @@ def test_prune_deletes_events_once_their_ttl_has_passed(hub: Hub, elapse: Elapse
 
 @pytest.mark.spec("EXP-004", "REG-002", "REG-004")
 @pytest.mark.capability("manual_clock")
-def test_prune_forgets_agents_long_inactive_but_never_active_ones(agents: Agents,
-                                                                  elapse: Elapse) -> None:
+def test_prune_forgets_agents_long_inactive_but_never_active_ones(
+    agents: Agents, elapse: Elapse
+) -> None:
     gone, recent, silent = agents("@gone"), agents("@recent"), agents("@silent")
     gone.register()
     gone.deregister()
@@ -237,7 +249,8 @@ def test_prune_forgets_agents_long_inactive_but_never_active_ones(agents: Agents
 @pytest.mark.spec("EXP-004", "REG-004")
 @pytest.mark.capability("manual_clock")
 def test_a_departed_agent_is_pruned_a_day_after_its_last_heartbeat_not_its_departure(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     late = agents("@late.leaver")
     late.register()
     elapse(DAY / 2)
@@ -250,8 +263,9 @@ def test_a_departed_agent_is_pruned_a_day_after_its_last_heartbeat_not_its_depar
 @pytest.mark.spec("EXP-003")
 @pytest.mark.capability("manual_clock")
 def test_a_message_finished_exactly_retain_finished_ago_is_kept_and_pruned_just_after(
-        agents: Agents, elapse: Elapse) -> None:
-    """"More than retain_finished ago": not at the boundary itself (an off-by-one there
+    agents: Agents, elapse: Elapse
+) -> None:
+    """ "More than retain_finished ago": not at the boundary itself (an off-by-one there
     shows because the suite's clock adds whole seconds exactly)."""
     agents("@boss").send("@worker", "ask", {})
     worker = agents("@worker")
@@ -265,7 +279,8 @@ def test_a_message_finished_exactly_retain_finished_ago_is_kept_and_pruned_just_
 
 @pytest.mark.spec("EXP-002")
 def test_sweep_counts_a_message_settled_and_expired_at_once_as_one_change(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     sent = agents("@boss").send("@worker", "ask", {}, timeout_seconds=0.5, expires_in=0.5)
     worker = agents("@worker")
     assert worker.claim() is not None

@@ -31,8 +31,6 @@ FINISHING: dict[str, Action] = {
 each_action = pytest.mark.parametrize("action", FINISHING.values(), ids=FINISHING.keys())
 
 
-
-
 def unchanged(worker: Hub, claim: Claim, counters: dict[str, int]) -> None:
     """Nothing of ``claim`` changed: not the message, its reply, nor the counters."""
     assert worker.get(claim.id) == claim.message
@@ -42,14 +40,18 @@ def unchanged(worker: Hub, claim: Claim, counters: dict[str, int]) -> None:
 
 # -- LEASE-001: the holder finishes, once ---------------------------------------------------
 @pytest.mark.spec("LEASE-001", "REQ-004")
-@pytest.mark.parametrize(("action", "status", "again"), [
-    ("complete", Status.COMPLETED, "already_finished"),
-    ("reply", Status.COMPLETED, "already_finished"),
-    ("fail", Status.PENDING, "stale_lease"),
-    ("release", Status.PENDING, "stale_lease"),
-])
+@pytest.mark.parametrize(
+    ("action", "status", "again"),
+    [
+        ("complete", Status.COMPLETED, "already_finished"),
+        ("reply", Status.COMPLETED, "already_finished"),
+        ("fail", Status.PENDING, "stale_lease"),
+        ("release", Status.PENDING, "stale_lease"),
+    ],
+)
 def test_the_lease_holder_finishes_its_message_exactly_once(
-        agents: Agents, action: str, status: Status, again: str) -> None:
+    agents: Agents, action: str, status: Status, again: str
+) -> None:
     agents("@boss").send("@worker", "work", {})
     worker = agents("@worker")
     claim = claimed(worker)
@@ -67,8 +69,9 @@ def test_the_lease_holder_finishes_its_message_exactly_once(
 # -- LEASE-002: stale workers are fenced off -----------------------------------------------
 @pytest.mark.spec("LEASE-002", "LEASE-003")
 @each_action
-def test_a_wrong_token_is_refused_as_stale_and_changes_nothing(agents: Agents,
-                                                              action: Action) -> None:
+def test_a_wrong_token_is_refused_as_stale_and_changes_nothing(
+    agents: Agents, action: Action
+) -> None:
     agents("@boss").send("@worker", "work", {})
     worker = agents("@worker")
     claim = claimed(worker)
@@ -82,7 +85,8 @@ def test_a_wrong_token_is_refused_as_stale_and_changes_nothing(agents: Agents,
 @pytest.mark.spec("LEASE-002", "LEASE-003")
 @each_action
 def test_a_lapsed_lease_is_stale_even_before_anyone_reclaims_it(
-        agents: Agents, elapse: Elapse, action: Action) -> None:
+    agents: Agents, elapse: Elapse, action: Action
+) -> None:
     agents("@boss").send("@worker", "work", {}, timeout_seconds=LEASE)
     worker = agents("@worker")
     claim = claimed(worker)
@@ -96,7 +100,8 @@ def test_a_lapsed_lease_is_stale_even_before_anyone_reclaims_it(
 @pytest.mark.spec("LEASE-002", "LEASE-003")
 @each_action
 def test_a_worker_whose_message_was_reclaimed_is_fenced_off(
-        agents: Agents, elapse: Elapse, action: Action) -> None:
+    agents: Agents, elapse: Elapse, action: Action
+) -> None:
     agents("@boss").send("jobs", "work", {}, timeout_seconds=LEASE)
     slow, fast = agents("@worker.slow"), agents("@worker.fast")
     stale = claimed(slow, "jobs")
@@ -124,7 +129,8 @@ def test_an_unknown_message_id_raises_not_found(hub: Hub, action: Action) -> Non
 @pytest.mark.spec("LEASE-003")
 @each_action
 def test_the_holder_that_completed_a_message_gets_already_finished(
-        agents: Agents, elapse: Elapse, action: Action) -> None:
+    agents: Agents, elapse: Elapse, action: Action
+) -> None:
     agents("@boss").send("@worker", "work", {}, timeout_seconds=LEASE)
     worker = agents("@worker")
     claim = claimed(worker)
@@ -152,7 +158,8 @@ def test_the_holder_that_dead_lettered_a_message_gets_already_finished(agents: A
 @pytest.mark.spec("LEASE-003")
 @each_action
 def test_a_wrong_token_on_a_finished_message_is_stale_not_already_finished(
-        agents: Agents, action: Action) -> None:
+    agents: Agents, action: Action
+) -> None:
     agents("@boss").send("@worker", "work", {})
     worker = agents("@worker")
     claim = claimed(worker)
@@ -163,8 +170,7 @@ def test_a_wrong_token_on_a_finished_message_is_stale_not_already_finished(
 
 # -- LEASE-004: extend -----------------------------------------------------------------------
 @pytest.mark.spec("LEASE-004")
-def test_extend_renews_the_lease_from_now_keeping_the_token(agents: Agents,
-                                                            elapse: Elapse) -> None:
+def test_extend_renews_the_lease_from_now_keeping_the_token(agents: Agents, elapse: Elapse) -> None:
     agents("@boss").send("@worker", "work", {}, timeout_seconds=30)
     worker = agents("@worker")
     claim = claimed(worker)
@@ -179,8 +185,9 @@ def test_extend_renews_the_lease_from_now_keeping_the_token(agents: Agents,
 
 
 @pytest.mark.spec("LEASE-004")
-def test_an_extended_lease_is_not_reclaimed_before_its_new_deadline(agents: Agents,
-                                                                    elapse: Elapse) -> None:
+def test_an_extended_lease_is_not_reclaimed_before_its_new_deadline(
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("jobs", "work", {}, timeout_seconds=LEASE)
     worker, other = agents("@worker"), agents("@worker.other")
     claim = claimed(worker, "jobs")
@@ -220,15 +227,20 @@ def test_release_keeps_the_retry_count_and_last_error(agents: Agents, elapse: El
     elapse(1)
     claim = claimed(worker)
     released = worker.release(claim.id, claim.token)
-    assert (released.status, released.retry_count, released.last_error, released.claimed_by) \
-        == (Status.PENDING, 1, "flaky upstream", None)
+    assert (released.status, released.retry_count, released.last_error, released.claimed_by) == (
+        Status.PENDING,
+        1,
+        "flaky upstream",
+        None,
+    )
 
 
 # -- LEASE-006: the lease alone decides -------------------------------------------------------
 @pytest.mark.spec("LEASE-006")
 @pytest.mark.parametrize("registry", ["never registered", "deregistered", "heartbeat stale"])
 def test_a_live_lease_is_never_reclaimed_whatever_the_registry_says(
-        agents: Agents, elapse: Elapse, registry: str) -> None:
+    agents: Agents, elapse: Elapse, registry: str
+) -> None:
     agents("@boss").send("jobs", "work", {}, timeout_seconds=30)
     holder, other = agents("@worker.holder"), agents("@worker.other")
     if registry != "never registered":
@@ -246,7 +258,8 @@ def test_a_live_lease_is_never_reclaimed_whatever_the_registry_says(
 
 @pytest.mark.spec("LEASE-006")
 def test_a_lapsed_lease_is_reclaimed_even_while_its_holder_heartbeats(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("jobs", "work", {}, timeout_seconds=LEASE)
     holder, other = agents("@worker.holder"), agents("@worker.other")
     holder.register()
@@ -281,7 +294,8 @@ def test_registry_changes_never_change_a_message(agents: Agents) -> None:
 @pytest.mark.spec("LEASE-007", "RETRY-001")
 @pytest.mark.parametrize(("max_retries", "status"), [(1, Status.PENDING), (0, Status.DEAD)])
 def test_an_abandoned_claim_comes_back_after_its_lease(
-        agents: Agents, elapse: Elapse, max_retries: int, status: Status) -> None:
+    agents: Agents, elapse: Elapse, max_retries: int, status: Status
+) -> None:
     """The in-process stand-in for a killed worker: it claims, then its handle goes away."""
     boss = agents("@boss")
     sent = boss.send("jobs", "work", {}, timeout_seconds=LEASE, max_retries=max_retries)
@@ -293,15 +307,18 @@ def test_an_abandoned_claim_comes_back_after_its_lease(
     boss.sweep()
     after = boss.get(sent.id)
     assert (after.status, after.last_error, after.retry_count) == (
-        status, "lease expired", max_retries)
+        status,
+        "lease expired",
+        max_retries,
+    )
     if status is Status.DEAD:
         assert [m.id for m in boss.dead_letters()] == [sent.id]
 
 
 @pytest.mark.spec("LEASE-007")
 def test_a_task_held_by_a_process_killed_with_sigkill_comes_back_after_its_lease(
-        agents: Agents, elapse: Elapse, hub_session: HubSession,
-        conformance_target: Target) -> None:
+    agents: Agents, elapse: Elapse, hub_session: HubSession, conformance_target: Target
+) -> None:
     boss = agents("@boss")
     sent = boss.send("jobs", "work", {"n": 7}, timeout_seconds=1)
     victim = Holder.start(conformance_target, hub_session.locator, "@worker.victim", "jobs")
@@ -317,7 +334,10 @@ def test_a_task_held_by_a_process_killed_with_sigkill_comes_back_after_its_lease
     elapse(1)
     claim = claimed(survivor, "jobs")
     assert (claim.id, claim.message.retry_count, claim.message.last_error) == (
-        sent.id, 1, "lease expired")
+        sent.id,
+        1,
+        "lease expired",
+    )
     survivor.complete(claim.id, claim.token)
 
 
@@ -332,8 +352,11 @@ def test_complete_many_completes_all_or_none(agents: Agents, bad: str) -> None:
     worker = agents("@worker")
     a, b, c, done = worker.claim_many(limit=4)
     worker.complete(done.id, done.token)
-    wrong = {"stale_lease": (b.id, WRONG),
-             "already_finished": (done.id, done.token), "not_found": ("424242", b.token)}[bad]
+    wrong = {
+        "stale_lease": (b.id, WRONG),
+        "already_finished": (done.id, done.token),
+        "not_found": ("424242", b.token),
+    }[bad]
     with refused(bad):
         worker.complete_many([(a.id, a.token), wrong, (c.id, c.token)])
     assert [worker.get(x.id).status for x in (a, b, c)] == [Status.PROCESSING] * 3

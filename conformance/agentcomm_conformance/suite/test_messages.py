@@ -50,39 +50,52 @@ def canonical(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
-
-
 # -- ENV-001: identity ----------------------------------------------------------------------
 NEEDS_IDENTITY = {
     "send": lambda a, c: a.send("@bob", "greet", {}),
     "request": lambda a, c: a.request("@bob", "greet", {}, timeout=0.2),
-    "claim": lambda a, c: a.claim("jobs"), "reply": lambda a, c: a.reply(c.id, c.token, "x"),
-    "publish": lambda a, c: a.publish("news", 1), "subscribe": lambda a, c: a.subscribe("news"),
+    "claim": lambda a, c: a.claim("jobs"),
+    "reply": lambda a, c: a.reply(c.id, c.token, "x"),
+    "publish": lambda a, c: a.publish("news", 1),
+    "subscribe": lambda a, c: a.subscribe("news"),
     "unsubscribe": lambda a, c: a.unsubscribe("news"),
-    "subscriptions": lambda a, c: a.subscriptions(), "events": lambda a, c: a.events(),
-    "register": lambda a, c: a.register(), "heartbeat": lambda a, c: a.heartbeat(),
+    "subscriptions": lambda a, c: a.subscriptions(),
+    "events": lambda a, c: a.events(),
+    "register": lambda a, c: a.register(),
+    "heartbeat": lambda a, c: a.heartbeat(),
     "deregister": lambda a, c: a.deregister(),
 }
 BATCH = pytest.mark.capability("batch")
 
 
 @pytest.mark.spec("ENV-001")
-@pytest.mark.parametrize("call", [
-    *(pytest.param(call, id=name) for name, call in NEEDS_IDENTITY.items()),
-    pytest.param(lambda a, c: a.send_many([Outgoing("@bob", "greet", {})]), id="send_many",
-                 marks=BATCH),
-    pytest.param(lambda a, c: a.claim_many("jobs"), id="claim_many", marks=BATCH),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        *(pytest.param(call, id=name) for name, call in NEEDS_IDENTITY.items()),
+        pytest.param(
+            lambda a, c: a.send_many([Outgoing("@bob", "greet", {})]), id="send_many", marks=BATCH
+        ),
+        pytest.param(lambda a, c: a.claim_many("jobs"), id="claim_many", marks=BATCH),
+    ],
+)
 def test_a_handle_without_identity_cannot_act_as_an_agent_and_changes_nothing(
-        agents: Agents, call: Callable[[Hub, Claim], object]) -> None:
+    agents: Agents, call: Callable[[Hub, Claim], object]
+) -> None:
     sender, worker, monitor = agents("@alice"), agents("@worker"), agents()
     sender.send("jobs", "task", "held")
     held = claimed(worker, "jobs")
     waiting = sender.send("jobs", "task", "waiting")
 
     def state() -> tuple[object, ...]:
-        return (monitor.get(held.id), monitor.get(waiting.id), monitor.get_reply(held.id),
-                monitor.stats(), monitor.tail_events(), monitor.agents())
+        return (
+            monitor.get(held.id),
+            monitor.get(waiting.id),
+            monitor.get_reply(held.id),
+            monitor.stats(),
+            monitor.tail_events(),
+            monitor.agents(),
+        )
 
     before = state()
     with refused("configuration"):
@@ -97,8 +110,10 @@ def test_a_handle_without_identity_can_inspect_finish_and_maintain(agents: Agent
     answer = claimed(worker)
     worker.reply(answer.id, answer.token, "answered")
     assert anon.get(asked.id).status == Status.COMPLETED
-    assert [anon.get_reply(asked.id).payload,  # type: ignore[union-attr]
-            anon.wait_reply(asked.id, timeout=0).payload] == ["answered"] * 2
+    assert [
+        anon.get_reply(asked.id).payload,  # type: ignore[union-attr]
+        anon.wait_reply(asked.id, timeout=0).payload,
+    ] == ["answered"] * 2
     tasks = [alice.send("jobs", "task", n) for n in range(3)]
     first, second, third = (claimed(worker, "jobs") for _ in tasks)
     assert anon.extend(first.id, first.token, 60).id == first.id
@@ -124,7 +139,8 @@ def test_a_handle_without_identity_can_inspect_finish_and_maintain(agents: Agent
 # -- ENV-002: the sender is stamped -----------------------------------------------------------
 @pytest.mark.spec("ENV-002")
 def test_the_hub_stamps_each_record_with_the_identity_of_the_handle_that_made_it(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     alice, bob, carol, monitor = agents("@alice"), agents("@bob"), agents("@carol"), agents()
     bob.subscribe("deploy")
     sent = alice.send("@bob", "ask", {})
@@ -134,8 +150,11 @@ def test_the_hub_stamps_each_record_with_the_identity_of_the_handle_that_made_it
     senders = [sent.from_agent, monitor.get(sent.id).from_agent, claim.message.from_agent]
     assert senders == ["@alice"] * 3
     assert [reply.from_agent, monitor.get_reply(sent.id).from_agent] == ["@bob"] * 2  # type: ignore[union-attr]
-    publishers = [event.publisher, *(e.publisher for e in bob.events()),
-                  *(e.publisher for e in monitor.tail_events())]
+    publishers = [
+        event.publisher,
+        *(e.publisher for e in bob.events()),
+        *(e.publisher for e in monitor.tail_events()),
+    ]
     assert publishers == ["@carol"] * 3
 
 
@@ -144,14 +163,30 @@ def test_the_hub_stamps_each_record_with_the_identity_of_the_handle_that_made_it
 def test_send_returns_a_pending_message_with_every_field_as_sent(agents: Agents) -> None:
     alice = agents("@alice")
     before = hub_now(alice)
-    sent = alice.send("@bob", "greet", {"hi": 1}, priority="high", timeout_seconds=12,
-                      max_retries=7, correlation_id="corr-1", expires_in=60)
+    sent = alice.send(
+        "@bob",
+        "greet",
+        {"hi": 1},
+        priority="high",
+        timeout_seconds=12,
+        max_retries=7,
+        correlation_id="corr-1",
+        expires_in=60,
+    )
     after = hub_now(alice)
     assert (sent.from_agent, sent.to_agent, sent.type, sent.payload) == (
-        "@alice", "@bob", "greet", {"hi": 1})
+        "@alice",
+        "@bob",
+        "greet",
+        {"hi": 1},
+    )
     assert (sent.status, sent.retry_count) == (Status.PENDING, 0)
     assert (sent.priority, sent.timeout_seconds, sent.max_retries, sent.correlation_id) == (
-        Priority.HIGH, 12, 7, "corr-1")
+        Priority.HIGH,
+        12,
+        7,
+        "corr-1",
+    )
     assert sent.claimed_by is None and sent.last_error is None and sent.reply_id is None
     assert before - MS <= sent.available_at <= after + MS
     assert sent.created_at == pytest.approx(sent.available_at, abs=MS)
@@ -168,8 +203,7 @@ def test_send_applies_the_hub_defaults(hub: Hub) -> None:
 
 
 @pytest.mark.spec("ENV-003")
-def test_a_message_lives_through_exactly_the_five_statuses(agents: Agents,
-                                                          elapse: Elapse) -> None:
+def test_a_message_lives_through_exactly_the_five_statuses(agents: Agents, elapse: Elapse) -> None:
     alice, worker = agents("@alice"), agents("@worker")
     done, poison = alice.send("jobs", "task", 1), alice.send("jobs", "task", 2)
     late = alice.send("@nobody", "task", 3, expires_in=0.2)
@@ -181,14 +215,20 @@ def test_a_message_lives_through_exactly_the_five_statuses(agents: Agents,
     elapse(0.3)
     alice.sweep()
     seen += [alice.get(m.id).status for m in (done, poison, late)]
-    assert seen == [Status.PENDING, Status.PROCESSING, Status.COMPLETED, Status.DEAD,
-                    Status.EXPIRED]
+    assert seen == [
+        Status.PENDING,
+        Status.PROCESSING,
+        Status.COMPLETED,
+        Status.DEAD,
+        Status.EXPIRED,
+    ]
 
 
 # -- ENV-004: ids ---------------------------------------------------------------------------
 @pytest.mark.spec("ENV-004")
 def test_message_reply_and_event_ids_are_short_strings_unique_within_their_kind(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     messages = [alice.send(to, "n", i) for i in range(10) for to in ("@bob", "jobs")]
     replies = [bob.reply(c.id, c.token, "ok") for c in (claimed(bob) for _ in range(10))]
@@ -233,7 +273,8 @@ def test_a_pruned_event_id_is_never_reused(hub: Hub, elapse: Elapse) -> None:
 @pytest.mark.spec("ENV-004")
 @pytest.mark.capability("manual_clock")
 def test_pruned_message_and_reply_ids_are_not_found_and_never_reused(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     asked = alice.send("@bob", "ask", 1)
     claim = claimed(bob)
@@ -252,8 +293,7 @@ def test_pruned_message_and_reply_ids_are_not_found_and_never_reused(
 
 # -- ENV-005: times -------------------------------------------------------------------------
 @pytest.mark.spec("ENV-005")
-def test_record_times_are_epoch_seconds_from_the_hubs_clock(agents: Agents,
-                                                             elapse: Elapse) -> None:
+def test_record_times_are_epoch_seconds_from_the_hubs_clock(agents: Agents, elapse: Elapse) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     first = alice.send("@bob", "ask", 1, expires_in=600)
     elapse(0.5)
@@ -261,8 +301,16 @@ def test_record_times_are_epoch_seconds_from_the_hubs_clock(agents: Agents,
     reply = bob.reply(claim.id, claim.token, "yes")
     event = alice.publish("news", 1, ttl=60)
     info = bob.register()
-    times = [first.created_at, first.available_at, first.expires_at, claim.lease_expires_at,
-             reply.created_at, event.published_at, event.expires_at, info.last_heartbeat]
+    times = [
+        first.created_at,
+        first.available_at,
+        first.expires_at,
+        claim.lease_expires_at,
+        reply.created_at,
+        event.published_at,
+        event.expires_at,
+        info.last_heartbeat,
+    ]
     for value in times:
         assert isinstance(value, (int, float)) and not isinstance(value, bool)
         assert abs(value - time.time()) < 86_400 * 30, f"{value} is not near epoch seconds now"
@@ -272,7 +320,8 @@ def test_record_times_are_epoch_seconds_from_the_hubs_clock(agents: Agents,
 
 @pytest.mark.spec("ENV-005")
 def test_a_driver_writes_every_record_in_the_json_form(
-        agents: Agents, conformance_target: Target) -> None:
+    agents: Agents, conformance_target: Target
+) -> None:
     """What a driver answers is read leniently elsewhere; here its form is judged."""
     if not isinstance(conformance_target, DriverTarget):
         pytest.skip("the JSON form is what a driver writes: in-process there is none")
@@ -282,8 +331,9 @@ def test_a_driver_writes_every_record_in_the_json_form(
         handle.driver.transcript = []  # type: ignore[attr-defined]
         transcripts.append(handle.driver.transcript)  # type: ignore[attr-defined]
     bob.subscribe("news")
-    asked = alice.send("@bob", "ask", {"n": 1}, priority="high", correlation_id="c-1",
-                       expires_in=60)
+    asked = alice.send(
+        "@bob", "ask", {"n": 1}, priority="high", correlation_id="c-1", expires_in=60
+    )
     claim = claimed(bob)
     bob.extend(claim.id, claim.token, 30)
     bob.reply(claim.id, claim.token, {"ok": True}, status="error")
@@ -294,21 +344,33 @@ def test_a_driver_writes_every_record_in_the_json_form(
     alice.publish("news", [1, 2], ttl=60)
     bob.events()
     bob.register(capabilities=["ask"], process_id=4242)
-    for read in (alice.get(asked.id), alice.dead_letters(), alice.tail_events(),
-                 alice.agents(), alice.stats()):
+    for read in (
+        alice.get(asked.id),
+        alice.dead_letters(),
+        alice.tail_events(),
+        alice.agents(),
+        alice.stats(),
+    ):
         assert read is not None
-    found = [problem for transcript in transcripts
-             for op, result in _results(transcript) if op in RESULT_KINDS
-             for record in _records(op, result)
-             for problem in problems(record, RESULT_KINDS[op][0])]
+    found = [
+        problem
+        for transcript in transcripts
+        for op, result in _results(transcript)
+        if op in RESULT_KINDS
+        for record in _records(op, result)
+        for problem in problems(record, RESULT_KINDS[op][0])
+    ]
     assert found == [], "records not in SPEC ENV-005's JSON form:\n" + "\n".join(found)
 
 
 def _results(transcript: Transcript) -> list[tuple[str, Any]]:
     """(op, result) of every successful answer in a transcript."""
     ops = {m["id"]: m["op"] for d, m in transcript if d == "request"}
-    return [(ops[m["id"]], m["result"]) for d, m in transcript
-            if d == "response" and m.get("ok") and m.get("id") in ops]
+    return [
+        (ops[m["id"]], m["result"])
+        for d, m in transcript
+        if d == "response" and m.get("ok") and m.get("id") in ops
+    ]
 
 
 def _records(op: str, result: Any) -> list[Any]:
@@ -320,7 +382,8 @@ def _records(op: str, result: Any) -> list[Any]:
 # -- MSG-001: durable sends -----------------------------------------------------------------
 @pytest.mark.spec("MSG-001")
 def test_a_sent_message_is_seen_by_other_handles_and_outlives_all_of_them(
-        agents: Agents, hub_session: HubSession) -> None:
+    agents: Agents, hub_session: HubSession
+) -> None:
     alice, bob, monitor = agents("@alice"), agents("@bob"), agents()
     sent = alice.send("@bob", "greet", {"n": 1})
     assert bob.get(sent.id) == monitor.get(sent.id) == sent
@@ -343,7 +406,8 @@ BAD_SENDS: dict[str, Callable[[Hub], object]] = {
 @pytest.mark.spec("MSG-001")
 @pytest.mark.parametrize("send", BAD_SENDS.values(), ids=BAD_SENDS.keys())
 def test_a_send_refused_definitely_leaves_no_message_behind(
-        agents: Agents, send: Callable[[Hub], object]) -> None:
+    agents: Agents, send: Callable[[Hub], object]
+) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     with refused("invalid_input") as refusal:
         send(alice)
@@ -392,14 +456,17 @@ def not_alive(agent: Hub, elapse: Elapse) -> None:
 
 
 ABSENT: dict[str, Callable[[Hub, Elapse], object]] = {
-    "unregistered": lambda agent, elapse: None, "deregistered": deregistered,
-    "not_alive": not_alive}
+    "unregistered": lambda agent, elapse: None,
+    "deregistered": deregistered,
+    "not_alive": not_alive,
+}
 
 
 @pytest.mark.spec("MSG-002")
 @pytest.mark.parametrize("absent", ABSENT.values(), ids=ABSENT.keys())
 def test_a_message_to_an_absent_agent_waits_in_its_inbox(
-        agents: Agents, elapse: Elapse, absent: Callable[[Hub, Elapse], object]) -> None:
+    agents: Agents, elapse: Elapse, absent: Callable[[Hub, Elapse], object]
+) -> None:
     newcomer = agents("@newcomer")
     absent(newcomer, elapse)
     sent = agents("@alice").send("@newcomer", "welcome", {"n": 1})
@@ -410,8 +477,9 @@ def test_a_message_to_an_absent_agent_waits_in_its_inbox(
 # -- MSG-003: payloads round-trip -------------------------------------------------------------
 @pytest.mark.spec("MSG-003")
 @pytest.mark.parametrize("payload", TRICKY_PAYLOADS.values(), ids=TRICKY_PAYLOADS.keys())
-def test_payloads_come_back_exactly_from_every_way_of_reading_them(agents: Agents,
-                                                                   payload: Any) -> None:
+def test_payloads_come_back_exactly_from_every_way_of_reading_them(
+    agents: Agents, payload: Any
+) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     bob.subscribe("data")
     sent = alice.send("@bob", "data", payload)
@@ -421,8 +489,17 @@ def test_payloads_come_back_exactly_from_every_way_of_reading_them(agents: Agent
     alice.send("jobs", "data", payload)
     task = claimed(bob, "jobs")
     bob.fail(task.id, task.token, "poison", retry=False)
-    got: list[Any] = [sent, bob.get(sent.id), claim.message, reply, alice.get_reply(sent.id),
-                      event, *bob.events(), *alice.tail_events(), *alice.dead_letters()]
+    got: list[Any] = [
+        sent,
+        bob.get(sent.id),
+        claim.message,
+        reply,
+        alice.get_reply(sent.id),
+        event,
+        *bob.events(),
+        *alice.tail_events(),
+        *alice.dead_letters(),
+    ]
     assert [canonical(g.payload) for g in got] == [canonical(payload)] * 9
 
 
@@ -439,15 +516,19 @@ def test_send_many_queues_every_message_in_list_order(agents: Agents) -> None:
 
 @pytest.mark.spec("MSG-004")
 @pytest.mark.capability("batch")
-@pytest.mark.parametrize("bad", [
-    Outgoing("not a target", "n", 1),
-    Outgoing("@bob", "bad type!", 1),
-    Outgoing("@bob", "n", float("nan")),
-    Outgoing("@bob", "n", 1, priority="urgent"),
-    Outgoing("@bob", "n", 1, timeout_seconds=0),
-    Outgoing("@bob", "n", 1, max_retries=-1),
-    Outgoing("@bob", "n", "x" * MIB),
-], ids=["target", "type", "nan", "priority", "timeout", "max_retries", "size"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Outgoing("not a target", "n", 1),
+        Outgoing("@bob", "bad type!", 1),
+        Outgoing("@bob", "n", float("nan")),
+        Outgoing("@bob", "n", 1, priority="urgent"),
+        Outgoing("@bob", "n", 1, timeout_seconds=0),
+        Outgoing("@bob", "n", 1, max_retries=-1),
+        Outgoing("@bob", "n", "x" * MIB),
+    ],
+    ids=["target", "type", "nan", "priority", "timeout", "max_retries", "size"],
+)
 def test_send_many_with_one_invalid_item_sends_nothing(agents: Agents, bad: Outgoing) -> None:
     alice = agents("@alice")
     with refused("invalid_input"):

@@ -39,7 +39,10 @@ def test_claim_serves_high_then_normal_then_low(agents: Agents) -> None:
 @pytest.mark.spec("PRIO-001")
 def test_the_levels_are_low_0_normal_1_high_2_and_normal_is_the_default(hub: Hub) -> None:
     assert [hub.send("jobs", "w", {}, priority=p).priority for p in (0, 1, 2)] == [
-        Priority.LOW, Priority.NORMAL, Priority.HIGH]
+        Priority.LOW,
+        Priority.NORMAL,
+        Priority.HIGH,
+    ]
     default = hub.send("jobs", "w", {}).priority
     assert default == Priority.NORMAL and int(default) == 1
 
@@ -55,7 +58,8 @@ def test_a_later_high_message_overtakes_older_normal_ones(agents: Agents) -> Non
 
 @pytest.mark.spec("PRIO-001")
 def test_a_higher_message_that_is_not_claimable_does_not_hold_back_lower_ones(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     boss = agents("@boss")
     boss.send("@worker", "work", "high", priority="high")
     normal = boss.send("@worker", "work", "normal")
@@ -76,13 +80,23 @@ def test_priorities_of_different_targets_never_interact(agents: Agents, elsewher
 
 # -- PRIO-002: by name or number ------------------------------------------------------------
 @pytest.mark.spec("PRIO-002")
-@pytest.mark.parametrize(("given", "level"), [
-    ("high", Priority.HIGH), ("HIGH", Priority.HIGH), (" Low ", Priority.LOW),
-    ("Normal", Priority.NORMAL), (2, Priority.HIGH), (0, Priority.LOW), ("0", Priority.LOW),
-    ("1", Priority.NORMAL), (Priority.LOW, Priority.LOW),
-])
+@pytest.mark.parametrize(
+    ("given", "level"),
+    [
+        ("high", Priority.HIGH),
+        ("HIGH", Priority.HIGH),
+        (" Low ", Priority.LOW),
+        ("Normal", Priority.NORMAL),
+        (2, Priority.HIGH),
+        (0, Priority.LOW),
+        ("0", Priority.LOW),
+        ("1", Priority.NORMAL),
+        (Priority.LOW, Priority.LOW),
+    ],
+)
 def test_a_priority_is_accepted_by_name_in_any_case_or_by_number(
-        hub: Hub, given: Any, level: Priority) -> None:
+    hub: Hub, given: Any, level: Priority
+) -> None:
     sent = hub.send("@tester", "work", {}, priority=given)
     assert sent.priority == level
     assert hub.get(sent.id).priority == level
@@ -91,9 +105,11 @@ def test_a_priority_is_accepted_by_name_in_any_case_or_by_number(
 # -- PRIO-003: starvation is intended and visible --------------------------------------------
 def depths(hub: Hub) -> dict[str, dict[str, int]]:
     """``stats().depths`` without its zero counts (an absent key means 0)."""
-    return {target: {k: n for k, n in counts.items() if n}
-            for target, counts in hub.stats().depths.items()
-            if any(counts.values())}
+    return {
+        target: {k: n for k, n in counts.items() if n}
+        for target, counts in hub.stats().depths.items()
+        if any(counts.values())
+    }
 
 
 @pytest.mark.spec("PRIO-003")
@@ -111,8 +127,13 @@ def test_stats_counts_messages_per_target_status_and_pending_level(agents: Agent
     claim = claimed(worker)
     worker.fail(claim.id, claim.token, "poison", retry=False)
     assert depths(worker) == {
-        "jobs": {"pending": 3, "pending_high": 1, "pending_normal": 1, "pending_low": 1,
-                 "processing": 1},
+        "jobs": {
+            "pending": 3,
+            "pending_high": 1,
+            "pending_normal": 1,
+            "pending_low": 1,
+            "processing": 1,
+        },
         "@worker": {"completed": 1, "dead": 1},
         "@away": {"pending": 1, "pending_normal": 1},
     }
@@ -157,14 +178,22 @@ def test_counters_count_what_happened(agents: Agents, elapse: Elapse) -> None:
     claimed(worker)
     elapse(0.5)
     assert worker.sweep() == 2  # one lapse retried, one message expired
-    assert counters(worker) == {"sent": 5, "completed": 1, "failed": 3, "retried": 2,
-                                "dead": 1, "expired": 1, "published": 1}
+    assert counters(worker) == {
+        "sent": 5,
+        "completed": 1,
+        "failed": 3,
+        "retried": 2,
+        "dead": 1,
+        "expired": 1,
+        "published": 1,
+    }
 
 
 @pytest.mark.spec("PRIO-004")
 @pytest.mark.capability("manual_clock")
 def test_counters_never_decrease_when_records_are_purged_or_pruned(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     boss = agents("@boss")
     for i in range(2):
         boss.send("@worker", "work", i)
@@ -184,8 +213,9 @@ def test_counters_never_decrease_when_records_are_purged_or_pruned(
 # -- ORD-001: priority, then send order ------------------------------------------------------
 @pytest.mark.spec("ORD-001")
 @pytest.mark.parametrize("level", list(Priority), ids=lambda p: p.name.lower())
-def test_claims_serve_the_first_sent_first_within_a_priority(agents: Agents,
-                                                            level: Priority) -> None:
+def test_claims_serve_the_first_sent_first_within_a_priority(
+    agents: Agents, level: Priority
+) -> None:
     boss = agents("@boss")
     sent = [boss.send("jobs", "work", i, priority=level).id for i in range(5)]
     worker = agents("@worker")
@@ -196,8 +226,12 @@ def test_claims_serve_the_first_sent_first_within_a_priority(agents: Agents,
 @pytest.mark.capability("batch")
 def test_messages_of_one_send_many_are_claimed_in_list_order(agents: Agents) -> None:
     boss = agents("@boss")
-    sent = boss.send_many([Outgoing("jobs", "work", i, priority=p)
-                           for i, p in enumerate(["low", "normal", "normal", "low", "normal"])])
+    sent = boss.send_many(
+        [
+            Outgoing("jobs", "work", i, priority=p)
+            for i, p in enumerate(["low", "normal", "normal", "low", "normal"])
+        ]
+    )
     worker = agents("@worker")
     order = [claimed(worker, "jobs").id for _ in sent]
     assert order == [sent[i].id for i in (1, 2, 4, 0, 3)]
@@ -217,14 +251,16 @@ def test_a_retried_message_keeps_its_place_in_line(agents: Agents, elapse: Elaps
 
 # -- PRIO-003 and PRIO-004 after every kind of state change ------------------------------------
 @pytest.mark.spec("PRIO-003")
-def test_depths_follow_release_fail_sweep_replay_and_purge(agents: Agents,
-                                                           elapse: Elapse) -> None:
+def test_depths_follow_release_fail_sweep_replay_and_purge(agents: Agents, elapse: Elapse) -> None:
     """A hub that keeps depth counters must move them on every change, not only on send,
     claim and complete."""
     boss, worker = agents("@boss"), agents("@worker")
     released, retried, killed, lapsed, buried = (
-        boss.send("jobs", "work", name, timeout_seconds=0.5, max_retries=0 if name == "buried"
-                  else 3) for name in ("released", "retried", "killed", "lapsed", "buried"))
+        boss.send(
+            "jobs", "work", name, timeout_seconds=0.5, max_retries=0 if name == "buried" else 3
+        )
+        for name in ("released", "retried", "killed", "lapsed", "buried")
+    )
     boss.send("jobs", "work", "expiring", priority="low", expires_in=0.5)
     assert depths(worker) == {"jobs": {"pending": 6, "pending_normal": 5, "pending_low": 1}}
     claims = {c.message.payload: c for c in (claimed(worker, "jobs") for _ in range(5))}
@@ -234,16 +270,26 @@ def test_depths_follow_release_fail_sweep_replay_and_purge(agents: Agents,
         return worker.sweep()
 
     steps: list[tuple[Callable[[], object], dict[str, int]]] = [
-        (lambda: worker.release(released.id, claims["released"].token),
-         {"pending": 2, "pending_normal": 1, "pending_low": 1, "processing": 4}),
-        (lambda: worker.fail(retried.id, claims["retried"].token, "again"),
-         {"pending": 3, "pending_normal": 2, "pending_low": 1, "processing": 3}),
-        (lambda: worker.fail(killed.id, claims["killed"].token, "poison", retry=False),
-         {"pending": 3, "pending_normal": 2, "pending_low": 1, "processing": 2, "dead": 1}),
-        (sweep_once_the_leases_lapsed,
-         {"pending": 3, "pending_normal": 3, "dead": 2, "expired": 1}),
-        (lambda: worker.replay(killed.id),
-         {"pending": 4, "pending_normal": 4, "dead": 1, "expired": 1}),
+        (
+            lambda: worker.release(released.id, claims["released"].token),
+            {"pending": 2, "pending_normal": 1, "pending_low": 1, "processing": 4},
+        ),
+        (
+            lambda: worker.fail(retried.id, claims["retried"].token, "again"),
+            {"pending": 3, "pending_normal": 2, "pending_low": 1, "processing": 3},
+        ),
+        (
+            lambda: worker.fail(killed.id, claims["killed"].token, "poison", retry=False),
+            {"pending": 3, "pending_normal": 2, "pending_low": 1, "processing": 2, "dead": 1},
+        ),
+        (
+            sweep_once_the_leases_lapsed,
+            {"pending": 3, "pending_normal": 3, "dead": 2, "expired": 1},
+        ),
+        (
+            lambda: worker.replay(killed.id),
+            {"pending": 4, "pending_normal": 4, "dead": 1, "expired": 1},
+        ),
         (lambda: worker.purge_dead([buried.id]), {"pending": 4, "pending_normal": 4, "expired": 1}),
     ]
     for step, expected in steps:

@@ -35,13 +35,22 @@ def slack(hub_session: HubSession) -> float:
 
 def entry(info: AgentInfo) -> tuple[object, ...]:
     """An entry without the fields computed as of the call (alive, seconds since heartbeat)."""
-    return (info.agent_id, info.status, info.last_heartbeat, info.heartbeat_ttl,
-            info.process_id, tuple(info.capabilities), info.current_load, info.max_concurrent)
+    return (
+        info.agent_id,
+        info.status,
+        info.last_heartbeat,
+        info.heartbeat_ttl,
+        info.process_id,
+        tuple(info.capabilities),
+        info.current_load,
+        info.max_concurrent,
+    )
 
 
 @pytest.mark.spec("REG-001")
 def test_register_enters_the_agent_as_active_with_a_heartbeat_now(
-        hub: Hub, agents: Agents, hub_now: Callable[[], float], slack: float) -> None:
+    hub: Hub, agents: Agents, hub_now: Callable[[], float], slack: float
+) -> None:
     info = hub.register()
     assert (info.agent_id, info.status, info.alive) == ("@tester", "active", True)
     assert info.last_heartbeat == pytest.approx(hub_now(), abs=slack)
@@ -53,8 +62,12 @@ def test_register_enters_the_agent_as_active_with_a_heartbeat_now(
 
 @pytest.mark.spec("REG-001")
 def test_capabilities_process_id_limits_and_ttl_round_trip(hub: Hub, agents: Agents) -> None:
-    info = hub.register(capabilities=["validate_token", "process.data-v2"], process_id=4242,
-                        max_concurrent=3, ttl=15)
+    info = hub.register(
+        capabilities=["validate_token", "process.data-v2"],
+        process_id=4242,
+        max_concurrent=3,
+        ttl=15,
+    )
     (listed,) = agents().agents()
     for found in (info, listed):
         assert tuple(found.capabilities) == ("validate_token", "process.data-v2")
@@ -74,7 +87,8 @@ def test_the_hub_default_heartbeat_ttl_is_sixty_seconds(hub: Hub, elapse: Elapse
 @pytest.mark.spec("REG-003")
 @pytest.mark.parametrize(("age", "alive"), [(0, True), (0.5, True), (1, False), (1.5, False)])
 def test_an_agent_is_alive_until_its_heartbeat_is_ttl_old(
-        hub: Hub, elapse: Elapse, slack: float, age: float, alive: bool) -> None:
+    hub: Hub, elapse: Elapse, slack: float, age: float, alive: bool
+) -> None:
     hub.register(ttl=1)
     elapse(age)
     (info,) = hub.agents()
@@ -85,7 +99,8 @@ def test_an_agent_is_alive_until_its_heartbeat_is_ttl_old(
 
 @pytest.mark.spec("REG-002")
 def test_heartbeats_keep_an_agent_alive_past_its_ttl(
-        hub: Hub, elapse: Elapse, hub_now: Callable[[], float], slack: float) -> None:
+    hub: Hub, elapse: Elapse, hub_now: Callable[[], float], slack: float
+) -> None:
     hub.register(ttl=0.5)
     for _ in range(4):  # 1.2 s in all: dead long ago without the heartbeats
         elapse(0.3)
@@ -113,8 +128,7 @@ def test_heartbeat_of_an_agent_that_never_registered_raises_not_found(agents: Ag
 
 
 @pytest.mark.spec("REG-004")
-def test_deregister_marks_the_agent_inactive_and_keeps_its_entry(hub: Hub,
-                                                                 elapse: Elapse) -> None:
+def test_deregister_marks_the_agent_inactive_and_keeps_its_entry(hub: Hub, elapse: Elapse) -> None:
     hub.register()
     hub.deregister()
     elapse(1)
@@ -126,7 +140,8 @@ def test_deregister_marks_the_agent_inactive_and_keeps_its_entry(hub: Hub,
 
 @pytest.mark.spec("REG-004")
 def test_deregister_changes_only_the_status_and_load_and_twice_changes_nothing_more(
-        hub: Hub, elapse: Elapse) -> None:
+    hub: Hub, elapse: Elapse
+) -> None:
     registered = hub.register(capabilities=["work"], process_id=7, max_concurrent=2, ttl=30)
     hub.heartbeat(load=1)
     beat = hub.agents()[0]
@@ -134,9 +149,14 @@ def test_deregister_changes_only_the_status_and_load_and_twice_changes_nothing_m
     hub.deregister()
     (gone,) = hub.agents()
     assert gone.status == "inactive" and not gone.alive
-    assert (gone.last_heartbeat, gone.current_load, tuple(gone.capabilities), gone.process_id,
-            gone.max_concurrent, gone.heartbeat_ttl) == (
-        beat.last_heartbeat, 0, ("work",), 7, 2, registered.heartbeat_ttl)
+    assert (
+        gone.last_heartbeat,
+        gone.current_load,
+        tuple(gone.capabilities),
+        gone.process_id,
+        gone.max_concurrent,
+        gone.heartbeat_ttl,
+    ) == (beat.last_heartbeat, 0, ("work",), 7, 2, registered.heartbeat_ttl)
     elapse(5)
     hub.deregister()
     assert [entry(a) for a in hub.agents()] == [entry(gone)]
@@ -158,13 +178,18 @@ def test_a_heartbeat_after_deregister_makes_the_agent_active_again(hub: Hub) -> 
 
 @pytest.mark.spec("REG-001")
 def test_registering_again_replaces_the_whole_entry(
-        hub: Hub, elapse: Elapse, hub_now: Callable[[], float], slack: float) -> None:
+    hub: Hub, elapse: Elapse, hub_now: Callable[[], float], slack: float
+) -> None:
     hub.register(capabilities=["old"], process_id=1, max_concurrent=9, ttl=30)
     hub.heartbeat(load=4)
     elapse(0.5)
     info = hub.register(capabilities=["new"], process_id=2)
     assert (tuple(info.capabilities), info.process_id, info.current_load, info.status) == (
-        ("new",), 2, 0, "active")
+        ("new",),
+        2,
+        0,
+        "active",
+    )
     assert (info.max_concurrent, info.heartbeat_ttl) == (5, 60)
     assert info.last_heartbeat == pytest.approx(hub_now(), abs=slack)
     assert [entry(a) for a in hub.agents()] == [entry(info)]
@@ -173,8 +198,9 @@ def test_registering_again_replaces_the_whole_entry(
 
 
 @pytest.mark.spec("REG-003")
-def test_agents_are_sorted_by_id_judged_as_of_the_call_and_counted(agents: Agents,
-                                                                   elapse: Elapse) -> None:
+def test_agents_are_sorted_by_id_judged_as_of_the_call_and_counted(
+    agents: Agents, elapse: Elapse
+) -> None:
     for agent in ("@zed", "@amy", "@mia.worker"):
         agents(agent).register(ttl=1)
     elapse(0.5)

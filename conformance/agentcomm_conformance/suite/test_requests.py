@@ -21,8 +21,6 @@ Agents = Callable[..., Hub]
 MS = 0.001  # times the design keeps as DATETIME text may be kept to the millisecond
 
 
-
-
 def answered(worker: Hub, answer: Any, **options: Any) -> Claim:
     """Claim the worker's next message and reply to it; returns the claim."""
     claim = claimed(worker)
@@ -56,15 +54,17 @@ def test_request_sends_a_correlated_message_and_times_out_naming_it(agents: Agen
     after = hub_now(asker)
     sent = named_request(asker, timed_out.message, "@service.auth")
     assert (sent.from_agent, sent.type, sent.payload) == (
-        "@backend.nodejs", "validate_token", {"token": "abc"})
+        "@backend.nodejs",
+        "validate_token",
+        {"token": "abc"},
+    )
     assert re.fullmatch(r"req_[0-9a-f]{32}", sent.correlation_id or "")
     assert sent.expires_at == pytest.approx(sent.available_at + 0.3, abs=MS)
     assert after - before >= 0.3 - MS  # it waited its whole timeout
 
 
 @pytest.mark.spec("REQ-001")
-def test_request_keeps_a_given_correlation_id_and_draws_a_new_one_otherwise(
-        agents: Agents) -> None:
+def test_request_keeps_a_given_correlation_id_and_draws_a_new_one_otherwise(agents: Agents) -> None:
     asker = agents("@alice")
     found = []
     for given in ("login-42", None, None):
@@ -88,7 +88,8 @@ def test_a_request_that_timed_out_is_never_handed_out(agents: Agents) -> None:
 
 @pytest.mark.spec("REQ-006")
 def test_wait_reply_without_a_reply_waits_its_timeout_then_raises_naming_the_request(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     alice = agents("@alice")
     request = alice.send("@bob", "add", {})
     for timeout in (0, 0.3):
@@ -100,8 +101,7 @@ def test_wait_reply_without_a_reply_waits_its_timeout_then_raises_naming_the_req
 
 
 @pytest.mark.spec("REQ-006")
-def test_a_reply_written_after_the_requester_gave_up_is_stored_and_returned(
-        agents: Agents) -> None:
+def test_a_reply_written_after_the_requester_gave_up_is_stored_and_returned(agents: Agents) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     request = alice.send("@bob", "add", {"a": 1}, expires_in=0.5)
     claim = claimed(bob)
@@ -115,7 +115,8 @@ def test_a_reply_written_after_the_requester_gave_up_is_stored_and_returned(
 # -- REQ-002: bound to the message id -----------------------------------------------------------
 @pytest.mark.spec("REQ-002")
 def test_a_reply_to_an_earlier_request_never_satisfies_a_later_one_with_its_correlation_id(
-        agents: Agents) -> None:
+    agents: Agents,
+) -> None:
     alice, bob = agents("@alice"), agents("@bob")
     first = alice.send("@bob", "ask", "first", correlation_id="req_001")
     second = alice.send("@bob", "ask", "second", correlation_id="req_001")
@@ -150,7 +151,11 @@ def test_reply_stores_a_bound_reply_and_completes_the_message(agents: Agents) ->
     claim = claimed(bob)
     reply = bob.reply(claim.id, claim.token, {"sum": 3})
     assert (reply.request_id, reply.from_agent, reply.to_agent, reply.correlation_id) == (
-        request.id, "@bob", "@alice", "sum-1")
+        request.id,
+        "@bob",
+        "@alice",
+        "sum-1",
+    )
     assert (reply.payload, reply.status) == ({"sum": 3}, ReplyStatus.SUCCESS)
     finished = alice.get(request.id)
     assert (finished.status, finished.reply_id) == (Status.COMPLETED, reply.id)
@@ -168,7 +173,8 @@ def test_an_error_reply_carries_its_status(agents: Agents) -> None:
 @pytest.mark.spec("REQ-003")
 @pytest.mark.parametrize("status", ["failed", "succeeded", "ok", ""])
 def test_a_reply_status_other_than_success_or_error_is_refused_and_stores_nothing(
-        agents: Agents, status: str) -> None:
+    agents: Agents, status: str
+) -> None:
     request = agents("@alice").send("@bob", "ask", {})
     bob = agents("@bob")
     claim = claimed(bob)
@@ -222,20 +228,28 @@ def test_a_reply_stored_before_the_requester_looks_is_returned_at_once(agents: A
     assert alice.get_reply(request.id) is None
     answered(bob, {"sum": 3})
     before = hub_now(alice)
-    replies = [alice.get_reply(request.id), alice.wait_reply(request.id, timeout=0),
-               alice.wait_reply(request.id)]
+    replies = [
+        alice.get_reply(request.id),
+        alice.wait_reply(request.id, timeout=0),
+        alice.wait_reply(request.id),
+    ]
     assert hub_now(alice) - before < 1  # none of them waited
     assert [r.payload for r in replies if r is not None] == [{"sum": 3}] * 3
 
 
 @pytest.mark.spec("REQ-005")
-@pytest.mark.parametrize("call", [
-    lambda h: h.get_reply("424242"),
-    lambda h: h.wait_reply("424242", timeout=0),
-    lambda h: h.get_reply("no-such-request"),
-], ids=["get_reply", "wait_reply", "get_reply-word"])
-def test_waiting_on_an_unknown_request_raises_not_found(hub: Hub,
-                                                        call: Callable[[Hub], object]) -> None:
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda h: h.get_reply("424242"),
+        lambda h: h.wait_reply("424242", timeout=0),
+        lambda h: h.get_reply("no-such-request"),
+    ],
+    ids=["get_reply", "wait_reply", "get_reply-word"],
+)
+def test_waiting_on_an_unknown_request_raises_not_found(
+    hub: Hub, call: Callable[[Hub], object]
+) -> None:
     hub.send("@bob", "ask", {})
     with refused("not_found"):
         call(hub)

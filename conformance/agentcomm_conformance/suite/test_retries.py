@@ -21,8 +21,6 @@ LEASE = 0.5  # seconds; short, so hubs on real time lapse it quickly
 manual_clock = pytest.mark.capability("manual_clock")
 
 
-
-
 def lapse(worker: Hub, elapse: Elapse) -> Message:
     """Claim the worker's next message, let its lease lapse, sweep; its new state."""
     claim = claimed(worker)
@@ -34,26 +32,37 @@ def lapse(worker: Hub, elapse: Elapse) -> Message:
 # -- RETRY-001: retried while the budget lasts, then dead ----------------------------------------
 @pytest.mark.spec("RETRY-001")
 def test_a_lapsed_lease_returns_the_message_to_pending_with_one_more_retry(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("@worker", "work", {}, timeout_seconds=LEASE)
     message = lapse(agents("@worker"), elapse)
     assert (message.status, message.retry_count, message.last_error, message.claimed_by) == (
-        Status.PENDING, 1, "lease expired", None)
+        Status.PENDING,
+        1,
+        "lease expired",
+        None,
+    )
 
 
 @pytest.mark.spec("RETRY-001")
 @pytest.mark.parametrize("max_retries", [0, 1, pytest.param(3, marks=manual_clock)])
 def test_after_max_retries_lapses_the_next_lapse_dead_letters_the_message(
-        agents: Agents, elapse: Elapse, max_retries: int) -> None:
-    sent = agents("@boss").send("@worker", "work", {"n": 1}, timeout_seconds=LEASE,
-                                max_retries=max_retries)
+    agents: Agents, elapse: Elapse, max_retries: int
+) -> None:
+    sent = agents("@boss").send(
+        "@worker", "work", {"n": 1}, timeout_seconds=LEASE, max_retries=max_retries
+    )
     worker = agents("@worker")
     for retry in range(1, max_retries + 1):
         assert lapse(worker, elapse).retry_count == retry
         elapse(2 ** (retry - 1))  # the backoff
     dead = lapse(worker, elapse)
     assert (dead.status, dead.last_error, dead.retry_count, dead.claimed_by) == (
-        Status.DEAD, "lease expired", max_retries, "@worker")
+        Status.DEAD,
+        "lease expired",
+        max_retries,
+        "@worker",
+    )
     assert worker.claim() is None
     assert [m.id for m in worker.dead_letters()] == [sent.id]
 
@@ -65,16 +74,27 @@ def test_fail_with_retry_returns_the_message_to_pending_with_its_reason(agents: 
     claim = claimed(worker)
     failed = worker.fail(claim.id, claim.token, "upstream timed out")
     assert (failed.status, failed.retry_count, failed.last_error, failed.claimed_by) == (
-        Status.PENDING, 1, "upstream timed out", None)
+        Status.PENDING,
+        1,
+        "upstream timed out",
+        None,
+    )
     assert worker.get(claim.id) == failed
 
 
 @pytest.mark.spec("RETRY-001")
-@pytest.mark.parametrize("max_retries", [
-    0, 1, pytest.param(3, marks=manual_clock),
-    pytest.param(None, marks=manual_clock, id="default-3")])
-def test_max_retries_n_allows_n_plus_one_deliveries(agents: Agents, elapse: Elapse,
-                                                    max_retries: int | None) -> None:
+@pytest.mark.parametrize(
+    "max_retries",
+    [
+        0,
+        1,
+        pytest.param(3, marks=manual_clock),
+        pytest.param(None, marks=manual_clock, id="default-3"),
+    ],
+)
+def test_max_retries_n_allows_n_plus_one_deliveries(
+    agents: Agents, elapse: Elapse, max_retries: int | None
+) -> None:
     sent = agents("@boss").send("@worker", "work", {}, max_retries=max_retries)
     assert sent.max_retries == (3 if max_retries is None else max_retries)
     worker = agents("@worker")
@@ -88,14 +108,18 @@ def test_max_retries_n_allows_n_plus_one_deliveries(agents: Agents, elapse: Elap
         elapse(2 ** (deliveries - 1))  # the backoff
     assert deliveries == sent.max_retries + 1
     assert (failed.status, failed.last_error, failed.retry_count) == (
-        Status.DEAD, f"failure {deliveries}", sent.max_retries)
+        Status.DEAD,
+        f"failure {deliveries}",
+        sent.max_retries,
+    )
     assert worker.claim() is None
 
 
 # -- RETRY-002: exponential backoff -------------------------------------------------------------
 @pytest.mark.spec("RETRY-002")
 def test_a_failed_message_becomes_claimable_one_backoff_base_after_the_failure(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("@worker", "work", {})
     worker = agents("@worker")
     claim = claimed(worker)
@@ -110,8 +134,7 @@ def test_a_failed_message_becomes_claimable_one_backoff_base_after_the_failure(
 
 @pytest.mark.spec("RETRY-002")
 @manual_clock
-def test_retries_back_off_exponentially_up_to_backoff_max(agents: Agents,
-                                                          elapse: Elapse) -> None:
+def test_retries_back_off_exponentially_up_to_backoff_max(agents: Agents, elapse: Elapse) -> None:
     agents("@boss").send("@worker", "work", {}, max_retries=12)
     worker = agents("@worker")
     for expected in (1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300):
@@ -128,8 +151,9 @@ def test_retries_back_off_exponentially_up_to_backoff_max(agents: Agents,
 @pytest.mark.spec("RETRY-002", "CLAIM-005")
 @manual_clock
 @pytest.mark.parametrize("settler", ["claim", "sweep"])
-def test_the_backoff_counts_from_when_the_lapse_is_settled(agents: Agents, elapse: Elapse,
-                                                           settler: str) -> None:
+def test_the_backoff_counts_from_when_the_lapse_is_settled(
+    agents: Agents, elapse: Elapse, settler: str
+) -> None:
     agents("@boss").send("@worker", "work", {}, timeout_seconds=LEASE)
     worker = agents("@worker")
     claim = claimed(worker)
@@ -149,13 +173,18 @@ def test_the_backoff_counts_from_when_the_lapse_is_settled(agents: Agents, elaps
 # -- RETRY-003: fail without retry ---------------------------------------------------------------
 @pytest.mark.spec("RETRY-003")
 def test_fail_without_retry_dead_letters_at_once_whatever_retries_remain(
-        agents: Agents, elapse: Elapse) -> None:
+    agents: Agents, elapse: Elapse
+) -> None:
     agents("@boss").send("@worker", "work", {}, max_retries=5)
     worker = agents("@worker")
     claim = claimed(worker)
     dead = worker.fail(claim.id, claim.token, "poison", retry=False)
     assert (dead.status, dead.last_error, dead.retry_count, dead.claimed_by) == (
-        Status.DEAD, "poison", 0, "@worker")
+        Status.DEAD,
+        "poison",
+        0,
+        "@worker",
+    )
     assert worker.get(claim.id) == dead
     elapse(1)
     assert worker.claim() is None

@@ -14,5 +14,12 @@
 from agentcomm.bench.run import BenchConfig, BenchFailed, run_latency, run_throughput
 from agentcomm.bench.subject import Reach, Subject, open_subject
 
-__all__ = ["BenchConfig", "BenchFailed", "Reach", "Subject", "open_subject", "run_latency",
-           "run_throughput"]
+__all__ = [
+    "BenchConfig",
+    "BenchFailed",
+    "Reach",
+    "Subject",
+    "open_subject",
+    "run_latency",
+    "run_throughput",
+]

@@ -35,16 +35,21 @@ class Goals:
 def goals_for(kind: str, rate: float | None, p99: float | None) -> Goals:
     """The design's goals for ``kind``, each replaced by its option when given."""
     default_rate, default_p99 = DESIGN_TABLE.get(kind, (None, None))
-    given = [name for name, value in (("--target-rate", rate), ("--target-p99", p99))
-             if value is not None]
+    given = [
+        name
+        for name, value in (("--target-rate", rate), ("--target-p99", p99))
+        if value is not None
+    ]
     table = f"the design's table for {kind}" if kind in DESIGN_TABLE else f"none for {kind}"
     source = table + (f", overridden by {' and '.join(given)}" if given else "")
-    return Goals(rate if rate is not None else default_rate,
-                 p99 if p99 is not None else default_p99, source)
+    return Goals(
+        rate if rate is not None else default_rate, p99 if p99 is not None else default_p99, source
+    )
 
 
-def verdicts(goals: Goals, throughput: dict[str, Any] | None,
-             latency: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+def verdicts(
+    goals: Goals, throughput: dict[str, Any] | None, latency: dict[str, Any] | None
+) -> dict[str, dict[str, Any]]:
     """Per goal: the figure, the goal, and met / missed / no target / not measured."""
     rate = throughput["msg_per_s"] if throughput else None
     p99 = latency["p99_ms"] if latency else None
@@ -58,8 +63,7 @@ def missed(judged: dict[str, dict[str, Any]]) -> list[str]:
     return [name for name, verdict in judged.items() if verdict["verdict"] == MISSED]
 
 
-def _verdict(figure: float | None, goal: float | None, compare: str,
-             unit: str) -> dict[str, Any]:
+def _verdict(figure: float | None, goal: float | None, compare: str, unit: str) -> dict[str, Any]:
     if figure is None:
         state = NOT_MEASURED
     elif goal is None:

@@ -23,27 +23,36 @@ ProgressBar = Callable[[int, str], AbstractContextManager[Progress]]
 """``bar(total, label)``: a context whose value advances the bar by a count."""
 
 
-def measure(subject: Subject, config: BenchConfig, phases: tuple[str, ...],
-            targets: tuple[float | None, float | None], bar: ProgressBar) -> dict[str, Any]:
+def measure(
+    subject: Subject,
+    config: BenchConfig,
+    phases: tuple[str, ...],
+    targets: tuple[float | None, float | None],
+    bar: ProgressBar,
+) -> dict[str, Any]:
     """Run ``phases`` on ``subject``; the whole document (raw latency samples included)."""
     check_empty(subject)
     meta = metadata(subject.describe(), subject.kind, subject.reach.locator)
-    results = {phase: _phase(phase, subject, config, bar) if phase in phases else None
-               for phase in PHASES}
+    results = {
+        phase: _phase(phase, subject, config, bar) if phase in phases else None for phase in PHASES
+    }
     meta["machine"]["load_average_end"] = load_average()
     goals = goal_rules.goals_for(subject.kind, *targets)
-    return {**results, "exactly_once": exactly_once(results),
-            "config": {"phases": list(phases), **_config(config)}, "goals": goals.as_json(),
-            "verdicts": goal_rules.verdicts(goals, results["throughput"], results["latency"]),
-            "meta": meta}
+    return {
+        **results,
+        "exactly_once": exactly_once(results),
+        "config": {"phases": list(phases), **_config(config)},
+        "goals": goals.as_json(),
+        "verdicts": goal_rules.verdicts(goals, results["throughput"], results["latency"]),
+        "meta": meta,
+    }
 
 
 def exactly_once(results: dict[str, Any]) -> bool:
     return all(result["check"]["exactly_once"] for result in results.values() if result)
 
 
-def _phase(phase: str, subject: Subject, config: BenchConfig,
-           bar: ProgressBar) -> dict[str, Any]:
+def _phase(phase: str, subject: Subject, config: BenchConfig, bar: ProgressBar) -> dict[str, Any]:
     if phase == "throughput":
         with bar(config.messages, f"throughput: {config.messages:,} messages") as advance:
             return run_throughput(subject, config, advance)
@@ -53,6 +62,11 @@ def _phase(phase: str, subject: Subject, config: BenchConfig,
 
 def _config(config: BenchConfig) -> dict[str, Any]:
     fields = dataclasses.asdict(config)
-    return {"messages": fields["messages"], "workers": fields["workers"],
-            "batch": fields["batch"], "samples": fields["samples"],
-            "gap_ms": config.gap * 1000, "lease_s": config.lease}
+    return {
+        "messages": fields["messages"],
+        "workers": fields["workers"],
+        "batch": fields["batch"],
+        "samples": fields["samples"],
+        "gap_ms": config.gap * 1000,
+        "lease_s": config.lease,
+    }

@@ -60,8 +60,7 @@ def now_utc() -> datetime.datetime:
 
 def command_line(argv: list[str]) -> str:
     """The command as typed, any password in a URL replaced by ``***``."""
-    return shlex.join(["agentcomm", *(redact(arg) if "://" in arg else arg
-                                      for arg in argv[1:])])
+    return shlex.join(["agentcomm", *(redact(arg) if "://" in arg else arg for arg in argv[1:])])
 
 
 def metadata(target: dict[str, Any], kind: str, locator: str) -> dict[str, Any]:
@@ -98,9 +97,12 @@ def _ask_server(url: str) -> dict[str, Any]:
     client = redis.Redis.from_url(url, socket_timeout=2)
     try:
         server, persistence = client.info("server"), client.info("persistence")
-        return {"implementation": "redis", "version": server.get("redis_version"),
-                "aof_enabled": persistence.get("aof_enabled"),
-                "appendfsync": _config(client, "appendfsync")}
+        return {
+            "implementation": "redis",
+            "version": server.get("redis_version"),
+            "aof_enabled": persistence.get("aof_enabled"),
+            "appendfsync": _config(client, "appendfsync"),
+        }
     finally:
         client.close()
 
@@ -129,6 +131,7 @@ def git_commit() -> dict[str, Any] | None:
 
 
 def _git(git: str, where: Path, *args: str) -> str:
-    done = subprocess.run([git, "-C", str(where), *args], capture_output=True, text=True,
-                          timeout=10, check=True)
+    done = subprocess.run(
+        [git, "-C", str(where), *args], capture_output=True, text=True, timeout=10, check=True
+    )
     return done.stdout.strip()

@@ -23,8 +23,9 @@ def run_ops(spec: str, json_stem: str, out_dir: Path, pytest_args: tuple[str, ..
     try:
         importlib.import_module("pytest_benchmark")
     except ImportError:
-        raise ConfigurationError("agentcomm bench --ops needs pytest-benchmark: "
-                                 "pip install 'agentcomm[bench]'") from None
+        raise ConfigurationError(
+            "agentcomm bench --ops needs pytest-benchmark: pip install 'agentcomm[bench]'"
+        ) from None
     import pytest
 
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -36,15 +37,31 @@ def run_ops(spec: str, json_stem: str, out_dir: Path, pytest_args: tuple[str, ..
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def pytest_arguments(spec: str, stored: Path, scratch: Path,
-                     extra: tuple[str, ...]) -> list[str]:
+def pytest_arguments(spec: str, stored: Path, scratch: Path, extra: tuple[str, ...]) -> list[str]:
     """The benchmarks' directory, not --pyargs, as `agentcomm conformance` does; addopts
     emptied so that the checkout's `-m 'not bench'` does not deselect what was asked for; a
     basetemp of our own, removed afterwards, since pytest keeps its usual one."""
     import agentcomm_conformance.benchmarks as benchmarks
     from agentcomm.cli.conformance import IN_PROCESS
 
-    return ["-p", "agentcomm_conformance.plugin", str(Path(benchmarks.__file__).parent),
-            "--impl", spec, "-p", "no:cacheprovider", "-p", "no:xdist", "-o", "addopts=",
-            "-m", "bench", "-q", f"--basetemp={scratch / 'pytest'}", *IN_PROCESS,
-            f"--benchmark-json={stored}.json", "--benchmark-columns=median,ops,rounds", *extra]
+    return [
+        "-p",
+        "agentcomm_conformance.plugin",
+        str(Path(benchmarks.__file__).parent),
+        "--impl",
+        spec,
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:xdist",
+        "-o",
+        "addopts=",
+        "-m",
+        "bench",
+        "-q",
+        f"--basetemp={scratch / 'pytest'}",
+        *IN_PROCESS,
+        f"--benchmark-json={stored}.json",
+        "--benchmark-columns=median,ops,rounds",
+        *extra,
+    ]

@@ -47,8 +47,9 @@ def _histogram(axes: Any, document: dict[str, Any]) -> None:
     axes.xaxis.set_minor_formatter(FuncFormatter(minor_tick))
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     for key, colour in (("p50_ms", "#2ca02c"), ("p99_ms", "#ff7f0e")):
-        axes.axvline(latency[key], color=colour, linestyle="--",
-                     label=f"{key[:3]} {latency[key]:.3g} ms")
+        axes.axvline(
+            latency[key], color=colour, linestyle="--", label=f"{key[:3]} {latency[key]:.3g} ms"
+        )
     _goal_line(axes, document["goals"]["p99_ms"], edges[-1])
     axes.set_xlabel("send → claim latency, ms (log scale)")
     axes.set_ylabel("messages")
@@ -81,15 +82,19 @@ def log_bins(samples: list[float]) -> list[float]:
 
 def title(document: dict[str, Any]) -> str:
     target = document["meta"]["target"]
-    return (f"agentcomm bench: send-to-claim latency of {target['name']} {target['version']}"
-            f" ({target['kind']}, --impl {target['impl']})")
+    return (
+        f"agentcomm bench: send-to-claim latency of {target['name']} {target['version']}"
+        f" ({target['kind']}, --impl {target['impl']})"
+    )
 
 
 def subtitle(document: dict[str, Any]) -> str:
     latency, meta = document["latency"], document["meta"]
     machine = meta["machine"]
     load = machine.get("load_average_start") or ["?"]
-    return (f"{latency['samples']:,} samples {latency['gap_ms']:g} ms apart, "
-            f"{latency['workers']} idle waiting workers, {meta['timestamp']}\n"
-            f"{machine['processor']}, {machine['cpus']} CPUs, load {load[0]}; "
-            f"{machine['platform']}, Python {machine['python']}")
+    return (
+        f"{latency['samples']:,} samples {latency['gap_ms']:g} ms apart, "
+        f"{latency['workers']} idle waiting workers, {meta['timestamp']}\n"
+        f"{machine['processor']}, {machine['cpus']} CPUs, load {load[0]}; "
+        f"{machine['platform']}, Python {machine['python']}"
+    )

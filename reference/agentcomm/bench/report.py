@@ -59,8 +59,10 @@ def without_samples(document: dict[str, Any]) -> dict[str, Any]:
 def summary(document: dict[str, Any]) -> list[str]:
     target, machine = document["meta"]["target"], document["meta"]["machine"]
     load = machine.get("load_average_start") or ["?"]
-    lines = [f"agentcomm bench: {target['name']} {target['version']} ({target['kind']}, "
-             f"--impl {target['impl']}) on {machine['cpus']} CPUs, load {load[0]} at start"]
+    lines = [
+        f"agentcomm bench: {target['name']} {target['version']} ({target['kind']}, "
+        f"--impl {target['impl']}) on {machine['cpus']} CPUs, load {load[0]} at start"
+    ]
     lines += _figures(document)
     for name, verdict in document["verdicts"].items():
         if verdict["verdict"] != "not measured":
@@ -75,13 +77,17 @@ def _figures(document: dict[str, Any]) -> list[str]:
     lines = []
     throughput, latency = document["throughput"], document["latency"]
     if throughput is not None:
-        lines.append(f"  throughput: {throughput['msg_per_s']:,} msg/s ({throughput['messages']:,}"
-                     f" messages in {throughput['seconds']:.2f} s, batch {throughput['batch']}, "
-                     f"{throughput['workers']} workers)")
+        lines.append(
+            f"  throughput: {throughput['msg_per_s']:,} msg/s ({throughput['messages']:,}"
+            f" messages in {throughput['seconds']:.2f} s, batch {throughput['batch']}, "
+            f"{throughput['workers']} workers)"
+        )
     if latency is not None:
-        lines.append(f"  latency: p50 {latency['p50_ms']:.3g} ms, p90 {latency['p90_ms']:.3g} ms, "
-                     f"p99 {latency['p99_ms']:.3g} ms, max {latency['max_ms']:.3g} ms "
-                     f"({latency['samples']:,} samples)")
+        lines.append(
+            f"  latency: p50 {latency['p50_ms']:.3g} ms, p90 {latency['p90_ms']:.3g} ms, "
+            f"p99 {latency['p99_ms']:.3g} ms, max {latency['max_ms']:.3g} ms "
+            f"({latency['samples']:,} samples)"
+        )
     return lines
 
 
@@ -95,15 +101,20 @@ def _verdict_text(verdict: dict[str, Any]) -> str:
 
 
 def _check_text(document: dict[str, Any]) -> str:
-    checks = {phase: document[phase]["check"] for phase in ("throughput", "latency")
-              if document[phase] is not None}
+    checks = {
+        phase: document[phase]["check"]
+        for phase in ("throughput", "latency")
+        if document[phase] is not None
+    }
     failed = {phase: check for phase, check in checks.items() if not check["exactly_once"]}
     if not failed:
         total = sum(check["completed"] for check in checks.values())
         return f"yes ({total:,} messages, each completed once, none left)"
     return "FAILED: " + "; ".join(
         f"{phase}: {check['duplicates']} completed twice, {check['missing']} never, "
-        f"{check['left_pending']} left" for phase, check in failed.items())
+        f"{check['left_pending']} left"
+        for phase, check in failed.items()
+    )
 
 
 def _number(value: float) -> str:

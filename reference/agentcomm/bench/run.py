@@ -71,10 +71,13 @@ class BenchConfig:
 def run_throughput(subject: Subject, config: BenchConfig, progress: Progress) -> dict[str, Any]:
     """Send, claim and complete ``config.messages`` tasks; the rate and the check."""
     if config.batch > 1 and "batch" not in subject.loaded.capabilities:
-        raise ConfigurationError(f"--batch {config.batch}: {subject.loaded.name} does not "
-                                 "declare the capability 'batch'; use --batch 1")
-    roles: dict[str, Role] = {f"@bench.worker.{i}": (_throughput_worker, (config,))
-                              for i in range(config.workers)}
+        raise ConfigurationError(
+            f"--batch {config.batch}: {subject.loaded.name} does not "
+            "declare the capability 'batch'; use --batch 1"
+        )
+    roles: dict[str, Role] = {
+        f"@bench.worker.{i}": (_throughput_worker, (config,)) for i in range(config.workers)
+    }
     roles["@bench.producer"] = (_producer, (config,))
     with Crew(subject.reach, roles) as crew:
         crew.start()
@@ -95,8 +98,9 @@ def run_throughput(subject: Subject, config: BenchConfig, progress: Progress) ->
 
 def run_latency(subject: Subject, config: BenchConfig, progress: Progress) -> dict[str, Any]:
     """Send-to-claim latency with idle, waiting workers; ``samples_ms`` holds every one."""
-    roles: dict[str, Role] = {f"@bench.worker.{i}": (_latency_worker, (config,))
-                              for i in range(config.workers)}
+    roles: dict[str, Role] = {
+        f"@bench.worker.{i}": (_latency_worker, (config,)) for i in range(config.workers)
+    }
     with Crew(subject.reach, roles) as crew:
         crew.start()  # every worker is waiting in claim() before the first send
         _send_pings(subject, config, crew, progress)
@@ -119,15 +123,18 @@ def check_empty(subject: Subject) -> None:
         depths = hub.stats().depths
     for name in (QUEUE, LATENCY_QUEUE):
         if depths.get(name):
-            raise ConfigurationError(f"the hub's {name!r} queue is not empty "
-                                     f"({dict(depths[name])}); benchmark on a fresh hub")
+            raise ConfigurationError(
+                f"the hub's {name!r} queue is not empty "
+                f"({dict(depths[name])}); benchmark on a fresh hub"
+            )
 
 
 def _send_pings(subject: Subject, config: BenchConfig, crew: Crew, progress: Progress) -> None:
     with subject.open("@bench.producer") as hub:
         for i in range(config.samples):
-            hub.send(LATENCY_QUEUE, "ping", {"i": i, "t": time.time()},
-                     timeout_seconds=config.lease)
+            hub.send(
+                LATENCY_QUEUE, "ping", {"i": i, "t": time.time()}, timeout_seconds=config.lease
+            )
             crew.poll(progress)
             time.sleep(config.gap)  # spacing keeps the hub unloaded; it is not synchronisation
         for _ in range(config.workers):
@@ -136,11 +143,16 @@ def _send_pings(subject: Subject, config: BenchConfig, crew: Crew, progress: Pro
 
 def _percentiles(latencies: list[float]) -> dict[str, float]:
     """Median, and nearest-rank p90 and p99: the value below which that share of samples lie."""
+
     def rank(q: float) -> float:
         return latencies[max(0, math.ceil(q * len(latencies)) - 1)]
 
-    return {"p50_ms": round(statistics.median(latencies), 3), "p90_ms": round(rank(0.90), 3),
-            "p99_ms": round(rank(0.99), 3), "max_ms": round(latencies[-1], 3)}
+    return {
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p90_ms": round(rank(0.90), 3),
+        "p99_ms": round(rank(0.99), 3),
+        "max_ms": round(latencies[-1], 3),
+    }
 
 
 def _left(subject: Subject, name: str) -> int:
@@ -155,9 +167,13 @@ def _check(done: list[int], expected: int, left: int) -> dict[str, Any]:
     seen = collections.Counter(done)
     duplicates = sum(count - 1 for count in seen.values())
     missing = sum(1 for i in range(expected) if i not in seen)
-    return {"completed": len(done), "duplicates": duplicates, "missing": missing,
-            "left_pending": left,
-            "exactly_once": duplicates == 0 and missing == 0 and left == 0}
+    return {
+        "completed": len(done),
+        "duplicates": duplicates,
+        "missing": missing,
+        "left_pending": left,
+        "exactly_once": duplicates == 0 and missing == 0 and left == 0,
+    }
 
 
 class Crew:
@@ -167,9 +183,15 @@ class Crew:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no inherited handles or threads
         self.reports: Any = ctx.Queue()
         self.go: Any = ctx.Event()
-        self.procs = {name: ctx.Process(target=work, args=(reach, *args, name, self.reports,
-                                                           self.go), name=name, daemon=True)
-                      for name, (work, args) in roles.items()}
+        self.procs = {
+            name: ctx.Process(
+                target=work,
+                args=(reach, *args, name, self.reports, self.go),
+                name=name,
+                daemon=True,
+            )
+            for name, (work, args) in roles.items()
+        }
         self.ready: set[str] = set()
         self.results: dict[str, Any] = {}
         self._suspects: set[str] = set()
@@ -213,20 +235,29 @@ class Crew:
                 return report
             except queue.Empty:
                 pass
-            gone = {name for name, proc in self.procs.items()
-                    if proc.exitcode is not None and name not in self.results}
+            gone = {
+                name
+                for name, proc in self.procs.items()
+                if proc.exitcode is not None and name not in self.results
+            }
             if gone & self._suspects:
                 name = sorted(gone & self._suspects)[0]
-                raise BenchFailed(f"bench process {name} exited with code "
-                                  f"{self.procs[name].exitcode} before it finished")
+                raise BenchFailed(
+                    f"bench process {name} exited with code "
+                    f"{self.procs[name].exitcode} before it finished"
+                )
             self._suspects = gone
         raise BenchFailed(f"no benchmark process reported anything for {STALL:g} s")
 
     def __enter__(self) -> Crew:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         for proc in self.procs.values():
             if proc.pid is not None:
                 proc.join(timeout=EXIT_GRACE if exc is None else 0)
@@ -273,12 +304,15 @@ def _send_tasks(hub: Hub, config: BenchConfig) -> None:
         return
     for start in range(0, config.messages, config.batch):
         end = min(start + config.batch, config.messages)
-        hub.send_many([Outgoing(QUEUE, "task", {"i": i}, timeout_seconds=config.lease)
-                       for i in range(start, end)])
+        hub.send_many(
+            [
+                Outgoing(QUEUE, "task", {"i": i}, timeout_seconds=config.lease)
+                for i in range(start, end)
+            ]
+        )
 
 
-def _throughput_worker(reach: Reach, config: BenchConfig, name: str, reports: Any,
-                       go: Any) -> None:
+def _throughput_worker(reach: Reach, config: BenchConfig, name: str, reports: Any, go: Any) -> None:
     with reach.opened(name) as hub:
         reports.put(("ready", name))
         go.wait()
@@ -337,8 +371,7 @@ def _pairs(claims: Iterable[Claim]) -> list[tuple[str, str]]:
     return [(c.id, c.token) for c in claims]
 
 
-def _latency_worker(reach: Reach, config: BenchConfig, name: str, reports: Any,
-                    go: Any) -> None:
+def _latency_worker(reach: Reach, config: BenchConfig, name: str, reports: Any, go: Any) -> None:
     with reach.opened(name) as hub:
         tally = Tally(reports, config.samples, config.workers)
         reports.put(("ready", name))

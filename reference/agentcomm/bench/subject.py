@@ -93,8 +93,12 @@ class Subject:
     def __enter__(self) -> Subject:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
         self.close()
 
 
@@ -117,5 +121,7 @@ def open_subject(impl: str | None, url: str | None) -> Subject:
 
 def _refuse_in_process(spec: str | None) -> None:
     if spec and "://" in spec and urllib.parse.urlsplit(spec).scheme == "fakeredis":
-        raise ConfigurationError(f"{redact(spec)!r} is a fake Redis inside one process, which "
-                                 "the worker processes cannot reach; use --impl fakeredis:")
+        raise ConfigurationError(
+            f"{redact(spec)!r} is a fake Redis inside one process, which "
+            "the worker processes cannot reach; use --impl fakeredis:"
+        )

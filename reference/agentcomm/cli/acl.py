@@ -22,22 +22,40 @@ FORMATS = ("setuser", "file", "json")
 
 @click.command("redis-acl")
 @click.argument("agent_id", required=False, metavar="[@ID]")
-@click.option("--operator", is_flag=True,
-              help="The maintenance user (sweep, purge, stats, dead letters) instead.")
-@click.option("--prefix", default=None,
-              help="The hub's key prefix [the prefix option of --url, else none].")
-@click.option("--user", default=None,
-              help=f"The Redis user name [agent.ID, or {OPERATOR_USER}].")
-@click.option("--password-env", metavar="NAME",
-              help="Read the password from this environment variable; it is printed only "
-                   "as its SHA-256. Without it, a placeholder Redis refuses is printed.")
-@click.option("--format", "form", type=click.Choice(FORMATS), default="setuser",
-              show_default=True,
-              help="setuser: an ACL SETUSER command (for redis-cli); file: a line for an "
-                   "aclfile; json: both, and the rules as a list.")
+@click.option(
+    "--operator",
+    is_flag=True,
+    help="The maintenance user (sweep, purge, stats, dead letters) instead.",
+)
+@click.option(
+    "--prefix", default=None, help="The hub's key prefix [the prefix option of --url, else none]."
+)
+@click.option("--user", default=None, help=f"The Redis user name [agent.ID, or {OPERATOR_USER}].")
+@click.option(
+    "--password-env",
+    metavar="NAME",
+    help="Read the password from this environment variable; it is printed only "
+    "as its SHA-256. Without it, a placeholder Redis refuses is printed.",
+)
+@click.option(
+    "--format",
+    "form",
+    type=click.Choice(FORMATS),
+    default="setuser",
+    show_default=True,
+    help="setuser: an ACL SETUSER command (for redis-cli); file: a line for an "
+    "aclfile; json: both, and the rules as a list.",
+)
 @pass_session
-def redis_acl(session: Session, agent_id: str | None, operator: bool, prefix: str | None,
-              user: str | None, password_env: str | None, form: str) -> None:
+def redis_acl(
+    session: Session,
+    agent_id: str | None,
+    operator: bool,
+    prefix: str | None,
+    user: str | None,
+    password_env: str | None,
+    form: str,
+) -> None:
     """The Redis ACL user for agent @ID on the hub's key prefix.
 
     It may use its own inbox, reply lists and registry entry, send to other agents'
@@ -60,8 +78,11 @@ def redis_acl(session: Session, agent_id: str | None, operator: bool, prefix: st
         tokens = operator_acl(key_prefix, password, user=user or OPERATOR_USER)
     if password is None:
         tokens.insert(3, PASSWORD_PLACEHOLDER)  # after the name, 'reset' and 'on'
-        click.echo(f"no --password-env: replace {PASSWORD_PLACEHOLDER} with >PASSWORD, or "
-                   "with # and the password's SHA-256 in hex", err=True)
+        click.echo(
+            f"no --password-env: replace {PASSWORD_PLACEHOLDER} with >PASSWORD, or "
+            "with # and the password's SHA-256 in hex",
+            err=True,
+        )
     _print(tokens, form)
 
 
@@ -76,16 +97,23 @@ def _password(name: str | None) -> str | None:
         return None
     password = os.environ.get(name)
     if not password:
-        raise ConfigurationError(f"--password-env {name}: that environment variable is "
-                                 "not set, or empty")
+        raise ConfigurationError(
+            f"--password-env {name}: that environment variable is not set, or empty"
+        )
     return password
 
 
 def _print(tokens: list[str], form: str) -> None:
     setuser = "ACL SETUSER " + " ".join(tokens)
     if form == "json":
-        emit({"user": tokens[0], "rules": tokens[1:], "setuser": setuser,
-              "acl_file_line": acl_file_line(tokens)})
+        emit(
+            {
+                "user": tokens[0],
+                "rules": tokens[1:],
+                "setuser": setuser,
+                "acl_file_line": acl_file_line(tokens),
+            }
+        )
     else:
         click.echo(setuser if form == "setuser" else acl_file_line(tokens))
 

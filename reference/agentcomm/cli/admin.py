@@ -16,9 +16,14 @@ def init(session: Session) -> None:
     """Create the hub at --url (or open, and upgrade, an existing one)."""
     hub = session.hub(create=True)
     where = parse(session.require_url())
-    emit({"url": where.redacted, "backend": where.scheme,
-          "capabilities": sorted(hub.capabilities),
-          "settings": dataclasses.asdict(where.settings)})
+    emit(
+        {
+            "url": where.redacted,
+            "backend": where.scheme,
+            "capabilities": sorted(hub.capabilities),
+            "settings": dataclasses.asdict(where.settings),
+        }
+    )
 
 
 @click.group("dead-letters")

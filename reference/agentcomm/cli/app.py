@@ -23,8 +23,19 @@ EPILOG = "\b\nExit codes:\n" + "\n".join(f"  {row}" for row in table().splitline
 
 MODULES: dict[str, tuple[str, ...]] = {
     "admin": ("init", "dead-letters", "stats", "sweep", "purge", "reconcile"),
-    "messages": ("send", "request", "reply", "receive", "claim", "extend", "complete", "fail",
-                 "release", "get", "get-reply"),
+    "messages": (
+        "send",
+        "request",
+        "reply",
+        "receive",
+        "claim",
+        "extend",
+        "complete",
+        "fail",
+        "release",
+        "get",
+        "get-reply",
+    ),
     "events": ("publish", "subscribe", "unsubscribe", "events", "tail"),
     "registry": ("register", "heartbeat", "deregister", "agents"),
     "runtime": ("agent", "demo"),
@@ -51,7 +62,8 @@ class HubGroup(click.Group):
         if module is None:
             return None
         commands: tuple[click.Command, ...] = importlib.import_module(
-            f"agentcomm.cli.{module}").COMMANDS
+            f"agentcomm.cli.{module}"
+        ).COMMANDS
         return next(c for c in commands if c.name == cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -63,10 +75,18 @@ class HubGroup(click.Group):
 
 
 @click.group(cls=HubGroup, epilog=EPILOG, context_settings={"max_content_width": 100})
-@click.option("--url", envvar=ENV_URL, metavar="URL",
-              help=f"The hub, e.g. sqlite:///agents.db [env {ENV_URL}].")
-@click.option("--agent", envvar=ENV_AGENT, metavar="@ID",
-              help=f"Act as this agent, e.g. @service.auth [env {ENV_AGENT}].")
+@click.option(
+    "--url",
+    envvar=ENV_URL,
+    metavar="URL",
+    help=f"The hub, e.g. sqlite:///agents.db [env {ENV_URL}].",
+)
+@click.option(
+    "--agent",
+    envvar=ENV_AGENT,
+    metavar="@ID",
+    help=f"Act as this agent, e.g. @service.auth [env {ENV_AGENT}].",
+)
 @click.version_option(__version__, prog_name="agentcomm")  # not read from metadata: slow
 @click.pass_context
 def cli(ctx: click.Context, url: str | None, agent: str | None) -> None:
@@ -74,13 +94,15 @@ def cli(ctx: click.Context, url: str | None, agent: str | None) -> None:
 
     Payloads are JSON text: an argument, or '-' to read it from stdin.
     """
+
     def given(name: str) -> bool:
         return ctx.get_parameter_source(name) is ParameterSource.COMMANDLINE
 
     # A shell session passes the hubs it keeps open (agentcomm.shell.server) as ``obj``.
     opener: HubOpener | None = ctx.obj
-    ctx.obj = Session(url=url, agent=agent, agent_given=given("agent"),
-                      url_given=given("url"), opener=opener)
+    ctx.obj = Session(
+        url=url, agent=agent, agent_given=given("agent"), url_given=given("url"), opener=opener
+    )
 
 
 def main() -> None:

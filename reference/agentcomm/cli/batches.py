@@ -28,8 +28,16 @@ from agentcomm.models import Outgoing
 if TYPE_CHECKING:
     from agentcomm.settings import HubSettings
 
-FIELDS = ("to", "type", "payload", "priority", "timeout_seconds", "max_retries",
-          "correlation_id", "expires_in")
+FIELDS = (
+    "to",
+    "type",
+    "payload",
+    "priority",
+    "timeout_seconds",
+    "max_retries",
+    "correlation_id",
+    "expires_in",
+)
 """The keys of a ``send --jsonl`` line: ``Outgoing``'s fields, as ``send``'s options."""
 
 ENVELOPE_BYTES = 64 * 1024
@@ -45,12 +53,14 @@ def read_outgoing(source: str, defaults: dict[str, Any], settings: HubSettings) 
         with open(source, "rb") as stream:
             return _outgoing(stream, defaults, settings, limit)
     except OSError as exc:
-        raise click.BadParameter(f"cannot read {source!r}: {exc.strerror}",
-                                 param_hint="--jsonl") from None
+        raise click.BadParameter(
+            f"cannot read {source!r}: {exc.strerror}", param_hint="--jsonl"
+        ) from None
 
 
-def _outgoing(stream: IO[bytes], defaults: dict[str, Any], settings: HubSettings,
-              limit: int) -> list[Outgoing]:
+def _outgoing(
+    stream: IO[bytes], defaults: dict[str, Any], settings: HubSettings, limit: int
+) -> list[Outgoing]:
     found: list[Outgoing] = []
     for number, raw in enumerate(iter(lambda: stream.readline(limit + 1), b""), start=1):
         if len(raw) > limit:
@@ -65,8 +75,7 @@ def _outgoing(stream: IO[bytes], defaults: dict[str, Any], settings: HubSettings
     return found
 
 
-def _line(number: int, raw: bytes, defaults: dict[str, Any],
-          settings: HubSettings) -> Outgoing:
+def _line(number: int, raw: bytes, defaults: dict[str, Any], settings: HubSettings) -> Outgoing:
     try:
         fields = v.parse_payload_text(raw.decode("utf-8"), len(raw))
     except (InvalidInput, UnicodeDecodeError) as exc:
@@ -75,8 +84,7 @@ def _line(number: int, raw: bytes, defaults: dict[str, Any],
         raise InvalidInput(f"line {number} is not a JSON object: {raw[:80]!r}")
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
-        raise InvalidInput(f"line {number} has unknown keys {unknown} (known: "
-                           f"{', '.join(FIELDS)})")
+        raise InvalidInput(f"line {number} has unknown keys {unknown} (known: {', '.join(FIELDS)})")
     merged = {**defaults, **fields}
     missing = [k for k in ("to", "type", "payload") if merged.get(k, ...) is ...]
     if missing:
@@ -107,7 +115,8 @@ def read_claims(limit: int) -> list[tuple[str, str]]:
 
 
 def _id_and_token(claim: Any) -> tuple[str, str]:
-    if not isinstance(claim, dict) or not all(isinstance(claim.get(k), str)
-                                              for k in ("id", "token")):
+    if not isinstance(claim, dict) or not all(
+        isinstance(claim.get(k), str) for k in ("id", "token")
+    ):
         raise InvalidInput(f"a claim on stdin has no string id and token: {str(claim)[:80]!r}")
     return claim["id"], claim["token"]

@@ -25,43 +25,104 @@ PHASES = ("throughput", "latency")
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
-@click.option("--impl", metavar="TARGET",
-              help="What to measure, as for `agentcomm conformance --impl`: sqlite:, redis: "
-                   "(a private redis-server), fakeredis:, hybrid:, a hub URL template, "
-                   "python:module:factory or driver:COMMAND; a fresh hub is made on it.  "
-                   "Default: the global --url hub itself (not AGENTCOMM_URL), else sqlite:.")
-@click.option("--messages", type=click.IntRange(min=1), default=20_000, show_default=True,
-              help="Tasks sent, claimed and completed in the throughput phase.")
-@click.option("--workers", type=click.IntRange(min=1, max=64), default=3, show_default=True,
-              help="Worker processes (plus one producer process).")
-@click.option("--batch", type=click.IntRange(min=1, max=10_000), default=1, show_default=True,
-              help="Messages per send_many / claim_many / complete_many call (1: one each).")
-@click.option("--samples", type=click.IntRange(min=10), default=2000, show_default=True,
-              help="Messages timed in the latency phase, 2 ms apart.")
-@click.option("--only", type=click.Choice(PHASES),
-              help="Run one phase only (default: throughput, then latency).")
+@click.option(
+    "--impl",
+    metavar="TARGET",
+    help="What to measure, as for `agentcomm conformance --impl`: sqlite:, redis: "
+    "(a private redis-server), fakeredis:, hybrid:, a hub URL template, "
+    "python:module:factory or driver:COMMAND; a fresh hub is made on it.  "
+    "Default: the global --url hub itself (not AGENTCOMM_URL), else sqlite:.",
+)
+@click.option(
+    "--messages",
+    type=click.IntRange(min=1),
+    default=20_000,
+    show_default=True,
+    help="Tasks sent, claimed and completed in the throughput phase.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1, max=64),
+    default=3,
+    show_default=True,
+    help="Worker processes (plus one producer process).",
+)
+@click.option(
+    "--batch",
+    type=click.IntRange(min=1, max=10_000),
+    default=1,
+    show_default=True,
+    help="Messages per send_many / claim_many / complete_many call (1: one each).",
+)
+@click.option(
+    "--samples",
+    type=click.IntRange(min=10),
+    default=2000,
+    show_default=True,
+    help="Messages timed in the latency phase, 2 ms apart.",
+)
+@click.option(
+    "--only",
+    type=click.Choice(PHASES),
+    help="Run one phase only (default: throughput, then latency).",
+)
 @click.option("--latency", is_flag=True, help="The same as --only latency (its old spelling).")
-@click.option("--target-rate", type=click.FloatRange(min=0, min_open=True),
-              metavar="MSG_PER_S", help="Throughput goal [default: by kind of hub].")
-@click.option("--target-p99", type=click.FloatRange(min=0, min_open=True), metavar="MS",
-              help="Latency goal for p99 [default: by kind of hub].")
-@click.option("--gate", is_flag=True,
-              help="Exit 10 when a goal is missed (otherwise only the summary says so).")
-@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path),
-              default=Path("bench-results"), show_default=True,
-              help="Where <UTC stamp>-<kind>.json and .png are stored.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the result (as printed) to this file.")
+@click.option(
+    "--target-rate",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MSG_PER_S",
+    help="Throughput goal [default: by kind of hub].",
+)
+@click.option(
+    "--target-p99",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="MS",
+    help="Latency goal for p99 [default: by kind of hub].",
+)
+@click.option(
+    "--gate",
+    is_flag=True,
+    help="Exit 10 when a goal is missed (otherwise only the summary says so).",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("bench-results"),
+    show_default=True,
+    help="Where <UTC stamp>-<kind>.json and .png are stored.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the result (as printed) to this file.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-@click.option("--ops", is_flag=True,
-              help="Measure each operation's cost with pytest-benchmark instead; arguments "
-                   "after `--` go to pytest.")
+@click.option(
+    "--ops",
+    is_flag=True,
+    help="Measure each operation's cost with pytest-benchmark instead; arguments "
+    "after `--` go to pytest.",
+)
 @click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
 @pass_session
-def bench(session: Session, impl: str | None, messages: int, workers: int, batch: int,
-          samples: int, only: str | None, latency: bool, target_rate: float | None,
-          target_p99: float | None, gate: bool, out_dir: Path, output: Path | None,
-          quiet: bool, ops: bool, pytest_args: tuple[str, ...]) -> None:
+def bench(
+    session: Session,
+    impl: str | None,
+    messages: int,
+    workers: int,
+    batch: int,
+    samples: int,
+    only: str | None,
+    latency: bool,
+    target_rate: float | None,
+    target_p99: float | None,
+    gate: bool,
+    out_dir: Path,
+    output: Path | None,
+    quiet: bool,
+    ops: bool,
+    pytest_args: tuple[str, ...],
+) -> None:
     """Measure a hub with 1 producer and N worker processes: throughput, then latency.
 
     Prints the result as JSON, stores it with the machine and versions it was measured on,
@@ -77,16 +138,23 @@ def bench(session: Session, impl: str | None, messages: int, workers: int, batch
     if ops:
         _run_ops(impl or (session.url if session.url_given else None), out_dir, pytest_args)
     if pytest_args:
-        raise click.UsageError(f"unexpected arguments {' '.join(pytest_args)!r}: only --ops "
-                               "passes arguments on to pytest")
+        raise click.UsageError(
+            f"unexpected arguments {' '.join(pytest_args)!r}: only --ops "
+            "passes arguments on to pytest"
+        )
     phases = _phases(only, latency)
     config = BenchConfig(messages=messages, workers=workers, batch=batch, samples=samples)
     try:
         # Only an explicit --url: AGENTCOMM_URL names the hub the agents run on, and a
         # benchmark must not load that hub with 22,000 messages unasked.
         with open_subject(impl, session.url if session.url_given else None) as subject:
-            document = measure(subject, config, phases, (target_rate, target_p99),
-                               functools.partial(_progress, quiet=quiet))
+            document = measure(
+                subject,
+                config,
+                phases,
+                (target_rate, target_p99),
+                functools.partial(_progress, quiet=quiet),
+            )
     except DriverFailure as exc:  # not an AgentCommError: no hub answered
         raise BenchFailed(f"the driver failed: {exc}") from None
     _finish(document, out_dir, output, quiet=quiet, gate=gate)
@@ -104,13 +172,20 @@ def _progress(total: int, label: str, *, quiet: bool) -> Iterator[Callable[[int]
     """A bar on stderr, advanced by the counts the workers report; hidden when stderr is
     not a terminal (logs stay clean) or with --quiet."""
     hidden = quiet or not sys.stderr.isatty()
-    with click.progressbar(length=total, label=label, file=sys.stderr, hidden=hidden,
-                           show_pos=True, update_min_steps=max(1, total // 100)) as bar:
+    with click.progressbar(
+        length=total,
+        label=label,
+        file=sys.stderr,
+        hidden=hidden,
+        show_pos=True,
+        update_min_steps=max(1, total // 100),
+    ) as bar:
         yield bar.update
 
 
-def _finish(document: dict[str, Any], out_dir: Path, output: Path | None, *, quiet: bool,
-            gate: bool) -> None:
+def _finish(
+    document: dict[str, Any], out_dir: Path, output: Path | None, *, quiet: bool, gate: bool
+) -> None:
     from agentcomm.bench.goals import missed
     from agentcomm.bench.meta import now_utc
     from agentcomm.bench.report import save, stamp, summary, without_samples
@@ -133,8 +208,9 @@ def _run_ops(spec: str | None, out_dir: Path, pytest_args: tuple[str, ...]) -> N
     from agentcomm.bench.ops import run_ops
     from agentcomm.bench.report import stamp
 
-    raise click.exceptions.Exit(run_ops(spec or "sqlite:", f"{stamp(now_utc())}-ops", out_dir,
-                                        pytest_args))
+    raise click.exceptions.Exit(
+        run_ops(spec or "sqlite:", f"{stamp(now_utc())}-ops", out_dir, pytest_args)
+    )
 
 
 COMMANDS = (bench,)

@@ -27,6 +27,7 @@ class HubOpener(Protocol):
 
     def __call__(self, url: str, agent: str | None, *, create: bool) -> Hub: ...
 
+
 PRIORITIES = ("low", "normal", "high", "0", "1", "2")
 
 
@@ -59,7 +60,8 @@ class Session:
     def require_url(self) -> str:
         if not self.url:
             raise ConfigurationError(
-                f"no hub URL: pass --url or set {ENV_URL} (e.g. sqlite:///agents.db)")
+                f"no hub URL: pass --url or set {ENV_URL} (e.g. sqlite:///agents.db)"
+            )
         return self.url
 
 
@@ -103,8 +105,14 @@ def show_warnings_as_json() -> None:
     warnings.showwarning = _warning_line
 
 
-def _warning_line(message: Warning | str, category: type[Warning], filename: str,
-                  lineno: int, file: TextIO | None = None, line: str | None = None) -> None:
+def _warning_line(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
     code = getattr(category, "code", category.__name__)
     _err_line({"warning": code, "message": str(message)})
 
@@ -126,8 +134,9 @@ def read_payload(hub: Hub, argument: str | None) -> Any:
     from agentcomm import validation as v
 
     if argument is None:
-        raise click.UsageError("no payload: give it as JSON text, e.g. '{}', or as - to "
-                               "read it from stdin")
+        raise click.UsageError(
+            "no payload: give it as JSON text, e.g. '{}', or as - to read it from stdin"
+        )
     limit = hub.settings.max_payload_bytes
     text = stdin_text(limit, "payload") if argument == "-" else argument
     return v.parse_payload_text(text, limit)
@@ -160,5 +169,9 @@ def payload_argument(function: F) -> F:
 
 def priority_option(function: F) -> F:
     return click.option(
-        "--priority", type=click.Choice(PRIORITIES, case_sensitive=False), default="normal",
-        show_default=True, help="Served strictly highest first.")(function)
+        "--priority",
+        type=click.Choice(PRIORITIES, case_sensitive=False),
+        default="normal",
+        show_default=True,
+        help="Served strictly highest first.",
+    )(function)

@@ -10,14 +10,22 @@ from agentcomm.cli.common import Session, pass_session
 
 
 @click.command()
-@click.option("--url", "template", metavar="URL",
-              help="Hub URL template: new_hub keeps its options and puts the hub file in the "
-                   "suite's directory, e.g. sqlite:///hub.db?backoff_base=0.1 (default: the "
-                   "global --url).")
-@click.option("--clock", type=click.Choice(["system", "manual"]), default="system",
-              show_default=True,
-              help="manual: declare manual_clock; each handle's clock moves only on "
-                   "advance_clock from the suite.")
+@click.option(
+    "--url",
+    "template",
+    metavar="URL",
+    help="Hub URL template: new_hub keeps its options and puts the hub file in the "
+    "suite's directory, e.g. sqlite:///hub.db?backoff_base=0.1 (default: the "
+    "global --url).",
+)
+@click.option(
+    "--clock",
+    type=click.Choice(["system", "manual"]),
+    default="system",
+    show_default=True,
+    help="manual: declare manual_clock; each handle's clock moves only on "
+    "advance_clock from the suite.",
+)
 @pass_session
 def driver(session: Session, template: str | None, clock: str) -> None:
     """Serve the driver protocol (DRIVER.md) on stdin/stdout, JSON lines.

@@ -56,8 +56,12 @@ def unsubscribe(session: Session, types: tuple[str, ...]) -> None:
 
 
 @click.command()
-@click.option("--wait", type=float, default=0.0,
-              help="Wait up to this many seconds for an event (default: look once).")
+@click.option(
+    "--wait",
+    type=float,
+    default=0.0,
+    help="Wait up to this many seconds for an event (default: look once).",
+)
 @click.option("--limit", type=int, default=100, show_default=True)
 @pass_session
 def events(session: Session, wait: float, limit: int) -> None:
@@ -68,8 +72,11 @@ def events(session: Session, wait: float, limit: int) -> None:
 @click.command()
 @click.option("--after", help="Start after this event id [the last --limit events].")
 @click.option("--limit", type=int, default=20, show_default=True)
-@click.option("--follow", is_flag=True,
-              help="Keep printing new events, one JSON object per line, until SIGINT/SIGTERM.")
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Keep printing new events, one JSON object per line, until SIGINT/SIGTERM.",
+)
 @pass_session
 def tail(session: Session, after: str | None, limit: int, follow: bool) -> None:
     """Recent events of every type, for monitoring; moves no subscriber's cursor.

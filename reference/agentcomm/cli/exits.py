@@ -64,8 +64,9 @@ def code_for(exc: AgentCommError) -> int:
 def table() -> str:
     """The table of the module docstring, for ``--help``."""
     doc = __doc__ or ""
-    rows = [line.strip().split(maxsplit=1) for line in doc.splitlines()
-            if line[:6].strip().isdigit()]
+    rows = [
+        line.strip().split(maxsplit=1) for line in doc.splitlines() if line[:6].strip().isdigit()
+    ]
     return "\n".join(f"{code:>2}  {meaning}" for code, meaning in rows)
 
 

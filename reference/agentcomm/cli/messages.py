@@ -38,13 +38,25 @@ WAIT_HELP = "Wait up to this many seconds for something to arrive (default: look
 @click.option("--max-retries", type=int, help="Redeliveries before dead-lettering.")
 @click.option("--correlation-id", help="Your own id for matching, e.g. req_001.")
 @click.option("--expires-in", type=float, help="Undelivered after this many seconds.")
-@click.option("--jsonl", metavar="FILE",
-              help="Send one message per line of FILE (- for stdin), all or none; the "
-                   "arguments and options are the lines' defaults.  Prints their ids.")
+@click.option(
+    "--jsonl",
+    metavar="FILE",
+    help="Send one message per line of FILE (- for stdin), all or none; the "
+    "arguments and options are the lines' defaults.  Prints their ids.",
+)
 @pass_session
-def send(session: Session, to: str | None, type: str | None, payload: str | None,
-         priority: str, timeout_seconds: float | None, max_retries: int | None,
-         correlation_id: str | None, expires_in: float | None, jsonl: str | None) -> None:
+def send(
+    session: Session,
+    to: str | None,
+    type: str | None,
+    payload: str | None,
+    priority: str,
+    timeout_seconds: float | None,
+    max_retries: int | None,
+    correlation_id: str | None,
+    expires_in: float | None,
+    jsonl: str | None,
+) -> None:
     """Queue a message of TYPE for TO: an @agent inbox or a queue.
 
     \b
@@ -58,48 +70,86 @@ def send(session: Session, to: str | None, type: str | None, payload: str | None
     if jsonl is not None:
         if payload is not None:
             raise click.UsageError("give a PAYLOAD or --jsonl, not both")
-        given = {"to": to, "type": type, "priority": priority,
-                 "timeout_seconds": timeout_seconds, "max_retries": max_retries,
-                 "correlation_id": correlation_id, "expires_in": expires_in}
+        given = {
+            "to": to,
+            "type": type,
+            "priority": priority,
+            "timeout_seconds": timeout_seconds,
+            "max_retries": max_retries,
+            "correlation_id": correlation_id,
+            "expires_in": expires_in,
+        }
         defaults = {k: val for k, val in given.items() if val is not None}
         sent = hub.send_many(read_outgoing(jsonl, defaults, hub.settings))
         emit([m.id for m in sent])
         return
     if to is None or type is None:
         raise click.UsageError("send needs TO and TYPE (or --jsonl FILE)")
-    emit(hub.send(to, type, read_payload(hub, payload), priority=priority,
-                  timeout_seconds=timeout_seconds, max_retries=max_retries,
-                  correlation_id=correlation_id, expires_in=expires_in))
+    emit(
+        hub.send(
+            to,
+            type,
+            read_payload(hub, payload),
+            priority=priority,
+            timeout_seconds=timeout_seconds,
+            max_retries=max_retries,
+            correlation_id=correlation_id,
+            expires_in=expires_in,
+        )
+    )
 
 
 @click.command()
 @click.argument("to")
 @click.argument("type")
 @payload_argument
-@click.option("--timeout", type=float, default=30.0, show_default=True,
-              help="Seconds to wait for the reply; exit 6 when none came.")
+@click.option(
+    "--timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the reply; exit 6 when none came.",
+)
 @priority_option
 @click.option("--correlation-id", help="Your own id for matching [a fresh one].")
 @pass_session
-def request(session: Session, to: str, type: str, payload: str | None, timeout: float,
-            priority: str, correlation_id: str | None) -> None:
+def request(
+    session: Session,
+    to: str,
+    type: str,
+    payload: str | None,
+    timeout: float,
+    priority: str,
+    correlation_id: str | None,
+) -> None:
     """Send a request to TO and print its reply.
 
     The reply's status is success or error; no reply within --timeout exits 6.
     """
     hub = session.hub()
-    emit(hub.request(to, type, read_payload(hub, payload), timeout=timeout,
-                     priority=priority, correlation_id=correlation_id))
+    emit(
+        hub.request(
+            to,
+            type,
+            read_payload(hub, payload),
+            timeout=timeout,
+            priority=priority,
+            correlation_id=correlation_id,
+        )
+    )
 
 
-NEXT_HELP = ("Also claim the next message of the same queue or inbox in the same step, "
-             "and print it as claim does (exit 3 if none came; the finish stands).")
+NEXT_HELP = (
+    "Also claim the next message of the same queue or inbox in the same step, "
+    "and print it as claim does (exit 3 if none came; the finish stands)."
+)
 
 
 def next_options(function: F) -> F:
     """``--next`` and its ``--wait`` (SPEC CLAIM-009) for the finishing commands."""
-    function = click.option("--wait", type=float, default=0.0,
-                            help="With --next: wait up to this many seconds for one.")(function)
+    function = click.option(
+        "--wait", type=float, default=0.0, help="With --next: wait up to this many seconds for one."
+    )(function)
     return click.option("--next", "claim_next", is_flag=True, help=NEXT_HELP)(function)
 
 
@@ -116,15 +166,21 @@ def emit_next(claims: list[Claim] | Claim | None) -> None:
 @click.option("--error", "is_error", is_flag=True, help="Reply with status 'error'.")
 @next_options
 @pass_session
-def reply(session: Session, message_id: str, token: str, payload: str | None,
-          is_error: bool, claim_next: bool, wait: float) -> None:
+def reply(
+    session: Session,
+    message_id: str,
+    token: str,
+    payload: str | None,
+    is_error: bool,
+    claim_next: bool,
+    wait: float,
+) -> None:
     """Answer a claimed message (and complete it) with PAYLOAD."""
     hub = session.hub()
     status = ReplyStatus.ERROR if is_error else ReplyStatus.SUCCESS
     answer = read_payload(hub, payload)
     if claim_next:
-        emit_next(hub.reply(message_id, token, answer, status=status, claim_next=True,
-                            wait=wait))
+        emit_next(hub.reply(message_id, token, answer, status=status, claim_next=True, wait=wait))
     else:
         emit(hub.reply(message_id, token, answer, status=status, wait=wait))
 
@@ -169,11 +225,17 @@ def extend(session: Session, message_id: str, token: str, seconds: float | None)
 @click.command()
 @click.argument("claims", nargs=-1, required=True, metavar="ID TOKEN [ID TOKEN]... | -")
 @next_options
-@click.option("--limit", type=click.IntRange(min=1), default=1, show_default=True,
-              help="With --next: how many next messages to claim.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="With --next: how many next messages to claim.",
+)
 @pass_session
-def complete(session: Session, claims: tuple[str, ...], claim_next: bool, wait: float,
-             limit: int) -> None:
+def complete(
+    session: Session, claims: tuple[str, ...], claim_next: bool, wait: float, limit: int
+) -> None:
     """Finish claimed messages without a reply: all of them, or none if one is refused.
 
     Give ID TOKEN pairs, or - to read the claims that claim/receive printed from stdin.
@@ -205,13 +267,21 @@ def _pairs(hub: Hub, claims: tuple[str, ...]) -> list[tuple[str, str]]:
 @click.option("--no-retry", is_flag=True, help="Dead-letter at once (a poison message).")
 @next_options
 @pass_session
-def fail(session: Session, message_id: str, token: str, reason: str, no_retry: bool,
-         claim_next: bool, wait: float) -> None:
+def fail(
+    session: Session,
+    message_id: str,
+    token: str,
+    reason: str,
+    no_retry: bool,
+    claim_next: bool,
+    wait: float,
+) -> None:
     """Give a claimed message up: retried after a backoff, or dead-lettered."""
     hub = session.hub()
     if claim_next:
-        emit_next(hub.fail(message_id, token, reason, retry=not no_retry, claim_next=True,
-                           wait=wait))
+        emit_next(
+            hub.fail(message_id, token, reason, retry=not no_retry, claim_next=True, wait=wait)
+        )
     else:
         emit(hub.fail(message_id, token, reason, retry=not no_retry, wait=wait))
 
@@ -221,8 +291,7 @@ def fail(session: Session, message_id: str, token: str, reason: str, no_retry: b
 @click.argument("token")
 @next_options
 @pass_session
-def release(session: Session, message_id: str, token: str, claim_next: bool,
-            wait: float) -> None:
+def release(session: Session, message_id: str, token: str, claim_next: bool, wait: float) -> None:
     """Hand a claimed message back untouched (pending at once, no retry counted)."""
     hub = session.hub()
     if claim_next:
@@ -252,5 +321,4 @@ def get_reply(session: Session, request_id: str, wait: float) -> None:
     emit_found(found)
 
 
-COMMANDS = (send, request, reply, receive, claim, extend, complete, fail, release, get,
-            get_reply)
+COMMANDS = (send, request, reply, receive, claim, extend, complete, fail, release, get, get_reply)

@@ -10,20 +10,36 @@ from agentcomm.cli.common import Session, emit, pass_session
 
 
 @click.command()
-@click.option("--capability", "capabilities", multiple=True,
-              help="A message type this agent handles (repeatable).")
-@click.option("--pid", type=int, default=None,
-              help="Process to report [the caller of this command: your bash loop].")
+@click.option(
+    "--capability",
+    "capabilities",
+    multiple=True,
+    help="A message type this agent handles (repeatable).",
+)
+@click.option(
+    "--pid",
+    type=int,
+    default=None,
+    help="Process to report [the caller of this command: your bash loop].",
+)
 @click.option("--max-concurrent", type=int, default=5, show_default=True)
 @click.option("--ttl", type=float, help="Alive while the last heartbeat is younger [hub default].")
 @pass_session
-def register(session: Session, capabilities: tuple[str, ...], pid: int | None,
-             max_concurrent: int, ttl: float | None) -> None:
+def register(
+    session: Session,
+    capabilities: tuple[str, ...],
+    pid: int | None,
+    max_concurrent: int,
+    ttl: float | None,
+) -> None:
     """Enter this agent in the registry as active, with a heartbeat now."""
     # The parent pid: the script that runs this command is the agent, not this process.
     process_id = os.getppid() if pid is None else pid
-    emit(session.hub().register(capabilities=capabilities, process_id=process_id,
-                                max_concurrent=max_concurrent, ttl=ttl))
+    emit(
+        session.hub().register(
+            capabilities=capabilities, process_id=process_id, max_concurrent=max_concurrent, ttl=ttl
+        )
+    )
 
 
 @click.command()

@@ -20,29 +20,67 @@ def agent() -> None:
 
 @agent.command()
 @click.argument("agent_id")
-@click.option("--handler", "handlers", multiple=True, metavar="TYPE=CMD",
-              help="Run CMD for messages of TYPE: payload on stdin, stdout is the reply "
-                   "(exit 65: dead-letter, other non-zero: retry). Repeatable.")
-@click.option("--on-event", "on_events", multiple=True, metavar="TYPE=CMD",
-              help="Subscribe to TYPE and run CMD for each event, payload on stdin.")
-@click.option("--queue", "queues", multiple=True,
-              help="Also take tasks from this shared queue, e.g. ANY_AVAILABLE. Repeatable.")
-@click.option("--capability", "capabilities", multiple=True,
-              help="Advertise more than the handler types. Repeatable.")
-@click.option("--heartbeat", type=click.FloatRange(min=0, min_open=True), default=10.0,
-              show_default=True, help="Seconds between heartbeats.")
-@click.option("--max-messages", type=click.IntRange(min=1),
-              help="Stop after handling this many messages.")
-@click.option("--idle-exit", type=click.FloatRange(min=0, min_open=True),
-              help="Stop after this many seconds without a message or event.")
-@click.option("--ready-file", metavar="PATH",
-              help="Once registered and subscribed, write the 'started' log line to PATH "
-                   "(a FIFO is written into; a file appears whole).")
+@click.option(
+    "--handler",
+    "handlers",
+    multiple=True,
+    metavar="TYPE=CMD",
+    help="Run CMD for messages of TYPE: payload on stdin, stdout is the reply "
+    "(exit 65: dead-letter, other non-zero: retry). Repeatable.",
+)
+@click.option(
+    "--on-event",
+    "on_events",
+    multiple=True,
+    metavar="TYPE=CMD",
+    help="Subscribe to TYPE and run CMD for each event, payload on stdin.",
+)
+@click.option(
+    "--queue",
+    "queues",
+    multiple=True,
+    help="Also take tasks from this shared queue, e.g. ANY_AVAILABLE. Repeatable.",
+)
+@click.option(
+    "--capability",
+    "capabilities",
+    multiple=True,
+    help="Advertise more than the handler types. Repeatable.",
+)
+@click.option(
+    "--heartbeat",
+    type=click.FloatRange(min=0, min_open=True),
+    default=10.0,
+    show_default=True,
+    help="Seconds between heartbeats.",
+)
+@click.option(
+    "--max-messages", type=click.IntRange(min=1), help="Stop after handling this many messages."
+)
+@click.option(
+    "--idle-exit",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop after this many seconds without a message or event.",
+)
+@click.option(
+    "--ready-file",
+    metavar="PATH",
+    help="Once registered and subscribed, write the 'started' log line to PATH "
+    "(a FIFO is written into; a file appears whole).",
+)
 @pass_session
-def run(session: Session, agent_id: str, handlers: tuple[str, ...],
-        on_events: tuple[str, ...], queues: tuple[str, ...], capabilities: tuple[str, ...],
-        heartbeat: float, max_messages: int | None, idle_exit: float | None,
-        ready_file: str | None) -> None:
+def run(
+    session: Session,
+    agent_id: str,
+    handlers: tuple[str, ...],
+    on_events: tuple[str, ...],
+    queues: tuple[str, ...],
+    capabilities: tuple[str, ...],
+    heartbeat: float,
+    max_messages: int | None,
+    idle_exit: float | None,
+    ready_file: str | None,
+) -> None:
     """Run AGENT_ID until SIGTERM/SIGINT: claim, dispatch to handlers, reply.
 
     CMD is split like a shell would (shlex) but never run by one. Logs go to stderr,
@@ -62,8 +100,12 @@ def run(session: Session, agent_id: str, handlers: tuple[str, ...],
         event_handlers=dict(parse_handler(h, event=True) for h in on_events),
         queues=tuple(v.check_target(q) for q in queues),
         capabilities=tuple(v.check_message_type(c) for c in capabilities),
-        heartbeat_every=heartbeat, max_messages=max_messages, idle_exit=idle_exit,
-        url=session.require_url(), ready_file=ready_file)
+        heartbeat_every=heartbeat,
+        max_messages=max_messages,
+        idle_exit=idle_exit,
+        url=session.require_url(),
+        ready_file=ready_file,
+    )
     hub = session.hub(agent=agent_id)
     with stop_on_signals() as stop:
         summary = AgentRunner(hub, config, stop).run()
@@ -71,8 +113,12 @@ def run(session: Session, agent_id: str, handlers: tuple[str, ...],
 
 
 @click.command()
-@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path),
-              help="Run in this directory (kept) instead of a fresh temporary one.")
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run in this directory (kept) instead of a fresh temporary one.",
+)
 @click.option("--keep", is_flag=True, help="Keep the temporary directory afterwards.")
 def demo(workdir: Path | None, keep: bool) -> None:
     """Run the design's three use cases with real agent processes.

@@ -13,8 +13,11 @@ from agentcomm.cli.common import Session, pass_session
 
 
 @click.command("shell-lib")
-@click.option("--examples", is_flag=True,
-              help="Print the folder of example scripts instead (the design's use cases).")
+@click.option(
+    "--examples",
+    is_flag=True,
+    help="Print the folder of example scripts instead (the design's use cases).",
+)
 def shell_lib(examples: bool) -> None:
     """Print the path of the bash library, for: source "$(agentcomm shell-lib)".
 
@@ -30,9 +33,12 @@ def shell_lib(examples: bool) -> None:
 
     click.echo(str(shell.examples() if examples else shell.library()))
     if not _on_path():
-        click.echo("agentcomm shell-lib: the library starts sessions with the `agentcomm` "
-                   "on PATH, which is not this installation's: export "
-                   f"AGENTCOMM_COMMAND='{sys.executable} -m agentcomm.cli'", err=True)
+        click.echo(
+            "agentcomm shell-lib: the library starts sessions with the `agentcomm` "
+            "on PATH, which is not this installation's: export "
+            f"AGENTCOMM_COMMAND='{sys.executable} -m agentcomm.cli'",
+            err=True,
+        )
 
 
 def _on_path() -> bool:
@@ -50,9 +56,14 @@ def _on_path() -> bool:
 
 @click.command()
 @click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--stall", type=click.FloatRange(min=0.05), default=10.0, show_default=True,
-              help="The library's limit for silence; while a command runs, a sign of life "
-                   "is sent four times as often.")
+@click.option(
+    "--stall",
+    type=click.FloatRange(min=0.05),
+    default=10.0,
+    show_default=True,
+    help="The library's limit for silence; while a command runs, a sign of life "
+    "is sent four times as often.",
+)
 @pass_session
 def session(session: Session, directory: Path, stall: float) -> None:
     """Serve the bash library's calls through the FIFOs in DIRECTORY (started by ac_open).

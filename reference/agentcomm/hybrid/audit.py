@@ -42,37 +42,63 @@ def _integer(value: str | None) -> int | None:
 
 
 MESSAGE_COLUMNS: dict[str, Convert] = {
-    "from_agent": _text, "to_agent": _text, "message_type": _text, "payload": _text,
-    "status": _text, "priority": _integer, "created_at": _datetime,
-    "processed_at": _datetime, "response_id": _integer, "timeout_seconds": _epoch,
-    "retry_count": _integer, "max_retries": _integer, "correlation_id": _text,
-    "expires_at": _epoch, "available_at": _epoch, "claimed_by": _text,
-    "last_error": _text, "lease_token": _text, "lease_expires_at": _epoch,
-    "finished_at": _epoch, "dead_order": _integer,
+    "from_agent": _text,
+    "to_agent": _text,
+    "message_type": _text,
+    "payload": _text,
+    "status": _text,
+    "priority": _integer,
+    "created_at": _datetime,
+    "processed_at": _datetime,
+    "response_id": _integer,
+    "timeout_seconds": _epoch,
+    "retry_count": _integer,
+    "max_retries": _integer,
+    "correlation_id": _text,
+    "expires_at": _epoch,
+    "available_at": _epoch,
+    "claimed_by": _text,
+    "last_error": _text,
+    "lease_token": _text,
+    "lease_expires_at": _epoch,
+    "finished_at": _epoch,
+    "dead_order": _integer,
 }
 """The message hash's fields, which are the table's column names, and their types."""
 
 REPLY_COLUMNS: dict[str, Convert] = {
-    "request_id": _integer, "from_agent": _text, "to_agent": _text,
-    "response_payload": _text, "response_status": _text, "created_at": _datetime,
+    "request_id": _integer,
+    "from_agent": _text,
+    "to_agent": _text,
+    "response_payload": _text,
+    "response_status": _text,
+    "created_at": _datetime,
 }
 
 EVENT_COLUMNS: dict[str, Convert] = {
-    "publisher": _text, "payload": _text, "published_at": _datetime,
+    "publisher": _text,
+    "payload": _text,
+    "published_at": _datetime,
     "expires_at": _datetime,
 }
 
 AGENT_COLUMNS: dict[str, Convert] = {
-    "status": _text, "last_heartbeat": _datetime, "process_id": _integer,
-    "capabilities": _text, "current_load": _integer, "max_concurrent": _integer,
+    "status": _text,
+    "last_heartbeat": _datetime,
+    "process_id": _integer,
+    "capabilities": _text,
+    "current_load": _integer,
+    "max_concurrent": _integer,
     "heartbeat_ttl": _epoch,
 }
 
 
 def _insert(table: str, columns: list[str], key: str, action: str) -> str:
     """``INSERT ... ON CONFLICT (key) action``, every value a named parameter."""
-    return (f"INSERT INTO {table} ({', '.join(columns)})"
-            f" VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT ({key}) {action}")
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)})"
+        f" VALUES ({', '.join(':' + c for c in columns)}) ON CONFLICT ({key}) {action}"
+    )
 
 
 def _update_all(columns: list[str], key: str) -> str:
@@ -81,22 +107,30 @@ def _update_all(columns: list[str], key: str) -> str:
 
 
 _MESSAGE = ["id", *MESSAGE_COLUMNS, "audit_rev"]
-UPSERT_MESSAGE = _insert("agent_messages", _MESSAGE, "id", _update_all(_MESSAGE, "id")
-                         + " WHERE excluded.audit_rev > agent_messages.audit_rev")
+UPSERT_MESSAGE = _insert(
+    "agent_messages",
+    _MESSAGE,
+    "id",
+    _update_all(_MESSAGE, "id") + " WHERE excluded.audit_rev > agent_messages.audit_rev",
+)
 INSERT_REPLY = _insert("agent_responses", ["id", *REPLY_COLUMNS], "id", "DO NOTHING")
-INSERT_EVENT = _insert("agent_events", ["id", "event_type", *EVENT_COLUMNS], "id",
-                       "DO NOTHING")
+INSERT_EVENT = _insert("agent_events", ["id", "event_type", *EVENT_COLUMNS], "id", "DO NOTHING")
 _AGENT = ["agent_id", *AGENT_COLUMNS]
 UPSERT_AGENT = _insert("agent_registry", _AGENT, "agent_id", _update_all(_AGENT, "agent_id"))
-UPSERT_CURSOR = _insert("agent_subscriptions",
-                        ["agent_id", "event_type", "created_at", "last_event_id"],
-                        "agent_id, event_type",
-                        "DO UPDATE SET last_event_id = excluded.last_event_id")
+UPSERT_CURSOR = _insert(
+    "agent_subscriptions",
+    ["agent_id", "event_type", "created_at", "last_event_id"],
+    "agent_id, event_type",
+    "DO UPDATE SET last_event_id = excluded.last_event_id",
+)
 DELETE_CURSOR = "DELETE FROM agent_subscriptions WHERE agent_id = ? AND event_type = ?"
 # Counters only grow, so a smaller value is an older reading.
-UPSERT_COUNTER = _insert("agent_counters", ["name", "value"], "name",
-                         "DO UPDATE SET value = excluded.value"
-                         " WHERE excluded.value > agent_counters.value")
+UPSERT_COUNTER = _insert(
+    "agent_counters",
+    ["name", "value"],
+    "name",
+    "DO UPDATE SET value = excluded.value WHERE excluded.value > agent_counters.value",
+)
 
 
 class AuditFile:
@@ -121,8 +155,9 @@ class AuditFile:
             return
         with self.store.write() as conn:
             if not _has_revision(conn.execute(TABLE_INFO)):  # another process may have won
-                conn.execute("ALTER TABLE agent_messages"
-                             " ADD COLUMN audit_rev INTEGER NOT NULL DEFAULT 0")
+                conn.execute(
+                    "ALTER TABLE agent_messages ADD COLUMN audit_rev INTEGER NOT NULL DEFAULT 0"
+                )
 
 
 TABLE_INFO = "PRAGMA table_info(agent_messages)"
@@ -137,22 +172,34 @@ def record(conn: sqlite3.Connection, state: State, now: float) -> None:
 
     ``now`` dates subscriptions first seen now: Redis keeps no subscription time."""
     conn.executemany(UPSERT_MESSAGE, [_message_row(i, h) for i, h in state.messages.items()])
-    conn.executemany(INSERT_REPLY, [_row(REPLY_COLUMNS, h, id=int(i))
-                                    for i, h in state.replies.items()])
-    conn.executemany(INSERT_EVENT, [_row(EVENT_COLUMNS, h, id=int(i), event_type=kind)
-                                    for i, (kind, h) in state.events.items()])
-    conn.executemany(UPSERT_AGENT, [_row(AGENT_COLUMNS, h, agent_id=a)
-                                    for a, h in state.agents.items()])
+    conn.executemany(
+        INSERT_REPLY, [_row(REPLY_COLUMNS, h, id=int(i)) for i, h in state.replies.items()]
+    )
+    conn.executemany(
+        INSERT_EVENT,
+        [
+            _row(EVENT_COLUMNS, h, id=int(i), event_type=kind)
+            for i, (kind, h) in state.events.items()
+        ],
+    )
+    conn.executemany(
+        UPSERT_AGENT, [_row(AGENT_COLUMNS, h, agent_id=a) for a, h in state.agents.items()]
+    )
     _record_cursors(conn, state.cursors, iso(now))
-    conn.executemany(UPSERT_COUNTER, [{"name": name, "value": int(value)}
-                                      for name, value in state.counters.items()])
+    conn.executemany(
+        UPSERT_COUNTER,
+        [{"name": name, "value": int(value)} for name, value in state.counters.items()],
+    )
 
 
-def _record_cursors(conn: sqlite3.Connection, cursors: dict[tuple[str, str], str | None],
-                    created: str) -> None:
-    held = [{"agent_id": agent, "event_type": kind, "created_at": created,
-             "last_event_id": int(cursor)}
-            for (agent, kind), cursor in cursors.items() if cursor is not None]
+def _record_cursors(
+    conn: sqlite3.Connection, cursors: dict[tuple[str, str], str | None], created: str
+) -> None:
+    held = [
+        {"agent_id": agent, "event_type": kind, "created_at": created, "last_event_id": int(cursor)}
+        for (agent, kind), cursor in cursors.items()
+        if cursor is not None
+    ]
     dropped = [key for key, cursor in cursors.items() if cursor is None]
     conn.executemany(UPSERT_CURSOR, held)
     conn.executemany(DELETE_CURSOR, dropped)

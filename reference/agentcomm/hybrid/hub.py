@@ -43,8 +43,14 @@ class HybridHub(RedisHub):
     audited = True
     audit: AuditFile
 
-    def __init__(self, where: HubURL, *, agent: str | None = None, clock: Clock | None = None,
-                 create: bool = False) -> None:
+    def __init__(
+        self,
+        where: HubURL,
+        *,
+        agent: str | None = None,
+        clock: Clock | None = None,
+        create: bool = False,
+    ) -> None:
         path = audit_path(where, create)  # before connecting: a bad URL opens nothing
         super().__init__(where, agent=agent, clock=clock, create=create)
         try:
@@ -81,8 +87,9 @@ class HybridHub(RedisHub):
         return batch
 
     # -- the hook ------------------------------------------------------------------------
-    def _run(self, name: str, *args: Any, now: float | None = None,
-             reads_only: bool = False) -> Any:
+    def _run(
+        self, name: str, *args: Any, now: float | None = None, reads_only: bool = False
+    ) -> Any:
         result = super()._run(name, *args, now=now, reads_only=reads_only)
         if not reads_only:
             self._audit_after(name)
@@ -96,7 +103,8 @@ class HybridHub(RedisHub):
                 f"hybrid hub {self.where.redacted}: {operation} took effect in Redis but "
                 f"could not be recorded in the audit file {self.audit.path!r} ({exc}); it "
                 "stays queued and is recorded by the next operation or reconcile()",
-                definite=False) from exc
+                definite=False,
+            ) from exc
 
     def _record(self, batch: outbox.Batch) -> None:
         """One batch: read its objects under the audit's write lock, commit, then forget."""
@@ -113,9 +121,13 @@ def audit_path(where: HubURL, create: bool) -> str:
     """The audit file a hybrid URL names; it must exist unless the hub is being created."""
     path = where.options.get("audit", "")
     if not path:
-        raise ConfigurationError(f"hybrid hub URL {where.redacted!r} names no audit file: add "
-                                 "?audit=/path/to/audit.db (SPEC COMPAT-009)")
+        raise ConfigurationError(
+            f"hybrid hub URL {where.redacted!r} names no audit file: add "
+            "?audit=/path/to/audit.db (SPEC COMPAT-009)"
+        )
     if not create and not os.path.exists(path):
-        raise NotFound(f"no audit file {path!r} for hybrid hub {where.redacted}: create the "
-                       "hub with `agentcomm init` or connect(url, create=True)")
+        raise NotFound(
+            f"no audit file {path!r} for hybrid hub {where.redacted}: create the "
+            "hub with `agentcomm init` or connect(url, create=True)"
+        )
     return path

@@ -79,8 +79,11 @@ def fetch(client: redis.Redis, keys: Keys, refs: list[str]) -> State:
     pipe.get(keys.seq_message)  # 'sent' and 'published' are the id sequences (stats.lua)
     pipe.get(keys.seq_event)
     *found, counters, sent, published = pipe.execute()
-    derived = {name: value for name, value in (("sent", sent), ("published", published))
-               if value is not None}
+    derived = {
+        name: value
+        for name, value in (("sent", sent), ("published", published))
+        if value is not None
+    }
     state = State(counters={**counters, **derived})
     for put, value in zip(keep, found, strict=True):
         put(state, value)
@@ -122,8 +125,7 @@ def _put(into: dict[str, Hash], name: str, found: Hash) -> None:
         into[name] = found
 
 
-def _put_event(state: State, event_type: str, event_id: str,
-               found: list[tuple[str, Hash]]) -> None:
+def _put_event(state: State, event_type: str, event_id: str, found: list[tuple[str, Hash]]) -> None:
     if found:
         state.events[event_id] = (event_type, found[0][1])
 

@@ -79,18 +79,42 @@ __all__ = [
 ]
 
 AGENT_SCRIPTS = (
-    "send", "claim", "extend", "complete", "reply", "fail", "release", "publish",
-    "subscribe", "unsubscribe", "read_events", "register", "heartbeat", "deregister",
-    "get_reply", "stats",
+    "send",
+    "claim",
+    "extend",
+    "complete",
+    "reply",
+    "fail",
+    "release",
+    "publish",
+    "subscribe",
+    "unsubscribe",
+    "read_events",
+    "register",
+    "heartbeat",
+    "deregister",
+    "get_reply",
+    "stats",
 )
 """The scripts an agent handle runs; sweep, prune, replay and purge_dead are the operator's."""
 
 CLIENT_COMMANDS = (
     "info",  # the version and persistence checks at open
-    "fcall", "fcall_ro",  # every state change, and the reads that need one snapshot
-    "hget", "hgetall", "hkeys", "lrange", "smembers", "xrange", "xrevrange",  # reads
-    "blpop", "blmove", "xread",  # blocking waits for claims, replies and events
-    "multi", "exec", "discard",  # the one snapshot of stats
+    "fcall",
+    "fcall_ro",  # every state change, and the reads that need one snapshot
+    "hget",
+    "hgetall",
+    "hkeys",
+    "lrange",
+    "smembers",
+    "xrange",
+    "xrevrange",  # reads
+    "blpop",
+    "blmove",
+    "xread",  # blocking waits for claims, replies and events
+    "multi",
+    "exec",
+    "discard",  # the one snapshot of stats
     "select",  # a /db in the URL
 )
 """What the hub's Python side sends, besides what its scripts call."""
@@ -117,8 +141,9 @@ def agent_user(agent_id: str) -> str:
     return AGENT_USER_PREFIX + check_agent_id(agent_id)[1:]
 
 
-def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
-              user: str | None = None) -> list[str]:
+def agent_acl(
+    agent_id: str, prefix: str = "", password: str | None = None, *, user: str | None = None
+) -> list[str]:
     """The ``ACL SETUSER`` arguments of the user confining ``agent_id`` on the hub under
     ``prefix``: its name (``agent_user`` unless ``user`` is given), then the rules.
 
@@ -128,14 +153,25 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
     me = check_agent_id(agent_id)
     p = check_prefix(prefix)
     per_target = ("processing", "delayed", "waiters", "finished")
-    own = [f"agent:{me}:*", _fill("response", agent=me),
-           *(_fill(name, target=me) for name in per_target)]
+    own = [
+        f"agent:{me}:*",
+        _fill("response", agent=me),
+        *(_fill(name, target=me) for name in per_target),
+    ]
     fixed = [key for name, key in FIXED.items() if name not in OPERATOR_KEYS]
-    shared = [*fixed, _fill("message"), _fill("reply"), _fill("stream"), "tasks:*",
-              *(_fill(name, target="[^@]*") for name in per_target)]
+    shared = [
+        *fixed,
+        _fill("message"),
+        _fill("reply"),
+        _fill("stream"),
+        "tasks:*",
+        *(_fill(name, target="[^@]*") for name in per_target),
+    ]
     sending = [f"%W~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()]
     return [
-        _user(user if user is not None else agent_user(me)), "reset", "on",
+        _user(user if user is not None else agent_user(me)),
+        "reset",
+        "on",
         *_password(password),
         *(f"~{p}{pattern}" for pattern in [*own, *shared]),
         f"%R~{p}{_fill('registry')}",
@@ -146,10 +182,10 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
         _selector([f"~{p}{_fill('waiters', target='@*')}"], ["exists", "lpop", "lpush"]),
         _selector([f"%W~{p}{_fill('box')}"], ["rpush", "pexpire"]),
         # stats: how many messages wait, are leased or finished, never which
-        _selector([f"%R~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()],
-                  ["llen"]),
-        _selector([f"%R~{p}{_fill(name, target='@*')}" for name in ("processing", "finished")],
-                  ["zcard"]),
+        _selector([f"%R~{p}{_fill_list(template)}" for template in INBOX_LISTS.values()], ["llen"]),
+        _selector(
+            [f"%R~{p}{_fill(name, target='@*')}" for name in ("processing", "finished")], ["zcard"]
+        ),
         _selector([f"%R~{p}{_fill('delayed', target='@*')}"], ["zrange"]),
         _selector([f"%W~{p}{_fill('response')}"], ["rpush", "pexpire"]),
         # dead letters: pushed by fail and by a lapsed lease, read and removed by the operator
@@ -157,15 +193,23 @@ def agent_acl(agent_id: str, prefix: str = "", password: str | None = None, *,
     ]
 
 
-def operator_acl(prefix: str = "", password: str | None = None, *,
-                 user: str = OPERATOR_USER) -> list[str]:
+def operator_acl(
+    prefix: str = "", password: str | None = None, *, user: str = OPERATOR_USER
+) -> list[str]:
     """The ``ACL SETUSER`` arguments of the hub's maintenance user: every key and event
     channel under ``prefix``, the commands of every script (sweep, prune, stats, dead-letter
     replay and purge, creating the hub), and still nothing else of ``@admin``."""
     p = check_prefix(prefix)
     commands = sorted({*hub_commands(scripts.NAMES), *OPERATOR_COMMANDS})
-    return [_user(user), "reset", "on", *_password(password), f"~{p}*", *_channels(p),
-            *(f"+{command}" for command in commands)]
+    return [
+        _user(user),
+        "reset",
+        "on",
+        *_password(password),
+        f"~{p}*",
+        *_channels(p),
+        *(f"+{command}" for command in commands),
+    ]
 
 
 def acl_file_line(tokens: list[str]) -> str:
@@ -204,8 +248,9 @@ def _selector(keys: list[str], commands: list[str]) -> str:
 
 def _user(name: str) -> str:
     if not _USER.fullmatch(name):
-        raise InvalidInput(f"Redis user name {name!r} is not valid: expected 1 to 128 of "
-                           "[A-Za-z0-9_.-]")
+        raise InvalidInput(
+            f"Redis user name {name!r} is not valid: expected 1 to 128 of [A-Za-z0-9_.-]"
+        )
     return name
 
 

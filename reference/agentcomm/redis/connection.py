@@ -97,12 +97,14 @@ class Connection:
                 failure.__cause__, retry = exc, True
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 if self.closed:
-                    raise BackendUnavailable(f"the hub handle on {self.where.redacted} is "
-                                             "closed") from exc
+                    raise BackendUnavailable(
+                        f"the hub handle on {self.where.redacted} is closed"
+                    ) from exc
                 self.link.disconnect()
                 writes = not reads_only
-                failure = failures.lost(exc, self.where.redacted, sent=sent, writes=writes,
-                                        attempts=attempt + 1)
+                failure = failures.lost(
+                    exc, self.where.redacted, sent=sent, writes=writes, attempts=attempt + 1
+                )
                 failure.__cause__ = exc
                 retry = not (sent and writes) and attempt < self.where.settings.reconnect_attempts
             if not (retry and budget.pause(attempt)):
@@ -123,8 +125,9 @@ class Connection:
         self._loaded = True
         return result
 
-    def script_and_block(self, name: str, args: Sequence[Any], box: str,
-                         block: float) -> tuple[Any, str | None]:
+    def script_and_block(
+        self, name: str, args: Sequence[Any], box: str, block: float
+    ) -> tuple[Any, str | None]:
         """Run function ``name`` and, right behind it in the same round trip, BLPOP ``box``
         for up to ``block`` seconds: the function leaves an item in the box whenever it
         answers without registering a waiter, so the BLPOP waits only while the caller
@@ -180,8 +183,9 @@ class Connection:
             except redis.AuthenticationError as exc:
                 raise self._credentials(exc) from exc
             except (redis.ConnectionError, redis.TimeoutError) as exc:
-                failure = failures.lost(exc, self.where.redacted, sent=False, writes=False,
-                                        attempts=attempt + 1)
+                failure = failures.lost(
+                    exc, self.where.redacted, sent=False, writes=False, attempts=attempt + 1
+                )
                 if attempt >= self.where.settings.reconnect_attempts or not budget.pause(attempt):
                     raise failure from exc
             except redis.exceptions.InvalidResponse as exc:
@@ -189,8 +193,9 @@ class Connection:
             attempt += 1
 
     def _credentials(self, exc: Exception) -> ConfigurationError:
-        return ConfigurationError(f"the Redis server at {self.where.redacted} refused the "
-                                  f"credentials: {exc}")
+        return ConfigurationError(
+            f"the Redis server at {self.where.redacted} refused the credentials: {exc}"
+        )
 
     def _ready(self) -> None:
         """Connect, or reconnect when the server closed the idle connection meanwhile, so
@@ -217,8 +222,9 @@ class Connection:
         memory settings (``INFO server``, ``persistence`` and ``memory`` would be three)."""
         choice = self.where.options.get("persistence", "warn")
         if choice not in PERSISTENCE_CHOICES:
-            raise ConfigurationError(f"hub option persistence={choice!r} is not one of "
-                                     f"{', '.join(PERSISTENCE_CHOICES)}")
+            raise ConfigurationError(
+                f"hub option persistence={choice!r} is not one of {', '.join(PERSISTENCE_CHOICES)}"
+            )
         try:
             server, info = self.call(self._info, reads_only=True)
         except redis.exceptions.InvalidResponse as exc:
@@ -228,11 +234,15 @@ class Connection:
             raise ConfigurationError(
                 f"the Redis server at {self.where.redacted} is version "
                 f"{'.'.join(map(str, version))}; agentcomm needs "
-                f"{'.'.join(map(str, MIN_VERSION))} or later (Redis functions)")
+                f"{'.'.join(map(str, MIN_VERSION))} or later (Redis functions)"
+            )
         if choice != "ignore" and server != "fake":
-            self._report(_durability_risks(info) if server == "redis" else
-                         ["its persistence cannot be checked (the user may not run INFO)"],
-                         choice)
+            self._report(
+                _durability_risks(info)
+                if server == "redis"
+                else ["its persistence cannot be checked (the user may not run INFO)"],
+                choice,
+            )
 
     def _info(self) -> tuple[str, dict[str, Any]]:
         """("redis", INFO's fields); ("unknown", {}) when the user may not run INFO;
@@ -249,8 +259,11 @@ class Connection:
     def _report(self, risks: list[str], choice: str) -> None:
         if not risks:
             return
-        text = (f"the Redis server at {self.where.redacted}: " + "; ".join(risks) +
-                " (hub option persistence=ignore silences this)")
+        text = (
+            f"the Redis server at {self.where.redacted}: "
+            + "; ".join(risks)
+            + " (hub option persistence=ignore silences this)"
+        )
         if choice == "require":
             raise ConfigurationError(text.replace("ignore silences this", "require refuses it"))
         warnings.warn(text, DurabilityWarning, stacklevel=4)
@@ -293,8 +306,9 @@ def _version(info: dict[str, Any]) -> tuple[int, ...]:
 def _durability_risks(info: dict[str, Any]) -> list[str]:
     risks = []
     if not int(info.get("aof_enabled", 0)):
-        risks.append("it keeps no append-only file (appendonly no): a restart loses "
-                     "acknowledged messages")
+        risks.append(
+            "it keeps no append-only file (appendonly no): a restart loses acknowledged messages"
+        )
     policy = str(info.get("maxmemory_policy", "noeviction"))
     if policy != "noeviction":
         risks.append(f"its maxmemory-policy is {policy}: it may evict messages")
@@ -311,14 +325,20 @@ def _real_client(where: HubURL) -> redis.Redis:
     path = where.url.partition("://")[2].partition("?")[0]
     tls = {k: v for k, v in where.options.items() if k.startswith("ssl_")}
     if tls and scheme != "rediss":
-        raise ConfigurationError(f"TLS options {sorted(tls)} need a rediss:// URL, not "
-                                 f"{where.redacted!r}")
+        raise ConfigurationError(
+            f"TLS options {sorted(tls)} need a rediss:// URL, not {where.redacted!r}"
+        )
     try:
         pool = _Pool.from_url(
-            f"{scheme}://{path}", socket_timeout=settings.socket_timeout,
+            f"{scheme}://{path}",
+            socket_timeout=settings.socket_timeout,
             socket_connect_timeout=settings.connect_timeout,
-            retry=Retry(NoBackoff(), 0), decode_responses=True, protocol=2,
-            **_no_client_setinfo(), **tls)
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=True,
+            protocol=2,
+            **_no_client_setinfo(),
+            **tls,
+        )
     except ValueError as exc:
         raise ConfigurationError(f"hub URL {where.redacted!r}: {exc}") from None
     client = redis.Redis(connection_pool=pool, single_connection_client=True)
@@ -351,9 +371,11 @@ def _fake_client(where: HubURL) -> redis.Redis:
     try:
         import fakeredis
     except ImportError:
-        raise ConfigurationError("fakeredis:// URLs need the fakeredis package: "
-                                 "pip install 'agentcomm[redis]'") from None
+        raise ConfigurationError(
+            "fakeredis:// URLs need the fakeredis package: pip install 'agentcomm[redis]'"
+        ) from None
     with _FAKE_LOCK:  # one server per name, shared by every handle of this process
         server = _FAKE_SERVERS.setdefault(where.location, fakeredis.FakeServer())
-    return fakeredis.FakeRedis(server=server, single_connection_client=True,
-                              decode_responses=True, protocol=2)
+    return fakeredis.FakeRedis(
+        server=server, single_connection_client=True, decode_responses=True, protocol=2
+    )

@@ -37,8 +37,9 @@ PASSING_REFUSALS = frozenset({"LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN"})
 """The server ran nothing, and will accept the command again soon: loading its data
 after a restart, running a long script, a replica without its primary."""
 
-UNRUN_REFUSALS = frozenset({"READONLY", "OOM", "MISCONF", "NOREPLICAS", "NOPERM",
-                            "NOSCRIPT", "EXECABORT"})
+UNRUN_REFUSALS = frozenset(
+    {"READONLY", "OOM", "MISCONF", "NOREPLICAS", "NOPERM", "NOSCRIPT", "EXECABORT"}
+)
 """The server ran nothing, and will not soon: a replica, no memory, a failed snapshot
 on disk, too few replicas, a user without the right."""
 
@@ -95,43 +96,58 @@ def refusal(exc: redis.exceptions.RedisError, where: str) -> AgentCommError:
     if server_code in {"WRONGPASS", "NOAUTH"}:
         return ConfigurationError(f"the Redis server at {where} refused the credentials: {exc}")
     if server_code == "NOPERM":
-        return ConfigurationError(f"the Redis user of {where} may not do this: {exc} (see "
-                                  "the ACL recipe in the README)")
+        return ConfigurationError(
+            f"the Redis user of {where} may not do this: {exc} (see the ACL recipe in the README)"
+        )
     if any(words in str(exc) for words in IN_SCRIPT_ACL_REFUSALS):
         # Refused part-way through a script: what it wrote before stays written.
-        return ConfigurationError(f"the Redis user of {where} may not do this: {exc} (see "
-                                  "the ACL recipe in the README)", definite=False)
+        return ConfigurationError(
+            f"the Redis user of {where} may not do this: {exc} (see the ACL recipe in the README)",
+            definite=False,
+        )
     if ran_nothing(exc):
-        return BackendUnavailable(f"the Redis server at {where} refused a command, running "
-                                  f"none of it: {server_code} {exc}", definite=True)
-    return BackendUnavailable(f"the Redis server at {where} refused a command: {exc}",
-                              definite=False)
+        return BackendUnavailable(
+            f"the Redis server at {where} refused a command, running "
+            f"none of it: {server_code} {exc}",
+            definite=True,
+        )
+    return BackendUnavailable(
+        f"the Redis server at {where} refused a command: {exc}", definite=False
+    )
 
 
-def lost(exc: Exception, where: str, *, sent: bool, writes: bool,
-         attempts: int) -> BackendUnavailable:
+def lost(
+    exc: Exception, where: str, *, sent: bool, writes: bool, attempts: int
+) -> BackendUnavailable:
     """The server could not be reached, or stopped answering."""
     if sent and writes:
         return BackendUnavailable(
             f"lost the connection to the Redis server at {where} during a command, which "
-            f"may have taken effect: {exc}", definite=False)
+            f"may have taken effect: {exc}",
+            definite=False,
+        )
     if sent:
         return BackendUnavailable(
             f"lost the connection to the Redis server at {where} during a read, which "
-            f"changed nothing ({_attempts(attempts)}): {exc}", definite=True)
+            f"changed nothing ({_attempts(attempts)}): {exc}",
+            definite=True,
+        )
     hint = ""
     if not where.startswith("rediss") and "reset" in str(exc).lower():
         hint = " (does that port speak TLS? then use a rediss:// URL)"
     return BackendUnavailable(
         f"cannot reach the Redis server at {where} ({_attempts(attempts)}): {exc}{hint}",
-        definite=True)
+        definite=True,
+    )
 
 
 def foreign(exc: Exception, where: str) -> BackendUnavailable:
     """What answered at the URL's port is not a Redis server (an HTTP server, say)."""
     return BackendUnavailable(
         f"the server at {where} does not speak the Redis protocol ({exc}): is the host or "
-        "port wrong?", definite=True)
+        "port wrong?",
+        definite=True,
+    )
 
 
 def _attempts(n: int) -> str:

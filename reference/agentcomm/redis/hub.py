@@ -51,8 +51,14 @@ class RedisHub(Hub):
     audited = False
     """The hybrid hub turns this on: scripts then note what they touch in ``audit``."""
 
-    def __init__(self, where: HubURL, *, agent: str | None = None, clock: Clock | None = None,
-                 create: bool = False) -> None:
+    def __init__(
+        self,
+        where: HubURL,
+        *,
+        agent: str | None = None,
+        clock: Clock | None = None,
+        create: bool = False,
+    ) -> None:
         super().__init__(agent=agent, settings=where.settings, clock=clock)
         self.where = where
         self.keys = Keys(check_prefix(where.options.get("prefix", "")))
@@ -62,12 +68,14 @@ class RedisHub(Hub):
         self.client = self.conn.client
         settings = self.settings
         self.header = Header(
-            prefix=self.keys.prefix, backoff_base=settings.backoff_base,
+            prefix=self.keys.prefix,
+            backoff_base=settings.backoff_base,
             backoff_max=settings.backoff_max,
             reply_ttl_ms=int((settings.retain_finished + REPLY_MARGIN_SECONDS) * 1000),
             default_timeout=settings.default_timeout,
             default_max_retries=settings.default_max_retries,
-            audited="1" if self.audited else "0")
+            audited="1" if self.audited else "0",
+        )
         try:
             self.conn.check_server()
             self._open_layout(create)
@@ -97,19 +105,24 @@ class RedisHub(Hub):
                 pass
             schema = SCHEMA
         if schema != SCHEMA:
-            raise ConfigurationError(f"the hub at {where} has layout {schema!r}; this "
-                                     f"agentcomm reads layout {SCHEMA!r}")
+            raise ConfigurationError(
+                f"the hub at {where} has layout {schema!r}; this agentcomm reads layout {SCHEMA!r}"
+            )
         if audited and not self.audited:
-            raise ConfigurationError(f"the hub at {where} keeps a SQLite audit trail: open "
-                                     "it with its hybrid:// URL, so that nothing escapes the "
-                                     "audit")
+            raise ConfigurationError(
+                f"the hub at {where} keeps a SQLite audit trail: open "
+                "it with its hybrid:// URL, so that nothing escapes the "
+                "audit"
+            )
 
     # -- running scripts ---------------------------------------------------------------------
-    def _run(self, name: str, *args: Any, now: float | None = None,
-             reads_only: bool = False) -> Any:
+    def _run(
+        self, name: str, *args: Any, now: float | None = None, reads_only: bool = False
+    ) -> Any:
         header = self.header.args(stamp(self.clock.now() if now is None else now))
-        return self.conn.call(lambda: self.conn.script(name, [*header, *args]),
-                              reads_only=reads_only)
+        return self.conn.call(
+            lambda: self.conn.script(name, [*header, *args]), reads_only=reads_only
+        )
 
     def _read(self, command: Any) -> Any:
         return self.conn.call(command, reads_only=True)
@@ -118,9 +131,16 @@ class RedisHub(Hub):
     def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
         fields: list[object] = [sender, len(items)]
         for m in items:
-            fields += [m.to, m.type, m.payload_json, int(m.priority), m.timeout_seconds,
-                       m.max_retries, m.correlation_id or "",
-                       "" if m.expires_at is None else stamp(m.expires_at)]
+            fields += [
+                m.to,
+                m.type,
+                m.payload_json,
+                int(m.priority),
+                m.timeout_seconds,
+                m.max_retries,
+                m.correlation_id or "",
+                "" if m.expires_at is None else stamp(m.expires_at),
+            ]
         ids = self._run("send", *fields, now=now)
         sent_at = float(stamp(now))
         return [_sent(str(i), sender, m, sent_at) for i, m in zip(ids, items, strict=True)]
@@ -139,11 +159,9 @@ class RedisHub(Hub):
     # -- claiming ------------------------------------------------------------------------------
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         token = _new_token()
-        return self._found(_claims(self._run("claim", agent, token, limit, target, "", 0),
-                                   token))
+        return self._found(_claims(self._run("claim", agent, token, limit, target, "", 0), token))
 
-    def _claim_waiting(self, agent: str, target: str, limit: int,
-                       wait: float) -> list[Claim]:
+    def _claim_waiting(self, agent: str, target: str, limit: int, wait: float) -> list[Claim]:
         """Claim, or register as a waiter and block on this handle's box in the same round
         trip (common.lua claim_or_wait): a send hands a message straight to the box."""
         if not self._blocking:
@@ -154,15 +172,17 @@ class RedisHub(Hub):
         while (block := self._block_for(deadline - self.clock.now())) > 0:
             token = _new_token()
             box = self._box(agent)
-            found, handed = self._run_blocking(block, box, "claim", agent, token, limit,
-                                               target, box, _ms(block))
+            found, handed = self._run_blocking(
+                block, box, "claim", agent, token, limit, target, box, _ms(block)
+            )
             if claims := self._found(_claims(found, token)) + _handed(handed, token):
                 return claims
         return self._found(self._claim(agent, target, limit))
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
-        flat = self._run("extend", _message_id(message_id), token,
-                         "" if seconds is None else seconds)
+        flat = self._run(
+            "extend", _message_id(message_id), token, "" if seconds is None else seconds
+        )
         return _claim(message_id, records.as_dict(flat), token)
 
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
@@ -170,29 +190,55 @@ class RedisHub(Hub):
         _, claimed = self._finish("complete", then, len(pairs), *flat)
         return claimed
 
-    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
-               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]:
+    def _reply(
+        self,
+        sender: str,
+        message_id: str,
+        token: str,
+        payload_json: str,
+        status: ReplyStatus,
+        then: Then | None,
+    ) -> tuple[Reply, Next | None]:
         now = self.clock.now()
         (reply_id, requester, cid), claimed = self._finish(
-            "reply", then, _message_id(message_id), token, sender, payload_json, status.value,
-            now=now)
-        answer = Reply(reply_id, message_id, sender, requester, v.decode_payload(payload_json),
-                       status, float(stamp(now)), cid or None)
+            "reply",
+            then,
+            _message_id(message_id),
+            token,
+            sender,
+            payload_json,
+            status.value,
+            now=now,
+        )
+        answer = Reply(
+            reply_id,
+            message_id,
+            sender,
+            requester,
+            v.decode_payload(payload_json),
+            status,
+            float(stamp(now)),
+            cid or None,
+        )
         return answer, claimed
 
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
-              then: Then | None) -> tuple[Message, Next | None]:
-        flat, claimed = self._finish("fail", then, _message_id(message_id), token, reason,
-                                     "1" if retry else "0")
+    def _fail(
+        self, message_id: str, token: str, reason: str, retry: bool, then: Then | None
+    ) -> tuple[Message, Next | None]:
+        flat, claimed = self._finish(
+            "fail", then, _message_id(message_id), token, reason, "1" if retry else "0"
+        )
         return records.message(message_id, records.as_dict(flat)), claimed
 
-    def _release(self, message_id: str, token: str,
-                 then: Then | None) -> tuple[Message, Next | None]:
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]:
         flat, claimed = self._finish("release", then, _message_id(message_id), token)
         return records.message(message_id, records.as_dict(flat)), claimed
 
-    def _finish(self, name: str, then: Then | None, *args: Any,
-                now: float | None = None) -> tuple[Any, Next | None]:
+    def _finish(
+        self, name: str, then: Then | None, *args: Any, now: float | None = None
+    ) -> tuple[Any, Next | None]:
         """Run a finishing function, asking for the next claim when ``then`` says so
         (common.lua THEN_ARGS), and starting the wait for it in the same round trip when
         the caller will wait; its result, and what it claimed next."""
@@ -202,12 +248,14 @@ class RedisHub(Hub):
         token = _new_token()
         block = self._block_for(then.wait) if self._blocking and self._idle else 0.0
         if block <= 0:  # no wait, or a busy handle: its next claim is likely there
-            result, (target, found) = self._run(name, then.limit, then.agent, token, "", 0,
-                                                *args, now=now)
+            result, (target, found) = self._run(
+                name, then.limit, then.agent, token, "", 0, *args, now=now
+            )
             return result, Next(target, self._found(_claims(found, token)))
         started, box = self.clock.now(), self._box(then.agent)
         (result, (target, found)), handed = self._run_blocking(
-            block, box, name, then.limit, then.agent, token, box, _ms(block), *args, now=now)
+            block, box, name, then.limit, then.agent, token, box, _ms(block), *args, now=now
+        )
         claims = self._found(_claims(found, token)) + _handed(handed, token)
         return result, Next(target, claims, waited=self.clock.now() - started)
 
@@ -235,14 +283,16 @@ class RedisHub(Hub):
         """The list this handle's waits read what is handed to them from."""
         return self.keys.key("box", agent=agent, handle=self._handle)
 
-    def _run_blocking(self, block: float, box: str, name: str, *args: Any,
-                      now: float | None = None) -> tuple[Any, str | None]:
+    def _run_blocking(
+        self, block: float, box: str, name: str, *args: Any, now: float | None = None
+    ) -> tuple[Any, str | None]:
         """A function that may register a waiter with ``box`` (named among ``args`` too),
         and the BLPOP of that box behind it: the function's result, and what the box gave
         (None when the wait ended with nothing)."""
         header = self.header.args(stamp(self.clock.now() if now is None else now))
         return self.conn.call(
-            lambda: self.conn.script_and_block(name, [*header, *args], box, block))
+            lambda: self.conn.script_and_block(name, [*header, *args], box, block)
+        )
 
     # -- dead letters --------------------------------------------------------------------------
     def _dead_letters(self, limit: int) -> list[Message]:
@@ -270,16 +320,25 @@ class RedisHub(Hub):
         return [records.message(i, h) for i, h in zip(ids, found, strict=True) if h]
 
     # -- events --------------------------------------------------------------------------------
-    def _publish(self, publisher: str, event_type: str, payload_json: str,
-                 ttl: float | None) -> Event:
+    def _publish(
+        self, publisher: str, event_type: str, payload_json: str, ttl: float | None
+    ) -> Event:
         now = self.clock.now()
         published = float(stamp(now))
         expires = None if ttl is None else float(stamp(now + ttl))
         wire = _event_json_after_id(event_type, publisher, payload_json, published, expires)
-        event_id = self._run("publish", publisher, event_type, payload_json,
-                             "" if expires is None else stamp(expires), wire, now=now)
-        return Event(str(event_id), event_type, publisher, v.decode_payload(payload_json),
-                     published, expires)
+        event_id = self._run(
+            "publish",
+            publisher,
+            event_type,
+            payload_json,
+            "" if expires is None else stamp(expires),
+            wire,
+            now=now,
+        )
+        return Event(
+            str(event_id), event_type, publisher, v.decode_payload(payload_json), published, expires
+        )
 
     def _subscribe(self, agent: str, event_type: str) -> None:
         self._run("subscribe", agent, event_type)
@@ -309,18 +368,33 @@ class RedisHub(Hub):
                     pipe.xrange(stream, f"({after}-0", "+", count=limit)
             return pipe.execute()
 
-        found = [records.stream_event(kind, entry_id, h)
-                 for kind, entries in zip(kinds, self._read(read) if kinds else [], strict=True)
-                 for entry_id, h in entries]
+        found = [
+            records.stream_event(kind, entry_id, h)
+            for kind, entries in zip(kinds, self._read(read) if kinds else [], strict=True)
+            for entry_id, h in entries
+        ]
         found.sort(key=lambda e: int(e.id))
         return found[-limit:] if after is None else found[:limit]
 
     # -- registry ------------------------------------------------------------------------------
-    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
-                  max_concurrent: int, ttl: float) -> AgentInfo:
+    def _register(
+        self,
+        agent: str,
+        capabilities: tuple[str, ...],
+        process_id: int | None,
+        max_concurrent: int,
+        ttl: float,
+    ) -> AgentInfo:
         now = self.clock.now()
-        flat = self._run("register", agent, json.dumps(list(capabilities)),
-                         "" if process_id is None else process_id, max_concurrent, ttl, now=now)
+        flat = self._run(
+            "register",
+            agent,
+            json.dumps(list(capabilities)),
+            "" if process_id is None else process_id,
+            max_concurrent,
+            ttl,
+            now=now,
+        )
         return records.agent(agent, records.as_dict(flat), now)
 
     def _heartbeat(self, agent: str, load: int | None) -> AgentInfo:
@@ -361,9 +435,16 @@ class RedisHub(Hub):
         totals = dict.fromkeys(("messages", "replies", "events", "agents"), 0)
         more = 1
         while more:
-            *counts, more = map(int, self._run(
-                "prune", stamp(now - self.settings.retain_finished),
-                stamp(now - self.settings.retain_events), STEP_BUDGET, now=now))
+            *counts, more = map(
+                int,
+                self._run(
+                    "prune",
+                    stamp(now - self.settings.retain_finished),
+                    stamp(now - self.settings.retain_events),
+                    STEP_BUDGET,
+                    now=now,
+                ),
+            )
             for name, n in zip(totals, counts, strict=True):
                 totals[name] += n
         return totals
@@ -410,8 +491,11 @@ class RedisHub(Hub):
         streams = [self.keys.key("stream", type=kind) for kind in cursors]
         after = [f"{cursor}-0" for cursor in cursors.values()]
         wait_ms = max(1, int(block * 1000))
-        self._read(lambda: self.client.execute_command(
-            "XREAD", "COUNT", 1, "BLOCK", wait_ms, "STREAMS", *streams, *after))
+        self._read(
+            lambda: self.client.execute_command(
+                "XREAD", "COUNT", 1, "BLOCK", wait_ms, "STREAMS", *streams, *after
+            )
+        )
 
 
 def stamp(t: float) -> str:
@@ -456,21 +540,32 @@ def _claims(found: list[tuple[str, list[str]]], token: str) -> list[Claim]:
 
 def _sent(message_id: str, sender: str, m: PreparedMessage, sent_at: float) -> Message:
     return Message(
-        id=message_id, from_agent=sender, to_agent=m.to, type=m.type,
-        payload=v.decode_payload(m.payload_json), status=Status.PENDING, priority=m.priority,
-        created_at=sent_at, timeout_seconds=m.timeout_seconds, retry_count=0,
-        max_retries=m.max_retries, correlation_id=m.correlation_id,
+        id=message_id,
+        from_agent=sender,
+        to_agent=m.to,
+        type=m.type,
+        payload=v.decode_payload(m.payload_json),
+        status=Status.PENDING,
+        priority=m.priority,
+        created_at=sent_at,
+        timeout_seconds=m.timeout_seconds,
+        retry_count=0,
+        max_retries=m.max_retries,
+        correlation_id=m.correlation_id,
         expires_at=None if m.expires_at is None else float(stamp(m.expires_at)),
         available_at=sent_at,
     )
 
 
-def _event_json_after_id(kind: str, publisher: str, payload_json: str, published: float,
-                         expires: float | None) -> str:
+def _event_json_after_id(
+    kind: str, publisher: str, payload_json: str, published: float, expires: float | None
+) -> str:
     """The event's JSON form (ENV-005) after ``{"id":"<n>",``, which the script adds."""
-    return (f'"event_type":{json.dumps(kind)},"publisher":{json.dumps(publisher)},'
-            f'"payload":{payload_json},"published_at":{published!r},'
-            f'"expires_at":{json.dumps(expires)}}}')
+    return (
+        f'"event_type":{json.dumps(kind)},"publisher":{json.dumps(publisher)},'
+        f'"payload":{payload_json},"published_at":{published!r},'
+        f'"expires_at":{json.dumps(expires)}}}'
+    )
 
 
 def _depths(flat: list[str]) -> dict[str, dict[str, int]]:

@@ -63,15 +63,21 @@ def reply(h: dict[str, str]) -> Reply:
 def event(row: Flat) -> Event:
     """One event as read_events returns it: id, type, publisher, payload, times."""
     event_id, kind, publisher, payload, published, expires = row
-    return Event(event_id, kind, publisher, decode_payload(payload), float(published),
-                 _time(expires))
+    return Event(
+        event_id, kind, publisher, decode_payload(payload), float(published), _time(expires)
+    )
 
 
 def stream_event(kind: str, entry_id: str, h: dict[str, str]) -> Event:
     """One entry of the stream ``event:<kind>``."""
-    return Event(entry_id.partition("-")[0], kind, h["publisher"],
-                 decode_payload(h["payload"]), float(h["published_at"]),
-                 _time(h.get("expires_at")))
+    return Event(
+        entry_id.partition("-")[0],
+        kind,
+        h["publisher"],
+        decode_payload(h["payload"]),
+        float(h["published_at"]),
+        _time(h.get("expires_at")),
+    )
 
 
 def agent(agent_id: str, h: dict[str, str], now: float) -> AgentInfo:

@@ -23,9 +23,28 @@ from typing import Any
 from agentcomm.redis.keys import lua_key_table
 
 NAMES = (
-    "send", "claim", "extend", "complete", "reply", "fail", "release", "replay",
-    "purge_dead", "dead_letters", "publish", "subscribe", "unsubscribe", "read_events",
-    "register", "heartbeat", "deregister", "sweep", "prune", "get_reply", "stats", "migrate",
+    "send",
+    "claim",
+    "extend",
+    "complete",
+    "reply",
+    "fail",
+    "release",
+    "replay",
+    "purge_dead",
+    "dead_letters",
+    "publish",
+    "subscribe",
+    "unsubscribe",
+    "read_events",
+    "register",
+    "heartbeat",
+    "deregister",
+    "sweep",
+    "prune",
+    "get_reply",
+    "stats",
+    "migrate",
 )
 
 SHARED = ("common.lua", "design.lua")
@@ -53,16 +72,31 @@ def lua_header() -> str:
     """The header's variables (set by ``begin`` on every call), and ``arg(i)``: the
     function's own i-th argument after the header."""
     names = ", ".join(["ARGV", *(var for _, var, _ in HEADER), "NOW"])
-    return "\n".join([f"local {names}", f"local HEADER_ARGS = {len(HEADER)}",
-                      "local function arg(i) return ARGV[HEADER_ARGS + i] end"])
+    return "\n".join(
+        [
+            f"local {names}",
+            f"local HEADER_ARGS = {len(HEADER)}",
+            "local function arg(i) return ARGV[HEADER_ARGS + i] end",
+        ]
+    )
 
 
 def lua_begin() -> str:
     """``begin(argv)``: what every function does first."""
-    reads = [f"  {var} = {_READ[kind].format(f'argv[{i}]')}"
-             for i, (_, var, kind) in enumerate(HEADER, 1)]
-    return "\n".join(["local function begin(argv)", "  ARGV = argv", *reads,
-                      "  NOW = tonumber(NOW_TEXT)", "  DELTAS, TALLIES = {}, {}", "end"])
+    reads = [
+        f"  {var} = {_READ[kind].format(f'argv[{i}]')}"
+        for i, (_, var, kind) in enumerate(HEADER, 1)
+    ]
+    return "\n".join(
+        [
+            "local function begin(argv)",
+            "  ARGV = argv",
+            *reads,
+            "  NOW = tonumber(NOW_TEXT)",
+            "  DELTAS, TALLIES = {}, {}",
+            "end",
+        ]
+    )
 
 
 class Header:
@@ -121,8 +155,10 @@ def load_command() -> tuple[str, ...]:
 
 def _register(name: str) -> str:
     flags = "{'no-writes'}" if name in READ_ONLY else "{}"
-    return (f"redis.register_function{{function_name = '@LIBRARY@_{name}', flags = {flags},\n"
-            f"  callback = function(_, argv)\nbegin(argv)\n{body(name)}\nend}}")
+    return (
+        f"redis.register_function{{function_name = '@LIBRARY@_{name}', flags = {flags},\n"
+        f"  callback = function(_, argv)\nbegin(argv)\n{body(name)}\nend}}"
+    )
 
 
 @functools.cache

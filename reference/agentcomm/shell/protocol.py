@@ -45,8 +45,11 @@ class FrameReader:
             if request is not None:
                 found.append(request)
         del self._buffer[:start]
-        if not self._fields and len(self._buffer) > len(MAGIC) \
-                and not self._buffer.startswith(MAGIC + b"\0"):
+        if (
+            not self._fields
+            and len(self._buffer) > len(MAGIC)
+            and not self._buffer.startswith(MAGIC + b"\0")
+        ):
             raise FrameError(f"not an agentcomm session request: {bytes(self._buffer[:40])!r}")
         return found
 
@@ -62,7 +65,7 @@ class FrameReader:
             return None
         if fields[needed - 1] != fields[1]:
             raise FrameError(f"request {call!r} does not end with its id: cut short?")
-        argv = [os.fsdecode(arg) for arg in fields[4:4 + count]]
+        argv = [os.fsdecode(arg) for arg in fields[4 : 4 + count]]
         stdin = fields[4 + count] if flag == b"d" else None
         self._fields = []
         return Request(call, argv, stdin, flag == b"t")
@@ -75,8 +78,7 @@ def _header(fields: list[bytes]) -> tuple[str, int, bytes]:
     if not CALL_ID.fullmatch(call):
         raise FrameError(f"call id {call[:40]!r} is not [A-Za-z0-9._-]{{1,64}}")
     if not count.isdigit() or int(count) > MAX_ARGUMENTS:
-        raise FrameError(f"argument count {count[:40]!r} is not a number up to "
-                         f"{MAX_ARGUMENTS}")
+        raise FrameError(f"argument count {count[:40]!r} is not a number up to {MAX_ARGUMENTS}")
     if flag not in STDIN_FLAGS:
         raise FrameError(f"stdin flag {flag[:40]!r} is not one of - t d")
     return call.decode(), int(count), flag

@@ -110,7 +110,7 @@ class Replies:
         view = memoryview(data)
         try:
             while view:
-                view = view[os.write(self.fd, view):]
+                view = view[os.write(self.fd, view) :]
         except BrokenPipeError:
             raise Gone from None
 
@@ -151,8 +151,9 @@ class Runner:
         except SystemExit as exc:
             return _exit_code(exc.code)
         except Exception as exc:  # a bug in one command must not end the session
-            sys.stderr.buffer.write(_error_line("error", f"unexpected {type(exc).__name__}: {exc}",
-                                                definite=False))
+            sys.stderr.buffer.write(
+                _error_line("error", f"unexpected {type(exc).__name__}: {exc}", definite=False)
+            )
             return 1
         return 0
 
@@ -174,8 +175,10 @@ def _refusal(argv: list[str]) -> str | None:
     name = rest[0] if rest else ""
     if name in LONG_RUNNING or (name == "tail" and "--follow" in rest):
         shown = "tail --follow" if name == "tail" else name
-        return (f"`agentcomm {shown}` runs until stopped: start it as its own process "
-                "(agent run: ac_agent_start), not through a session")
+        return (
+            f"`agentcomm {shown}` runs until stopped: start it as its own process "
+            "(agent run: ac_agent_start), not through a session"
+        )
     return None
 
 
@@ -199,8 +202,7 @@ def _captured(stdin: _Stdin) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
     """The command's stdin, stdout and stderr, as in a process of its own."""
     out, err = io.BytesIO(), io.BytesIO()
     saved = sys.stdin, sys.stdout, sys.stderr
-    streams = [io.TextIOWrapper(b, encoding="utf-8", write_through=True)
-               for b in (stdin, out, err)]
+    streams = [io.TextIOWrapper(b, encoding="utf-8", write_through=True) for b in (stdin, out, err)]
     sys.stdin, sys.stdout, sys.stderr = streams
     try:
         yield out, err

@@ -117,16 +117,19 @@ class SqliteHub(Hub):
     def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
         created = iso(now)
         if len(items) == 1:  # one INSERT is atomic by itself
-            _, last = self.store.write_one(INSERT_MESSAGE, _insert_params(sender, items[0],
-                                                                          created, now))
+            _, last = self.store.write_one(
+                INSERT_MESSAGE, _insert_params(sender, items[0], created, now)
+            )
             ids: list[int | None] = [last]
         else:
             with self.store.write() as conn:
-                ids = [conn.execute(INSERT_MESSAGE,
-                                    _insert_params(sender, m, created, now)).lastrowid
-                       for m in items]
-        return [_sent_message(str(i), sender, m, created, now)
-                for i, m in zip(ids, items, strict=True)]
+                ids = [
+                    conn.execute(INSERT_MESSAGE, _insert_params(sender, m, created, now)).lastrowid
+                    for m in items
+                ]
+        return [
+            _sent_message(str(i), sender, m, created, now) for i, m in zip(ids, items, strict=True)
+        ]
 
     def _get(self, message_id: str) -> Message:
         return rows.message(self._lookup(message_id))
@@ -135,7 +138,9 @@ class SqliteHub(Hub):
         found = self.store.query(
             "SELECT r.*, m.correlation_id FROM agent_responses r"
             " JOIN agent_messages m ON m.id = r.request_id"
-            " WHERE r.request_id = ? ORDER BY r.id LIMIT 1", (_rowid(request_id),))
+            " WHERE r.request_id = ? ORDER BY r.id LIMIT 1",
+            (_rowid(request_id),),
+        )
         if found:
             return rows.reply(found[0])
         self._lookup(request_id)  # NotFound for an unknown request
@@ -150,8 +155,7 @@ class SqliteHub(Hub):
             return []
         if not lapsed:  # one UPDATE ... RETURNING is atomic by itself
             token = _new_token()
-            found, _ = self.store.write_one(CLAIM, _claim_params(agent, token, target, limit,
-                                                                 now))
+            found, _ = self.store.write_one(CLAIM, _claim_params(agent, token, target, limit, now))
             return _claims(found, token)
         with self.store.write() as conn:
             self._settle_all(conn, now)
@@ -163,8 +167,9 @@ class SqliteHub(Hub):
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
             until = now + (seconds if seconds is not None else float(row["timeout_seconds"]))
-            conn.execute("UPDATE agent_messages SET lease_expires_at = ? WHERE id = ?",
-                         (until, row["id"]))
+            conn.execute(
+                "UPDATE agent_messages SET lease_expires_at = ? WHERE id = ?", (until, row["id"])
+            )
         return Claim(rows.message(row), token, until)
 
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
@@ -179,8 +184,15 @@ class SqliteHub(Hub):
             claimed = self._claim_next(conn, then, targets, now)
         return _next(claimed)
 
-    def _reply(self, sender: str, message_id: str, token: str, payload_json: str,
-               status: ReplyStatus, then: Then | None) -> tuple[Reply, Next | None]:
+    def _reply(
+        self,
+        sender: str,
+        message_id: str,
+        token: str,
+        payload_json: str,
+        status: ReplyStatus,
+        then: Then | None,
+    ) -> tuple[Reply, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
@@ -191,15 +203,25 @@ class SqliteHub(Hub):
             ).lastrowid
             conn.execute(
                 "UPDATE agent_messages SET status = 'completed', finished_at = ?,"
-                " response_id = ? WHERE id = ?", (now, reply_id, row["id"]))
+                " response_id = ? WHERE id = ?",
+                (now, reply_id, row["id"]),
+            )
             claimed = self._claim_next(conn, then, [row["to_agent"]], now)
-        answer = Reply(str(reply_id), message_id, sender, row["from_agent"],
-                       v.decode_payload(payload_json), status, from_iso(iso(now)),
-                       row["correlation_id"])
+        answer = Reply(
+            str(reply_id),
+            message_id,
+            sender,
+            row["from_agent"],
+            v.decode_payload(payload_json),
+            status,
+            from_iso(iso(now)),
+            row["correlation_id"],
+        )
         return answer, _next(claimed)
 
-    def _fail(self, message_id: str, token: str, reason: str, retry: bool,
-              then: Then | None) -> tuple[Message, Next | None]:
+    def _fail(
+        self, message_id: str, token: str, reason: str, retry: bool, then: Then | None
+    ) -> tuple[Message, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
@@ -208,21 +230,25 @@ class SqliteHub(Hub):
             claimed = self._claim_next(conn, then, [row["to_agent"]], now)
         return state, _next(claimed)
 
-    def _release(self, message_id: str, token: str,
-                 then: Then | None) -> tuple[Message, Next | None]:
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]:
         now = self.clock.now()
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
             conn.execute(
                 "UPDATE agent_messages SET status = 'pending', available_at = ?,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                " WHERE id = ?", (now, row["id"]))
+                " WHERE id = ?",
+                (now, row["id"]),
+            )
             state = rows.message(self._row(conn, message_id))
             claimed = self._claim_next(conn, then, [row["to_agent"]], now)
         return state, _next(claimed)
 
-    def _claim_next(self, conn: sqlite3.Connection, then: Then | None, targets: list[str],
-                    now: float) -> Claimed | None:
+    def _claim_next(
+        self, conn: sqlite3.Connection, then: Then | None, targets: list[str], now: float
+    ) -> Claimed | None:
         """The next claim of a finishing step (SPEC CLAIM-009), in its transaction."""
         if then is None:
             return None
@@ -236,7 +262,9 @@ class SqliteHub(Hub):
     def _dead_letters(self, limit: int) -> list[Message]:
         found = self.store.query(
             f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE status = 'dead'"
-            " ORDER BY dead_order, id LIMIT ?", (limit,))
+            " ORDER BY dead_order, id LIMIT ?",
+            (limit,),
+        )
         return [rows.message(r) for r in found]
 
     def _replay(self, message_id: str) -> Message:
@@ -247,7 +275,9 @@ class SqliteHub(Hub):
                 " available_at = ?, finished_at = NULL, expires_at = NULL, dead_order = NULL,"
                 " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
                 " WHERE id = ? AND status = 'dead' AND response_id IS NULL"
-                f" RETURNING {MESSAGE_COLUMNS}", (now, _rowid(message_id))).fetchone()
+                f" RETURNING {MESSAGE_COLUMNS}",
+                (now, _rowid(message_id)),
+            ).fetchone()
             if found is None:
                 raise _unreplayable(message_id, self._row(conn, message_id))
         return rows.message(found)
@@ -256,29 +286,50 @@ class SqliteHub(Hub):
         # The hub's answers to requests that died (REQ-007) go with them.
         with self.store.write() as conn:
             if message_ids is None:
-                conn.execute("DELETE FROM agent_responses WHERE request_id IN"
-                             " (SELECT id FROM agent_messages WHERE status = 'dead')")
+                conn.execute(
+                    "DELETE FROM agent_responses WHERE request_id IN"
+                    " (SELECT id FROM agent_messages WHERE status = 'dead')"
+                )
                 everything = "DELETE FROM agent_messages WHERE status = 'dead'"
                 return int(conn.execute(everything).rowcount)
             params = [(int(m),) for m in message_ids if _is_rowid(m)]
-            conn.executemany("DELETE FROM agent_responses WHERE request_id = ? AND request_id"
-                             " IN (SELECT id FROM agent_messages WHERE status = 'dead')", params)
-            return int(conn.executemany(
-                "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params).rowcount)
+            conn.executemany(
+                "DELETE FROM agent_responses WHERE request_id = ? AND request_id"
+                " IN (SELECT id FROM agent_messages WHERE status = 'dead')",
+                params,
+            )
+            return int(
+                conn.executemany(
+                    "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params
+                ).rowcount
+            )
 
     # -- events ----------------------------------------------------------------------------
-    def _publish(self, publisher: str, event_type: str, payload_json: str,
-                 ttl: float | None) -> Event:
+    def _publish(
+        self, publisher: str, event_type: str, payload_json: str, ttl: float | None
+    ) -> Event:
         now = self.clock.now()
         expires = None if ttl is None else now + ttl
         with self.store.write() as conn:
             event_id = conn.execute(
                 "INSERT INTO agent_events (event_type, publisher, payload, published_at,"
                 " expires_at) VALUES (?, ?, ?, ?, ?)",
-                (event_type, publisher, payload_json, iso(now),
-                 None if expires is None else iso(expires))).lastrowid
-        return Event(str(event_id), event_type, publisher, v.decode_payload(payload_json),
-                     from_iso(iso(now)), None if expires is None else from_iso(iso(expires)))
+                (
+                    event_type,
+                    publisher,
+                    payload_json,
+                    iso(now),
+                    None if expires is None else iso(expires),
+                ),
+            ).lastrowid
+        return Event(
+            str(event_id),
+            event_type,
+            publisher,
+            v.decode_payload(payload_json),
+            from_iso(iso(now)),
+            None if expires is None else from_iso(iso(expires)),
+        )
 
     def _subscribe(self, agent: str, event_type: str) -> None:
         now = self.clock.now()
@@ -287,17 +338,22 @@ class SqliteHub(Hub):
             conn.execute(
                 "INSERT INTO agent_subscriptions (agent_id, event_type, created_at, last_event_id)"
                 " VALUES (?, ?, ?, (SELECT coalesce(max(id), 0) FROM agent_events))"
-                " ON CONFLICT (agent_id, event_type) DO NOTHING", (agent, event_type, iso(now)))
+                " ON CONFLICT (agent_id, event_type) DO NOTHING",
+                (agent, event_type, iso(now)),
+            )
 
     def _unsubscribe(self, agent: str, event_type: str) -> None:
         with self.store.write() as conn:
-            conn.execute("DELETE FROM agent_subscriptions WHERE agent_id = ? AND event_type = ?",
-                         (agent, event_type))
+            conn.execute(
+                "DELETE FROM agent_subscriptions WHERE agent_id = ? AND event_type = ?",
+                (agent, event_type),
+            )
 
     def _subscriptions(self, agent: str) -> list[str]:
         found = self.store.query(
             "SELECT event_type FROM agent_subscriptions WHERE agent_id = ? ORDER BY event_type",
-            (agent,))
+            (agent,),
+        )
         return [r[0] for r in found]
 
     def _read_events(self, agent: str, limit: int) -> list[Event]:
@@ -312,23 +368,33 @@ class SqliteHub(Hub):
             conn.executemany(
                 "UPDATE agent_subscriptions SET last_event_id = ?"
                 " WHERE agent_id = ? AND event_type = ?",
-                [(last, agent, kind) for kind, last in cursors.items()])
+                [(last, agent, kind) for kind, last in cursors.items()],
+            )
         return [rows.event(r) for r in found]
 
     def _tail_events(self, after: str | None, limit: int) -> list[Event]:
         if after is None:
-            sql = (f"SELECT * FROM (SELECT {EVENT_COLUMNS} FROM agent_events"
-                   " ORDER BY id DESC LIMIT ?) ORDER BY id")
+            sql = (
+                f"SELECT * FROM (SELECT {EVENT_COLUMNS} FROM agent_events"
+                " ORDER BY id DESC LIMIT ?) ORDER BY id"
+            )
             found = self.store.query(sql, (limit,))
         else:
             found = self.store.query(
                 f"SELECT {EVENT_COLUMNS} FROM agent_events WHERE id > ? ORDER BY id LIMIT ?",
-                (_rowid(after), limit))
+                (_rowid(after), limit),
+            )
         return [rows.event(r) for r in found]
 
     # -- registry ----------------------------------------------------------------------------
-    def _register(self, agent: str, capabilities: tuple[str, ...], process_id: int | None,
-                  max_concurrent: int, ttl: float) -> AgentInfo:
+    def _register(
+        self,
+        agent: str,
+        capabilities: tuple[str, ...],
+        process_id: int | None,
+        max_concurrent: int,
+        ttl: float,
+    ) -> AgentInfo:
         now = self.clock.now()
         with self.store.write() as conn:
             row = conn.execute(
@@ -340,8 +406,8 @@ class SqliteHub(Hub):
                 " capabilities = excluded.capabilities, current_load = 0,"
                 " max_concurrent = excluded.max_concurrent,"
                 " heartbeat_ttl = excluded.heartbeat_ttl RETURNING *",
-                (agent, iso(now), process_id, json.dumps(list(capabilities)),
-                 max_concurrent, ttl)).fetchone()
+                (agent, iso(now), process_id, json.dumps(list(capabilities)), max_concurrent, ttl),
+            ).fetchone()
         return rows.agent(row, now)
 
     def _heartbeat(self, agent: str, load: int | None) -> AgentInfo:
@@ -350,15 +416,19 @@ class SqliteHub(Hub):
             row = conn.execute(
                 "UPDATE agent_registry SET last_heartbeat = ?, status = 'active',"
                 " current_load = coalesce(?, current_load) WHERE agent_id = ? RETURNING *",
-                (iso(now), load, agent)).fetchone()
+                (iso(now), load, agent),
+            ).fetchone()
         if row is None:
             raise NotFound(f"agent {agent!r} is not registered: register before heartbeating")
         return rows.agent(row, now)
 
     def _deregister(self, agent: str) -> None:
         with self.store.write() as conn:
-            conn.execute("UPDATE agent_registry SET status = 'inactive', current_load = 0"
-                         " WHERE agent_id = ?", (agent,))
+            conn.execute(
+                "UPDATE agent_registry SET status = 'inactive', current_load = 0"
+                " WHERE agent_id = ?",
+                (agent,),
+            )
 
     def _agents(self) -> list[AgentInfo]:
         now = self.clock.now()
@@ -412,39 +482,47 @@ class SqliteHub(Hub):
     # -- shared steps ------------------------------------------------------------------------
     def _lookup(self, message_id: str) -> sqlite3.Row:
         """The message row, read outside any transaction; NotFound if there is none."""
-        found = self.store.query(f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?",
-                                 (_rowid(message_id),))
+        found = self.store.query(
+            f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?", (_rowid(message_id),)
+        )
         if not found:
             raise NotFound(f"unknown message id {message_id!r}")
         return found[0]
 
     def _row(self, conn: sqlite3.Connection, message_id: str) -> sqlite3.Row:
-        found = conn.execute(f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?",
-                             (_rowid(message_id),)).fetchone()
+        found = conn.execute(
+            f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?", (_rowid(message_id),)
+        ).fetchone()
         if found is None:
             raise NotFound(f"unknown message id {message_id!r}")
         return found  # type: ignore[no-any-return]
 
-    def _leased(self, conn: sqlite3.Connection, message_id: str, token: str,
-                now: float) -> sqlite3.Row:
+    def _leased(
+        self, conn: sqlite3.Connection, message_id: str, token: str, now: float
+    ) -> sqlite3.Row:
         """The message row, if ``token`` holds its live lease; else the precise refusal."""
         row = self._row(conn, message_id)
         if row["lease_token"] != token:
-            raise StaleLease(f"token does not hold the lease on message {message_id!r}: it "
-                             f"was reclaimed or never granted (status {row['status']})")
+            raise StaleLease(
+                f"token does not hold the lease on message {message_id!r}: it "
+                f"was reclaimed or never granted (status {row['status']})"
+            )
         if row["status"] in FINISHED:
             raise AlreadyFinished(f"message {message_id!r} is already {row['status']}")
         if row["lease_expires_at"] is None or row["lease_expires_at"] <= now:
-            raise StaleLease(f"the lease on message {message_id!r} expired "
-                             f"{now - float(row['lease_expires_at'] or now):.3f}s ago")
+            raise StaleLease(
+                f"the lease on message {message_id!r} expired "
+                f"{now - float(row['lease_expires_at'] or now):.3f}s ago"
+            )
         return row
 
     def _settle_leases(self, conn: sqlite3.Connection, now: float) -> set[int]:
         """Up to ``STEP`` lapsed leases: back to pending after a backoff, or dead at
         ``max_retries``.  Returns the ids settled."""
         expired = conn.execute(
-            f"SELECT id, retry_count, max_retries FROM agent_messages WHERE {LAPSED}"
-            " LIMIT :step", {"now": now, "step": STEP}).fetchall()
+            f"SELECT id, retry_count, max_retries FROM agent_messages WHERE {LAPSED} LIMIT :step",
+            {"now": now, "step": STEP},
+        ).fetchall()
         for row in expired:
             self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
         return {int(row["id"]) for row in expired}
@@ -454,8 +532,16 @@ class SqliteHub(Hub):
         while len(self._settle_leases(conn, now)) == STEP:
             pass
 
-    def _retry_or_bury(self, conn: sqlite3.Connection, row: sqlite3.Row, reason: str,
-                       now: float, *, retry: bool, by_holder: bool) -> None:
+    def _retry_or_bury(
+        self,
+        conn: sqlite3.Connection,
+        row: sqlite3.Row,
+        reason: str,
+        now: float,
+        *,
+        retry: bool,
+        by_holder: bool,
+    ) -> None:
         retries = int(row["retry_count"] or 0)
         _count(conn, "failed", 1)
         if retry and retries < int(row["max_retries"] if row["max_retries"] is not None else 3):
@@ -463,7 +549,8 @@ class SqliteHub(Hub):
                 "UPDATE agent_messages SET status = 'pending', retry_count = retry_count + 1,"
                 " available_at = ?, last_error = ?, lease_token = NULL,"
                 " lease_expires_at = NULL, claimed_by = NULL WHERE id = ?",
-                (now + self.settings.backoff(retries), reason, row["id"]))
+                (now + self.settings.backoff(retries), reason, row["id"]),
+            )
             _count(conn, "retried", 1)
             return
         # The holder who buries its own message keeps its token, so a second fail or
@@ -473,14 +560,18 @@ class SqliteHub(Hub):
             "UPDATE agent_messages SET status = 'dead', last_error = ?, finished_at = ?,"
             " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END,"
             " dead_order = (SELECT value FROM agent_counters WHERE name = 'dead')"
-            " WHERE id = ?", (reason, now, by_holder, row["id"]))
+            " WHERE id = ?",
+            (reason, now, by_holder, row["id"]),
+        )
         _answer_death(conn, row["id"], reason, now)
 
 
 def _unreplayable(message_id: str, row: sqlite3.Row) -> Conflict:
     if row["status"] == "dead":  # SPEC REQ-007: its requester was answered; REQ-004: once
-        return Conflict(f"request {message_id!r} died and its requester was answered so "
-                        f"(reply {row['response_id']}): send a new request instead")
+        return Conflict(
+            f"request {message_id!r} died and its requester was answered so "
+            f"(reply {row['response_id']}): send a new request instead"
+        )
     return Conflict(f"message {message_id!r} is {row['status']}, not dead: nothing to replay")
 
 
@@ -488,22 +579,27 @@ Claimed = tuple[str, str, list[sqlite3.Row]]
 """A claim made in a finishing step: the target, the token, and the rows leased."""
 
 
-def _claim_rows(conn: sqlite3.Connection, agent: str, target: str, limit: int,
-                now: float) -> tuple[str, list[sqlite3.Row]]:
+def _claim_rows(
+    conn: sqlite3.Connection, agent: str, target: str, limit: int, now: float
+) -> tuple[str, list[sqlite3.Row]]:
     """Lease up to ``limit`` pending messages of ``target`` under one fresh token."""
     token = _new_token()
-    return token, conn.execute(CLAIM, _claim_params(agent, token, target, limit,
-                                                    now)).fetchall()
+    return token, conn.execute(CLAIM, _claim_params(agent, token, target, limit, now)).fetchall()
 
 
 def _new_token() -> str:
     return os.urandom(16).hex()  # as secrets.token_hex, without importing secrets
 
 
-def _claim_params(agent: str, token: str, target: str, limit: int,
-                  now: float) -> dict[str, object]:
-    return {"agent": agent, "token": token, "now": now, "now_iso": iso(now),
-            "target": target, "limit": limit}
+def _claim_params(agent: str, token: str, target: str, limit: int, now: float) -> dict[str, object]:
+    return {
+        "agent": agent,
+        "token": token,
+        "now": now,
+        "now_iso": iso(now),
+        "target": target,
+        "limit": limit,
+    }
 
 
 def _claims(found: list[sqlite3.Row], token: str) -> list[Claim]:
@@ -544,29 +640,53 @@ def _answer_death(conn: sqlite3.Connection, message_id: int, reason: str, now: f
     from the agent that held it last, so its requester stops waiting."""
     answer = json.dumps({"error": "dead_letter", "reason": reason}, ensure_ascii=False)
     if conn.execute(ANSWER_DEATH, (answer, iso(now), message_id)).rowcount:
-        conn.execute("UPDATE agent_messages SET response_id = last_insert_rowid() WHERE id = ?",
-                     (message_id,))
+        conn.execute(
+            "UPDATE agent_messages SET response_id = last_insert_rowid() WHERE id = ?",
+            (message_id,),
+        )
 
 
 def _count(conn: sqlite3.Connection, name: str, amount: int) -> None:
     if amount:
         conn.execute(
             "INSERT INTO agent_counters (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (name, amount))
+            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+            (name, amount),
+        )
 
 
 def _insert_params(sender: str, m: PreparedMessage, created: str, now: float) -> tuple[object, ...]:
-    return (sender, m.to, m.type, m.payload_json, int(m.priority), created, m.timeout_seconds,
-            m.max_retries, m.correlation_id, m.expires_at, now)
+    return (
+        sender,
+        m.to,
+        m.type,
+        m.payload_json,
+        int(m.priority),
+        created,
+        m.timeout_seconds,
+        m.max_retries,
+        m.correlation_id,
+        m.expires_at,
+        now,
+    )
 
 
-def _sent_message(message_id: str, sender: str, m: PreparedMessage, created: str,
-                  now: float) -> Message:
+def _sent_message(
+    message_id: str, sender: str, m: PreparedMessage, created: str, now: float
+) -> Message:
     return Message(
-        id=message_id, from_agent=sender, to_agent=m.to, type=m.type,
-        payload=v.decode_payload(m.payload_json), status=Status.PENDING, priority=m.priority,
+        id=message_id,
+        from_agent=sender,
+        to_agent=m.to,
+        type=m.type,
+        payload=v.decode_payload(m.payload_json),
+        status=Status.PENDING,
+        priority=m.priority,
         created_at=from_iso(created),  # what get() reads back
-        timeout_seconds=m.timeout_seconds, retry_count=0,
-        max_retries=m.max_retries, correlation_id=m.correlation_id, expires_at=m.expires_at,
+        timeout_seconds=m.timeout_seconds,
+        retry_count=0,
+        max_retries=m.max_retries,
+        correlation_id=m.correlation_id,
+        expires_at=m.expires_at,
         available_at=now,
     )

@@ -41,35 +41,43 @@ def _found(store: Store, select: str, params: tuple[object, ...]) -> Iterator[li
     """The keys ``select`` finds, read once without taking the write lock, in steps."""
     keys = [row[0] for row in store.query(select, params)]
     for start in range(0, len(keys), STEP):
-        yield keys[start:start + STEP]
+        yield keys[start : start + STEP]
 
 
-def _delete(store: Store, table: str, key: str, condition: str,
-            params: tuple[object, ...]) -> int:
+def _delete(store: Store, table: str, key: str, condition: str, params: tuple[object, ...]) -> int:
     """Delete the rows of ``table`` meeting ``condition``, a step per transaction, each
     step checking the condition again (another process may have changed a row)."""
     deleted = 0
     for step in _found(store, f"SELECT {key} FROM {table} WHERE {condition}", params):
         marks = ",".join("?" * len(step))
         with store.write() as conn:
-            deleted += conn.execute(f"DELETE FROM {table} WHERE {key} IN ({marks})"
-                                    f" AND ({condition})", [*step, *params]).rowcount
+            deleted += conn.execute(
+                f"DELETE FROM {table} WHERE {key} IN ({marks}) AND ({condition})", [*step, *params]
+            ).rowcount
     return deleted
 
 
-def _drop_messages(conn: sqlite3.Connection, ids: list[object],
-                   cutoff: tuple[object, ...]) -> tuple[int, int]:
+def _drop_messages(
+    conn: sqlite3.Connection, ids: list[object], cutoff: tuple[object, ...]
+) -> tuple[int, int]:
     """Delete these finished messages (those still past retention) and their replies."""
     keep = f"id IN ({','.join('?' * len(ids))}) AND {DONE}"
     params = [*ids, *cutoff]
-    replies = conn.execute(f"DELETE FROM agent_responses WHERE request_id IN"
-                           f" (SELECT id FROM agent_messages WHERE {keep})", params).rowcount
-    gone = conn.execute(f"SELECT count(*) FROM agent_messages WHERE {keep}"
-                        " AND status = 'completed'", params).fetchone()[0]
+    replies = conn.execute(
+        f"DELETE FROM agent_responses WHERE request_id IN"
+        f" (SELECT id FROM agent_messages WHERE {keep})",
+        params,
+    ).rowcount
+    gone = conn.execute(
+        f"SELECT count(*) FROM agent_messages WHERE {keep} AND status = 'completed'", params
+    ).fetchone()[0]
     messages = conn.execute(f"DELETE FROM agent_messages WHERE {keep}", params).rowcount
     # Lifetime 'completed' is live rows plus pruned ones (see totals()).
-    conn.execute("INSERT INTO agent_counters (name, value) VALUES ('pruned_completed', ?)"
-                 " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value", (gone,))
+    conn.execute(
+        "INSERT INTO agent_counters (name, value) VALUES ('pruned_completed', ?)"
+        " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
+        (gone,),
+    )
     return int(messages), int(replies)
 
 
@@ -97,7 +105,8 @@ def totals(conn: sqlite3.Connection) -> dict[str, int]:
     stored = {r[0]: int(r[1]) for r in conn.execute("SELECT name, value FROM agent_counters")}
     seqs = {r[0]: int(r[1]) for r in conn.execute("SELECT name, seq FROM sqlite_sequence")}
     live = conn.execute(
-        "SELECT count(*) FROM agent_messages WHERE status = 'completed'").fetchone()[0]
+        "SELECT count(*) FROM agent_messages WHERE status = 'completed'"
+    ).fetchone()[0]
     found = {name: stored.get(name, 0) for name in ("failed", "retried", "dead", "expired")}
     found["sent"] = seqs.get("agent_messages", 0)
     found["published"] = seqs.get("agent_events", 0)

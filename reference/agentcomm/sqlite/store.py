@@ -53,8 +53,9 @@ class Store:
         """One atomic state change; rolled back whole on any exception."""
         return _Write(self)
 
-    def write_one(self, sql: str,
-                  params: Sequence[Any] | dict[str, Any]) -> tuple[list[sqlite3.Row], int]:
+    def write_one(
+        self, sql: str, params: Sequence[Any] | dict[str, Any]
+    ) -> tuple[list[sqlite3.Row], int]:
         """A state change that is one statement, run in autocommit mode: SQLite makes the
         statement its own transaction, which saves the BEGIN and COMMIT round trips.
         Returns its rows (``RETURNING``) and ``lastrowid``.  A busy database is retried as
@@ -95,8 +96,7 @@ class Store:
 
     def data_version(self) -> int:
         """Changes whenever another connection commits (a cheap read of shared memory)."""
-        row = self.patiently(lambda: self.conn.execute("PRAGMA data_version").fetchone(),
-                             "polling")
+        row = self.patiently(lambda: self.conn.execute("PRAGMA data_version").fetchone(), "polling")
         return int(row[0])
 
     def patiently(self, step: Callable[[], T], action: str) -> T:
@@ -144,12 +144,15 @@ class Store:
         if _is_busy(exc):
             return BackendUnavailable(
                 f"{where} stayed locked for more than {self.busy_timeout:g}s while {action}; "
-                "nothing was written", definite=definite)
+                "nothing was written",
+                definite=definite,
+            )
         if "not a database" in text or "malformed" in text or "corrupt" in text:
             return CorruptStore(f"{where} is not a readable agentcomm hub: {text}")
         if "readonly database" in text or "unable to open database file" in text:
-            return BackendUnavailable(f"{where} cannot be written: "
-                                      f"{why_unwritable(self.path)} ({text})", definite=True)
+            return BackendUnavailable(
+                f"{where} cannot be written: {why_unwritable(self.path)} ({text})", definite=True
+            )
         return BackendUnavailable(f"{where} failed while {action}: {text}", definite=definite)
 
     # -- opening --------------------------------------------------------------------------
@@ -158,7 +161,11 @@ class Store:
         uri = f"file:{urllib.parse.quote(os.path.abspath(self.path))}?mode=rw"
         with self.mapped("opening"):
             conn = sqlite3.connect(  # timeout=0: patiently() does the waiting
-                uri, uri=True, timeout=0, isolation_level=None, check_same_thread=False,
+                uri,
+                uri=True,
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
             )
         conn.row_factory = sqlite3.Row
         return conn
@@ -170,12 +177,14 @@ class Store:
             if version > SCHEMA_VERSION:
                 raise ConfigurationError(
                     f"hub {self.path!r} has schema version {version}, newer than this "
-                    f"agentcomm understands ({SCHEMA_VERSION}); upgrade agentcomm")
+                    f"agentcomm understands ({SCHEMA_VERSION}); upgrade agentcomm"
+                )
             if version == 0 and "agent_messages" not in tables and not may_adopt:
                 what = "an empty file" if not tables else "a SQLite database"
                 raise CorruptStore(
                     f"{self.path!r} is {what}, not an agentcomm hub (no agent_messages "
-                    "table); `agentcomm init` or create=True makes it one")
+                    "table); `agentcomm init` or create=True makes it one"
+                )
         self.query("PRAGMA journal_mode=WAL")
         # NORMAL in WAL survives any process crash (kill -9); only an OS crash or
         # power cut can lose the last commits.  FULL would fsync on every commit.
@@ -186,6 +195,7 @@ class Store:
     def _check_writable(self) -> None:
         """Write the schema version as it is, and roll back: SQLite opens a file it may
         not write read-only, without a word, so only a write shows it."""
+
         def probe(conn: sqlite3.Connection) -> None:
             version = int(conn.execute("PRAGMA user_version").fetchone()[0])
             conn.execute(f"PRAGMA user_version = {version}")
@@ -224,8 +234,9 @@ class _Write:
         self.store.patiently(lambda: conn.execute("BEGIN IMMEDIATE"), "starting a write")
         return conn
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
         conn = self.store.conn
         if kind is None:
             try:
@@ -246,11 +257,14 @@ class _Write:
 def _ensure_file(path: str, create: bool) -> bool:
     """Create the file private to its user when asked; never create it silently."""
     if os.path.islink(path) and not os.path.exists(path):
-        dangling = (f"hub path {path!r} is a symbolic link to {os.readlink(path)!r}, which "
-                    "does not exist")
+        dangling = (
+            f"hub path {path!r} is a symbolic link to {os.readlink(path)!r}, which does not exist"
+        )
         if create:
-            raise ConfigurationError(f"cannot create hub {path!r}: {dangling}; create the hub "
-                                     "where the link points, or remove the link")
+            raise ConfigurationError(
+                f"cannot create hub {path!r}: {dangling}; create the hub "
+                "where the link points, or remove the link"
+            )
         raise NotFound(f"no hub at {path!r}: {dangling}")
     if os.path.exists(path):
         if os.path.isdir(path):
@@ -259,7 +273,8 @@ def _ensure_file(path: str, create: bool) -> bool:
     if not create:
         raise NotFound(
             f"no hub at {path!r}: create it with `agentcomm init --url sqlite:///{path}` "
-            "or connect(url, create=True)")
+            "or connect(url, create=True)"
+        )
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise ConfigurationError(f"cannot create hub {path!r}: directory {parent!r} is missing")
@@ -302,12 +317,16 @@ def why_unwritable(path: str) -> str:
     for name in [path, *companions]:
         if os.path.exists(name) and not _may(name, os.W_OK):
             found = os.stat(name)
-            return (f"{name!r} is not writable by this user (uid {os.geteuid()}): mode "
-                    f"{stat.S_IMODE(found.st_mode):04o}, owned by uid {found.st_uid}")
+            return (
+                f"{name!r} is not writable by this user (uid {os.geteuid()}): mode "
+                f"{stat.S_IMODE(found.st_mode):04o}, owned by uid {found.st_uid}"
+            )
     missing = [os.path.basename(n) for n in companions if not os.path.exists(n)]
     if missing and not _may(folder, os.W_OK | os.X_OK):
-        return (f"its directory {folder!r} is not writable by this user (uid "
-                f"{os.geteuid()}), and SQLite must create {' and '.join(missing)} there")
+        return (
+            f"its directory {folder!r} is not writable by this user (uid "
+            f"{os.geteuid()}), and SQLite must create {' and '.join(missing)} there"
+        )
     return "SQLite could not open it for writing"
 
 
@@ -325,4 +344,5 @@ def _check_sqlite_version() -> None:
     if sqlite3.sqlite_version_info < MIN_SQLITE:
         need = ".".join(map(str, MIN_SQLITE))
         raise ConfigurationError(
-            f"SQLite {sqlite3.sqlite_version} is too old: agentcomm needs {need} or newer")
+            f"SQLite {sqlite3.sqlite_version} is too old: agentcomm needs {need} or newer"
+        )
