@@ -2,12 +2,16 @@
 
 Subcommands are loaded on first use (click's lazy group pattern): ``agentcomm send``
 imports the messages module and the hub its URL names, not the agent runtime, the
-benchmarks, the conformance suite or a Redis client.
+benchmarks, the conformance suite or a Redis client.  Other packages add commands through
+the entry-point group ``agentcomm.commands`` (the suite's package adds ``conformance``
+and ``bench``): this package never imports them, and looks them up only for a name that
+is not its own.
 """
 
 from __future__ import annotations
 
 import importlib
+from importlib.metadata import entry_points
 from typing import Any
 
 import click
@@ -40,14 +44,14 @@ MODULES: dict[str, tuple[str, ...]] = {
     "registry": ("register", "heartbeat", "deregister", "agents"),
     "runtime": ("agent", "demo"),
     "shell": ("session", "shell-lib"),
-    "bench": ("bench",),
-    "conformance": ("conformance",),
     "driver": ("driver",),
     "acl": ("redis-acl",),
 }
 """Which module of ``agentcomm.cli`` holds each subcommand (in its ``COMMANDS``)."""
 
 HOME = {name: module for module, names in MODULES.items() for name in names}
+PLUGINS = "agentcomm.commands"
+"""The entry-point group of commands from other packages: name = "module:command"."""
 
 
 class HubGroup(click.Group):
@@ -55,12 +59,13 @@ class HubGroup(click.Group):
     exit code: never a traceback."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(HOME)
+        return sorted({*HOME, *(e.name for e in entry_points(group=PLUGINS))})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = HOME.get(cmd_name)
         if module is None:
-            return None
+            found = entry_points(group=PLUGINS, name=cmd_name)
+            return next((e.load() for e in found), None)
         commands: tuple[click.Command, ...] = importlib.import_module(
             f"agentcomm.cli.{module}"
         ).COMMANDS

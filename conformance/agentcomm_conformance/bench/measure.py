@@ -12,10 +12,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from agentcomm.bench import goals as goal_rules
-from agentcomm.bench.meta import load_average, metadata
-from agentcomm.bench.run import BenchConfig, Progress, check_empty, run_latency, run_throughput
-from agentcomm.bench.subject import Subject
+from agentcomm_conformance.bench import goals as goal_rules
+from agentcomm_conformance.bench.meta import load_average, metadata
+from agentcomm_conformance.bench.run import (
+    BenchConfig,
+    Progress,
+    check_empty,
+    run_latency,
+    run_throughput,
+)
+from agentcomm_conformance.bench.subject import Subject
 
 PHASES = ("throughput", "latency")
 

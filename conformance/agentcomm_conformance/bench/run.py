@@ -29,9 +29,9 @@ from types import TracebackType
 from typing import Any
 
 from agentcomm.api import Hub
-from agentcomm.bench.subject import Reach, Subject
 from agentcomm.errors import AgentCommError, ConfigurationError
 from agentcomm.models import Claim, Outgoing, Priority
+from agentcomm_conformance.bench.subject import Reach, Subject
 
 QUEUE = "agentcomm.bench"
 LATENCY_QUEUE = "agentcomm.bench.latency"

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from agentcomm.bench.goals import MISSED
-from agentcomm.bench.plot import PlotUnavailable, plot_latency
+from agentcomm_conformance.bench.goals import MISSED
+from agentcomm_conformance.bench.plot import PlotUnavailable, plot_latency
 
 LABELS = {"throughput": "throughput goal", "latency_p99": "latency p99 goal"}
 

@@ -11,8 +11,8 @@
 * ``ops``: per-operation costs (pytest-benchmark) through the conformance plugin.
 """
 
-from agentcomm.bench.run import BenchConfig, BenchFailed, run_latency, run_throughput
-from agentcomm.bench.subject import Reach, Subject, open_subject
+from agentcomm_conformance.bench.run import BenchConfig, BenchFailed, run_latency, run_throughput
+from agentcomm_conformance.bench.subject import Reach, Subject, open_subject
 
 __all__ = [
     "BenchConfig",

@@ -13,8 +13,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from agentcomm.bench.report import free_stem
 from agentcomm.errors import ConfigurationError
+from agentcomm_conformance.bench.report import free_stem
 
 
 def run_ops(spec: str, json_stem: str, out_dir: Path, pytest_args: tuple[str, ...]) -> int:
@@ -42,7 +42,7 @@ def pytest_arguments(spec: str, stored: Path, scratch: Path, extra: tuple[str, .
     emptied so that the checkout's `-m 'not bench'` does not deselect what was asked for; a
     basetemp of our own, removed afterwards, since pytest keeps its usual one."""
     import agentcomm_conformance.benchmarks as benchmarks
-    from agentcomm.cli.conformance import IN_PROCESS
+    from agentcomm_conformance.cli.conformance import IN_PROCESS
 
     return [
         "-p",

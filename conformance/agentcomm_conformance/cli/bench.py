@@ -130,9 +130,9 @@ def bench(
     design's table: sqlite >= 1,000 msg/s and p99 <= 100 ms; redis and hybrid >= 10,000
     msg/s and p99 <= 10 ms).  A failed exactly-once check always exits 1.
     """
-    from agentcomm.bench.measure import measure
-    from agentcomm.bench.run import BenchConfig, BenchFailed
-    from agentcomm.bench.subject import open_subject
+    from agentcomm_conformance.bench.measure import measure
+    from agentcomm_conformance.bench.run import BenchConfig, BenchFailed
+    from agentcomm_conformance.bench.subject import open_subject
     from agentcomm_conformance.driver import DriverFailure
 
     if ops:
@@ -186,9 +186,9 @@ def _progress(total: int, label: str, *, quiet: bool) -> Iterator[Callable[[int]
 def _finish(
     document: dict[str, Any], out_dir: Path, output: Path | None, *, quiet: bool, gate: bool
 ) -> None:
-    from agentcomm.bench.goals import missed
-    from agentcomm.bench.meta import now_utc
-    from agentcomm.bench.report import save, stamp, summary, without_samples
+    from agentcomm_conformance.bench.goals import missed
+    from agentcomm_conformance.bench.meta import now_utc
+    from agentcomm_conformance.bench.report import save, stamp, summary, without_samples
 
     notices = save(document, out_dir, f"{stamp(now_utc())}-{document['meta']['target']['kind']}")
     printed = without_samples(document)
@@ -204,9 +204,9 @@ def _finish(
 
 
 def _run_ops(spec: str | None, out_dir: Path, pytest_args: tuple[str, ...]) -> None:
-    from agentcomm.bench.meta import now_utc
-    from agentcomm.bench.ops import run_ops
-    from agentcomm.bench.report import stamp
+    from agentcomm_conformance.bench.meta import now_utc
+    from agentcomm_conformance.bench.ops import run_ops
+    from agentcomm_conformance.bench.report import stamp
 
     raise click.exceptions.Exit(
         run_ops(spec or "sqlite:", f"{stamp(now_utc())}-ops", out_dir, pytest_args)

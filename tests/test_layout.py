@@ -1,0 +1,53 @@
+"""How the code is laid out, where a rule keeps it changeable (STYLE.md, issue 14).
+
+The reference implementation never depends on the suite that judges it: nothing under
+``reference/`` imports ``agentcomm_conformance`` (the suite adds its ``agentcomm`` commands
+through an entry point instead).
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def imported(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, module) of every import statement in ``path``, wherever it stands."""
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module
+
+
+def test_nothing_in_the_reference_imports_the_suite() -> None:
+    sources = sorted((ROOT / "reference").rglob("*.py"))
+    assert len(sources) > 40
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in sources
+        for line, module in imported(path)
+        if module.split(".")[0] == "agentcomm_conformance"
+    ]
+    assert offenders == []
+
+
+def test_the_suite_commands_reach_the_cli_through_the_entry_point() -> None:
+    from importlib.metadata import entry_points
+
+    from agentcomm.cli import cli
+    from agentcomm.cli.app import PLUGINS
+
+    found = {e.name: e.value for e in entry_points(group=PLUGINS)}
+    assert found == {
+        "conformance": "agentcomm_conformance.cli.conformance:conformance",
+        "bench": "agentcomm_conformance.cli.bench:bench",
+    }
+    ctx = cli.make_context("agentcomm", ["stats"])
+    assert {"conformance", "bench", "send"} <= set(cli.list_commands(ctx))
+    command = cli.get_command(ctx, "conformance")
+    assert command is not None and command.name == "conformance"
+    assert cli.get_command(ctx, "no-such-command") is None
