@@ -15,8 +15,8 @@ from __future__ import annotations
 import abc
 import dataclasses
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, Literal, TypeVar, cast, overload
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, TypeVar, overload
 
 from agentcomm import validation as v
 from agentcomm.clock import Clock, SystemClock
@@ -40,7 +40,7 @@ __all__ = ["Hub", "Next", "PreparedMessage", "Then"]
 T = TypeVar("T")
 Topic = tuple[str, str]
 
-MAX_BATCH = 10_000
+MAX_BATCH = v.MAX_BATCH
 
 
 class PreparedMessage:
@@ -193,11 +193,11 @@ class Hub(abc.ABC):
 
     def get_reply(self, request_id: str) -> Reply | None:
         """The reply to ``request_id`` if there is one yet; ``NotFound`` for an unknown id."""
-        return self._get_reply(self._check_message_id(request_id, "request_id"))
+        return self._get_reply(v.check_message_id(request_id, "request_id"))
 
     def get(self, message_id: str) -> Message:
         """The message as it stands now; ``NotFound`` for an unknown id."""
-        return self._get(self._check_message_id(message_id))
+        return self._get(v.check_message_id(message_id))
 
     # -- claiming --------------------------------------------------------------------
     def claim(self, source: str | None = None, *, wait: float = 0.0) -> Claim | None:
@@ -222,7 +222,7 @@ class Hub(abc.ABC):
                 f"agent {agent!r} may claim from its own inbox or a queue, "
                 f"not from {target!r}'s inbox"
             )
-        self._check_batch(limit, "limit")
+        v.check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         if wait > 0:
             return self._claim_waiting(agent, target, limit, wait)
@@ -234,7 +234,7 @@ class Hub(abc.ABC):
         ``StaleLease`` when the token is not the current lease or the lease ran out.
         """
         secs = None if seconds is None else v.check_seconds("seconds", seconds)
-        return self._extend(self._check_message_id(message_id), _token(token), secs)
+        return self._extend(v.check_message_id(message_id), v.check_token(token), secs)
 
     def complete(
         self, message_id: str, token: str, *, claim_next: bool = False, wait: float = 0.0
@@ -256,8 +256,8 @@ class Hub(abc.ABC):
 
         ``claim_next`` > 0 also leases up to that many messages of their (one) target in
         the same step, and returns them (CLAIM-009)."""
-        pairs = [(self._check_message_id(m), _token(t)) for m, t in _pairs(items)]
-        self._check_batch(len(pairs), "items (a batch)")
+        pairs = [(v.check_message_id(m), v.check_token(t)) for m, t in v.check_pairs(items)]
+        v.check_batch(len(pairs), "items (a batch)")
         then = self._then(claim_next, wait)
         return self._next_claims(then, wait, self._complete(pairs, then))
 
@@ -301,10 +301,10 @@ class Hub(abc.ABC):
         """
         sender = self._require_agent()
         text = v.encode_payload(payload, self.settings.max_payload_bytes)
-        state = _reply_status(status)
+        state = ReplyStatus.parse(status)
         then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
         answer, found = self._reply(
-            sender, self._check_message_id(message_id), _token(token), text, state, then
+            sender, v.check_message_id(message_id), v.check_token(token), text, state, then
         )
         return answer if then is None else _first(self._next_claims(then, wait, found))
 
@@ -349,7 +349,7 @@ class Hub(abc.ABC):
         again = v.check_flag("retry", retry)
         then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
         state, found = self._fail(
-            self._check_message_id(message_id), _token(token), why, again, then
+            v.check_message_id(message_id), v.check_token(token), why, again, then
         )
         return state if then is None else _first(self._next_claims(then, wait, found))
 
@@ -370,25 +370,25 @@ class Hub(abc.ABC):
         With ``claim_next``, returns the next claim (see ``complete``): the released
         message itself when it is the best one there."""
         then = self._then(int(v.check_flag("claim_next", claim_next)), wait)
-        state, found = self._release(self._check_message_id(message_id), _token(token), then)
+        state, found = self._release(v.check_message_id(message_id), v.check_token(token), then)
         return state if then is None else _first(self._next_claims(then, wait, found))
 
     # -- dead letters ------------------------------------------------------------------
     def dead_letters(self, *, limit: int = 100) -> list[Message]:
         """Dead-lettered messages, oldest first, each with ``last_error`` as the reason."""
-        self._check_batch(limit, "limit")
+        v.check_batch(limit, "limit")
         return self._dead_letters(limit)
 
     def replay(self, message_id: str) -> Message:
         """Return a dead letter to pending with a fresh retry budget; ``Conflict`` if not dead."""
-        return self._replay(self._check_message_id(message_id))
+        return self._replay(v.check_message_id(message_id))
 
     def purge_dead(self, message_ids: Sequence[str] | None = None) -> int:
         """Delete the named dead letters (all of them when ``None``); returns how many."""
         if message_ids is None:
             return self._purge_dead(None)
         named = v.check_list("message_ids", message_ids)
-        return self._purge_dead([self._check_message_id(m, "message_ids") for m in named])
+        return self._purge_dead([v.check_message_id(m, "message_ids") for m in named])
 
     # -- events ------------------------------------------------------------------------
     def publish(self, event_type: str, payload: Any, *, ttl: float | None = None) -> Event:
@@ -418,7 +418,7 @@ class Hub(abc.ABC):
         published while the subscriber was offline are delivered until they expire.
         """
         agent = self._require_agent()
-        self._check_batch(limit, "limit")
+        v.check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         return (
             self._wait_for(lambda: self._read_events(agent, limit) or None, wait, ("events", agent))
@@ -427,8 +427,8 @@ class Hub(abc.ABC):
 
     def tail_events(self, *, after: str | None = None, limit: int = 100) -> list[Event]:
         """Recent events of every type, for monitoring; reads no cursor and moves none."""
-        self._check_batch(limit, "limit")
-        start = None if after is None else self._check_message_id(after, "after", "event id")
+        v.check_batch(limit, "limit")
+        start = None if after is None else v.check_message_id(after, "after", "event id")
         return self._tail_events(start, limit)
 
     # -- registry ------------------------------------------------------------------------
@@ -445,14 +445,14 @@ class Hub(abc.ABC):
         named = v.check_list("capabilities", capabilities)
         caps = tuple(v.check_capability(c, "capabilities") for c in named)
         secs = v.check_seconds("ttl", self.settings.heartbeat_ttl if ttl is None else ttl)
-        limit = _count("max_concurrent", max_concurrent)
-        pid = None if process_id is None else _count("process_id", process_id)
+        limit = v.check_count("max_concurrent", max_concurrent)
+        pid = None if process_id is None else v.check_count("process_id", process_id)
         return self._register(agent, caps, pid, limit, secs)
 
     def heartbeat(self, *, load: int | None = None) -> AgentInfo:
         """Prove this agent alive now; ``NotFound`` if it never registered."""
         agent = self._require_agent()
-        return self._heartbeat(agent, None if load is None else _count("load", load))
+        return self._heartbeat(agent, None if load is None else v.check_count("load", load))
 
     def deregister(self) -> None:
         """Mark this agent inactive (a clean exit).  Its unread inbox stays for its return."""
@@ -489,22 +489,11 @@ class Hub(abc.ABC):
             )
         return self.agent_id
 
-    @staticmethod
-    def _check_message_id(
-        message_id: object, name: str = "message_id", kind: str = "message id"
-    ) -> str:
-        if not isinstance(message_id, str) or not message_id or len(message_id) > 100:
-            raise InvalidInput(
-                f"{v.label(kind, name)} {message_id!r:.60} is not a valid id: "
-                "expected a string of 1 to 100 characters"
-            )
-        return message_id
-
     def _send_items(self, items: list[object], *, indexed: bool) -> list[Message]:
         """Validate every item (a refusal names its place when ``indexed``), then send."""
         sender = self._require_agent()
         now = self.clock.now()
-        self._check_batch(len(items), "messages (a batch)")
+        v.check_batch(len(items), "messages (a batch)")
         prepared = [
             _prepared(i if indexed else None, m, self.settings, now) for i, m in enumerate(items)
         ]
@@ -519,7 +508,7 @@ class Hub(abc.ABC):
             if seconds:
                 raise InvalidInput(f"wait {wait!r} applies only with claim_next")
             return None
-        self._check_batch(claim_next, "claim_next")
+        v.check_batch(claim_next, "claim_next")
         return Then(self._require_agent(), claim_next, seconds)
 
     def _next_claims(self, then: Then | None, wait: float, found: Next | None) -> list[Claim]:
@@ -531,10 +520,7 @@ class Hub(abc.ABC):
             return found.claims
         return self._claim_waiting(then.agent, found.target, then.limit, wait - found.waited)
 
-    @staticmethod
-    def _check_batch(size: int, name: str = "batch size") -> None:
-        if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
-            raise InvalidInput(f"{name} {size!r:.60} must be an integer between 1 and {MAX_BATCH}")
+    _check_batch = staticmethod(v.check_batch)  # for backends written against earlier versions
 
     def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
@@ -554,14 +540,21 @@ class Hub(abc.ABC):
         self.clock.sleep(min(timeout, self.settings.poll_interval))
 
     # -- backend primitives (arguments already validated) ----------------------------------
+    # Each is one atomic step of the store (one transaction, one script or function), and
+    # raises only from the error tree (errors.py), tagged definite where nothing changed.
     @abc.abstractmethod
-    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]: ...
+    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
+        """Store every item as a pending message from ``sender``, all or none, in one atomic
+        step; the stored messages, in order (SPEC MSG-001)."""
 
     @abc.abstractmethod
-    def _get(self, message_id: str) -> Message: ...
+    def _get(self, message_id: str) -> Message:
+        """The message as stored now; ``NotFound`` for an unknown id."""
 
     @abc.abstractmethod
-    def _get_reply(self, request_id: str) -> Reply | None: ...
+    def _get_reply(self, request_id: str) -> Reply | None:
+        """The request's one reply, ``None`` while there is none; ``NotFound`` for an
+        unknown request (SPEC REQ-004)."""
 
     @abc.abstractmethod
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
@@ -576,12 +569,16 @@ class Hub(abc.ABC):
         return found or []
 
     @abc.abstractmethod
-    def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim: ...
+    def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
+        """Move the lease's end to now + ``seconds`` (its ``timeout_seconds`` when None);
+        the holder only, refused in SPEC LEASE-003's order (LEASE-004)."""
 
     # The finishing primitives finish, then (when ``then`` is given) claim next, all in one
     # atomic step; a refusal of either part leaves everything as it was.
     @abc.abstractmethod
-    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None: ...
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
+        """Complete every (id, token) pair, all or none (SPEC LEASE-001, CLAIM-008); the
+        next claims when ``then`` asks (``None`` otherwise)."""
 
     @abc.abstractmethod
     def _reply(
@@ -592,46 +589,65 @@ class Hub(abc.ABC):
         payload_json: str,
         status: ReplyStatus,
         then: Then | None,
-    ) -> tuple[Reply, Next | None]: ...
+    ) -> tuple[Reply, Next | None]:
+        """Store the request's one reply and complete it (SPEC REQ-003, REQ-004)."""
 
     @abc.abstractmethod
     def _fail(
         self, message_id: str, token: str, reason: str, retry: bool, then: Then | None
-    ) -> tuple[Message, Next | None]: ...
+    ) -> tuple[Message, Next | None]:
+        """Retry after a backoff, or bury as dead when ``retry`` is false or the retries
+        are spent, answering a dead request (SPEC RETRY-001..003, REQ-007); the state."""
 
     @abc.abstractmethod
     def _release(
         self, message_id: str, token: str, then: Then | None
-    ) -> tuple[Message, Next | None]: ...
+    ) -> tuple[Message, Next | None]:
+        """Hand the message back pending at once, its retries untouched (SPEC LEASE-005)."""
 
     @abc.abstractmethod
-    def _dead_letters(self, limit: int) -> list[Message]: ...
+    def _dead_letters(self, limit: int) -> list[Message]:
+        """Up to ``limit`` dead messages, in the order they died (SPEC DLQ-001)."""
 
     @abc.abstractmethod
-    def _replay(self, message_id: str) -> Message: ...
+    def _replay(self, message_id: str) -> Message:
+        """A dead message pending again with fresh retries; ``NotFound``, or ``Conflict``
+        when it is not dead or is an answered request (SPEC DLQ-002, REQ-007)."""
 
     @abc.abstractmethod
-    def _purge_dead(self, message_ids: list[str] | None) -> int: ...
+    def _purge_dead(self, message_ids: list[str] | None) -> int:
+        """Delete these dead messages (None: every one) with their replies; how many went.
+        Ids that are unknown or not dead are left alone (SPEC DLQ-003)."""
 
     @abc.abstractmethod
     def _publish(
         self, publisher: str, event_type: str, payload_json: str, ttl: float | None
-    ) -> Event: ...
+    ) -> Event:
+        """Record the event, stamped now, for every subscriber, in one atomic step (SPEC
+        EVT-001)."""
 
     @abc.abstractmethod
-    def _subscribe(self, agent: str, event_type: str) -> None: ...
+    def _subscribe(self, agent: str, event_type: str) -> None:
+        """Deliver ``agent`` the events of ``event_type`` published from now on; again is
+        a no-op (SPEC EVT-002)."""
 
     @abc.abstractmethod
-    def _unsubscribe(self, agent: str, event_type: str) -> None: ...
+    def _unsubscribe(self, agent: str, event_type: str) -> None:
+        """Stop that delivery; a no-op when there was none (SPEC EVT-002)."""
 
     @abc.abstractmethod
-    def _subscriptions(self, agent: str) -> list[str]: ...
+    def _subscriptions(self, agent: str) -> list[str]:
+        """The event types ``agent`` is subscribed to."""
 
     @abc.abstractmethod
-    def _read_events(self, agent: str, limit: int) -> list[Event]: ...
+    def _read_events(self, agent: str, limit: int) -> list[Event]:
+        """Take up to ``limit`` of ``agent``'s undelivered, unexpired events in publish
+        order; each is delivered once (SPEC EVT-003, EVT-004, ORD-002); [] when none."""
 
     @abc.abstractmethod
-    def _tail_events(self, after: str | None, limit: int) -> list[Event]: ...
+    def _tail_events(self, after: str | None, limit: int) -> list[Event]:
+        """Events of every type in publish order, without consuming them: up to ``limit``
+        after id ``after``, or the newest ``limit`` when it is None (SPEC EVT-005)."""
 
     @abc.abstractmethod
     def _register(
@@ -641,35 +657,44 @@ class Hub(abc.ABC):
         process_id: int | None,
         max_concurrent: int,
         ttl: float,
-    ) -> AgentInfo: ...
+    ) -> AgentInfo:
+        """Enter ``agent`` as active, alive for ``ttl`` seconds; again refreshes it (SPEC
+        REG-001)."""
 
     @abc.abstractmethod
-    def _heartbeat(self, agent: str, load: int | None) -> AgentInfo: ...
+    def _heartbeat(self, agent: str, load: int | None) -> AgentInfo:
+        """Keep ``agent`` alive for its ttl again, with its load when given; ``NotFound``
+        when it is not registered (SPEC REG-002)."""
 
     @abc.abstractmethod
-    def _deregister(self, agent: str) -> None: ...
+    def _deregister(self, agent: str) -> None:
+        """Mark ``agent`` inactive with load 0, its entry kept until ``prune`` (SPEC
+        REG-004)."""
 
     @abc.abstractmethod
-    def _agents(self) -> list[AgentInfo]: ...
+    def _agents(self) -> list[AgentInfo]:
+        """Every registered agent, sorted by id, each with whether it is alive now (SPEC
+        REG-003)."""
 
     @abc.abstractmethod
-    def _sweep(self) -> int: ...
+    def _sweep(self) -> int:
+        """Settle every lapsed lease (retry or bury) and expire overdue messages, in
+        bounded steps; how many messages changed (SPEC RETRY-001, EXP-001)."""
 
     @abc.abstractmethod
-    def _prune(self) -> dict[str, int]: ...
+    def _prune(self) -> dict[str, int]:
+        """Delete what the retention settings no longer keep, in bounded steps; how many
+        of each kind went (``messages``, ``replies``, ``events``, ``agents``)."""
 
     @abc.abstractmethod
-    def _stats(self) -> Stats: ...
+    def _stats(self) -> Stats:
+        """Depths per target and status, the lifetime counters, and agent counts, as one
+        consistent reading."""
 
 
 def new_correlation_id() -> str:
+    """A fresh correlation id as SPEC REQ-001 spells one: ``req_`` and 32 hex digits."""
     return f"req_{uuid.uuid4().hex}"
-
-
-def _token(token: object) -> str:
-    if not isinstance(token, str) or not 1 <= len(token) <= 100:
-        raise InvalidInput(f"lease token {_shown(token)} is not a valid token")
-    return token
 
 
 def next_source_refusal(agent: str, targets: list[str]) -> InvalidInput | None:
@@ -686,19 +711,6 @@ def next_source_refusal(agent: str, targets: list[str]) -> InvalidInput | None:
             f"agent {agent!r} may claim from its own inbox or a queue, not from {source!r}'s inbox"
         )
     return None
-
-
-def _pairs(items: object) -> list[tuple[object, object]]:
-    """``complete_many``'s items: (message id, token) pairs, each a 2-item sequence."""
-    found = v.check_list("items", items)
-    for i, item in enumerate(found):
-        if (
-            isinstance(item, (str, bytes, Mapping))
-            or not isinstance(item, Sequence)
-            or len(item) != 2
-        ):
-            raise InvalidInput(f"items[{i}] {item!r:.60} is not a (message_id, token) pair")
-    return [(pair[0], pair[1]) for pair in cast(list[Sequence[object]], found)]
 
 
 def _prepared(
@@ -719,26 +731,6 @@ def _prepared(
 
 def _first(claims: list[Claim]) -> Claim | None:
     return claims[0] if claims else None
-
-
-def _reply_status(status: ReplyStatus | str) -> ReplyStatus:
-    try:
-        return ReplyStatus(status)
-    except ValueError:
-        raise InvalidInput(f"reply status {status!r} is not 'success' or 'error'") from None
-
-
-def _shown(value: object) -> str:
-    """A bad value for an error message: a long one by its beginning and length (LIMIT-005)."""
-    if isinstance(value, str) and len(value) > v.MAX_ID_LENGTH:
-        return f"{value[:40]!r}... ({len(value)} characters)"
-    return repr(value)
-
-
-def _count(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31:
-        raise InvalidInput(f"{name} {value!r} must be a non-negative integer")
-    return value
 
 
 DEFAULT_SOURCE = DEFAULT_QUEUE

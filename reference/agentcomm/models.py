@@ -75,6 +75,14 @@ class ReplyStatus(str, enum.Enum):
     SUCCESS = "success"
     ERROR = "error"
 
+    @classmethod
+    def parse(cls, value: object) -> ReplyStatus:
+        """``"success"`` or ``"error"`` (or a member); ``InvalidInput`` otherwise."""
+        try:
+            return cls(value)
+        except ValueError:
+            raise InvalidInput(f"reply status {value!r} is not 'success' or 'error'") from None
+
 
 @dataclasses.dataclass(frozen=True)
 class Message:

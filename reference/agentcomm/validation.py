@@ -10,29 +10,36 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 from agentcomm.errors import InvalidInput
 
 __all__ = [
+    "MAX_BATCH",
     "MAX_ID_LENGTH",
     "check_agent_id",
+    "check_batch",
     "check_capability",
     "check_correlation_id",
+    "check_count",
     "check_event_type",
     "check_flag",
     "check_list",
     "check_max_retries",
+    "check_message_id",
     "check_message_type",
+    "check_pairs",
     "check_reason",
     "check_seconds",
     "check_target",
+    "check_token",
     "decode_payload",
     "encode_payload",
     "is_agent_id",
     "label",
     "parse_payload_text",
+    "shown",
 ]
 
 MAX_ID_LENGTH = 100
@@ -40,6 +47,8 @@ MAX_TYPE_LENGTH = 50
 MAX_REASON_LENGTH = 4096
 MAX_SECONDS = 30 * 86_400.0
 MAX_RETRIES_LIMIT = 100
+MAX_BATCH = 10_000
+"""The most messages, ids or claims one call takes (SPEC LIMIT)."""
 
 _SEGMENTS = r"[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9][A-Za-z0-9_-]*)*"
 _AGENT_ID = re.compile(rf"@{_SEGMENTS}")
@@ -111,6 +120,58 @@ def check_event_type(value: object, name: str | None = None) -> str:
 def check_correlation_id(value: object, name: str | None = None) -> str:
     rule = "expected letters, digits and _ . @ / + = -"
     return _check("correlation id", value, _CORRELATION, MAX_ID_LENGTH, rule, name)
+
+
+def check_message_id(value: object, name: str = "message_id", kind: str = "message id") -> str:
+    """An id the hub gave out (a message, a request, an event): 1 to 100 characters."""
+    if not isinstance(value, str) or not value or len(value) > MAX_ID_LENGTH:
+        raise InvalidInput(
+            f"{label(kind, name)} {value!r:.60} is not a valid id: "
+            "expected a string of 1 to 100 characters"
+        )
+    return value
+
+
+def check_token(value: object) -> str:
+    """A lease token, as a claim returned it."""
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_LENGTH:
+        raise InvalidInput(f"lease token {shown(value)} is not a valid token")
+    return value
+
+
+def check_batch(size: object, name: str = "batch size") -> int:
+    """How many items one call takes: 1 to ``MAX_BATCH``."""
+    if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= MAX_BATCH:
+        raise InvalidInput(f"{name} {size!r:.60} must be an integer between 1 and {MAX_BATCH}")
+    return size
+
+
+def check_count(name: str, value: object) -> int:
+    """A non-negative integer that fits a signed 32-bit field (a load, a process id)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**31:
+        raise InvalidInput(f"{name} {value!r} must be a non-negative integer")
+    return value
+
+
+def check_pairs(items: object) -> list[tuple[object, object]]:
+    """``complete_many``'s items: (message id, token) pairs, each a 2-item sequence; the
+    ids and tokens themselves are checked by the caller."""
+    found = check_list("items", items)
+    for i, item in enumerate(found):
+        if (
+            isinstance(item, (str, bytes, Mapping))
+            or not isinstance(item, Sequence)
+            or len(item) != 2
+        ):
+            raise InvalidInput(f"items[{i}] {item!r:.60} is not a (message_id, token) pair")
+    return [(pair[0], pair[1]) for pair in cast(list[Sequence[object]], found)]
+
+
+def shown(value: object) -> str:
+    """A bad value for an error message: a long one by its beginning and length (LIMIT-005)."""
+    if isinstance(value, str) and len(value) > MAX_ID_LENGTH:
+        return f"{value[:40]!r}... ({len(value)} characters)"
+    return repr(value)
 
 
 def check_list(name: str, value: object) -> list[object]:
