@@ -51,3 +51,17 @@ def test_the_suite_commands_reach_the_cli_through_the_entry_point() -> None:
     command = cli.get_command(ctx, "conformance")
     assert command is not None and command.name == "conformance"
     assert cli.get_command(ctx, "no-such-command") is None
+
+
+def test_the_lua_library_takes_the_vocabulary_from_its_python_definition() -> None:
+    from agentcomm.models import FINISHED, Priority
+    from agentcomm.redis import scripts
+
+    code = scripts.common()
+    for table in ("local FINISHED =", "local LEVEL ="):  # generated once, never retyped
+        assert code.count(table) == 1, table
+    finished = ", ".join(f"{name} = true" for name in sorted(s.value for s in FINISHED))
+    assert f"local FINISHED = {{{finished}}}" in code
+    assert all(f"['{p.value}'] = '{p.name.lower()}'" in code for p in Priority)
+    for spelled in ("'completed' or", "== 'expired' or", "or '3'"):  # the old hand copies
+        assert spelled not in code, spelled

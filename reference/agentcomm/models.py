@@ -66,7 +66,12 @@ class Status(str, enum.Enum):
 
     @property
     def finished(self) -> bool:
-        return self in {Status.COMPLETED, Status.DEAD, Status.EXPIRED}
+        """Completed, dead or expired: the end of a message's life (SPEC LEASE-003)."""
+        return self in FINISHED
+
+
+FINISHED = frozenset({Status.COMPLETED, Status.DEAD, Status.EXPIRED})
+"""The statuses a message never leaves (except a dead one, by ``replay``)."""
 
 
 class ReplyStatus(str, enum.Enum):

@@ -1,7 +1,7 @@
 """The hub's Lua code: one Redis function library, its shared header, and calling it.
 
-The library is ``lua/common.lua`` (helpers, and the key table generated from
-``keys.py``) and ``lua/design.lua`` (the design's own items), followed by one function per
+The library is ``lua/common.lua`` (helpers, the key table generated from ``keys.py``,
+and the spec's vocabulary generated from ``models.py``) and ``lua/design.lua`` (the design's own items), followed by one function per
 other file of ``lua/``.  Functions (Redis 7.0)
 rather than scripts: the helpers are defined once, when the library is loaded, instead of
 on every call, which was most of a script's cost (BENCHMARKS.md).  The library's name
@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from importlib import resources
 from typing import Any
 
+from agentcomm.models import FINISHED, Priority
 from agentcomm.redis.keys import lua_key_table
 
 NAMES = (
@@ -123,10 +124,22 @@ def body(name: str) -> str:
     return _read(f"{name}.lua")
 
 
+def lua_vocabulary() -> str:
+    """The spec's words the functions share, from their one Python definition (models.py):
+    the finished statuses and the priority levels' names."""
+    finished = ", ".join(f"{s.value} = true" for s in sorted(FINISHED, key=lambda s: s.value))
+    levels = ", ".join(f"['{p.value}'] = '{p.name.lower()}'" for p in Priority)
+    return "\n".join([f"local FINISHED = {{{finished}}}", f"local LEVEL = {{{levels}}}"])
+
+
 def common() -> str:
     """The shared part of the library, with its generated pieces in place."""
     text = "\n".join(_read(name) for name in SHARED)
-    return text.replace("--@HEADER@", lua_header()).replace("--@KEYS@", lua_key_table())
+    pieces = {"--@HEADER@": lua_header(), "--@KEYS@": lua_key_table()}
+    pieces["--@VOCABULARY@"] = lua_vocabulary()
+    for mark, code in pieces.items():
+        text = text.replace(mark, code)
+    return text
 
 
 @functools.cache

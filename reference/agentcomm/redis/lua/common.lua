@@ -10,8 +10,8 @@
 -- Checks come before writes: a function that returns an error has changed nothing.
 --@HEADER@
 --@KEYS@
+--@VOCABULARY@
 
-local LEVEL = {['0'] = 'low', ['1'] = 'normal', ['2'] = 'high'}
 local HANDOFF_TTL_TEXT = '60000'  -- ms: a claim handed to a waiter is read at once or never
 
 -- Numbers given to redis.call are turned into text with a float format, which costs more
@@ -108,9 +108,7 @@ local function create(id, fields)
   redis.call('HSET', K.message(id), unpack(fields))
 end
 
-local function is_finished(status)
-  return status == 'completed' or status == 'dead' or status == 'expired'
-end
+local function is_finished(status) return FINISHED[status] ~= nil end
 
 -- A lease token is kept only as its digest: whoever reads the record cannot finish the
 -- message, only the claimer who holds the token (SPEC LEASE-002).  fakeredis has no
@@ -277,7 +275,8 @@ local function retry_or_bury(m, reason, retry, by_holder)
   local retries = tonumber(m.retry_count or '0')
   tally('failed')
   redis.call('ZREM', K.processing(m.to_agent), m.id)
-  if retry and retries < tonumber(m.max_retries or '3') then
+  local most = m.max_retries and tonumber(m.max_retries) or DEFAULT_MAX_RETRIES
+  if retry and retries < most then
     local due = NOW + math.min(BACKOFF_BASE * 2 ^ math.min(retries, 40), BACKOFF_MAX)
     clear(m, 'lease_token', 'lease_expires_at', 'claimed_by')
     set(m, 'status', 'pending', 'retry_count', retries + 1, 'available_at', time_text(due),
