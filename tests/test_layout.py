@@ -65,3 +65,15 @@ def test_the_lua_library_takes_the_vocabulary_from_its_python_definition() -> No
     assert all(f"['{p.value}'] = '{p.name.lower()}'" in code for p in Priority)
     for spelled in ("'completed' or", "== 'expired' or", "or '3'"):  # the old hand copies
         assert spelled not in code, spelled
+
+
+def test_the_table_of_operations_names_every_operation_and_every_function_once() -> None:
+    from agentcomm import Hub
+    from agentcomm.ops import OPS, functions
+    from agentcomm.redis import scripts
+
+    public = {n for n in vars(Hub) if not n.startswith("_") and callable(getattr(Hub, n))}
+    assert set(OPS) == public - {"close"}  # closing the handle is not an operation
+    lua = ROOT / "reference" / "agentcomm" / "redis" / "lua"
+    files = {p.stem for p in lua.glob("*.lua")} - {"common", "design"}
+    assert set(functions()) == files == set(scripts.NAMES)

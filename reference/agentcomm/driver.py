@@ -30,6 +30,7 @@ from agentcomm.api import Hub
 from agentcomm.clock import ManualClock
 from agentcomm.errors import AgentCommError, ConfigurationError
 from agentcomm.models import Outgoing
+from agentcomm.ops import OPS
 from agentcomm.urls import KINDS, connect, fresh_url, hub_class, parse
 from agentcomm.wire import ERRORS, BadTag, error_to_wire, to_wire, untag
 
@@ -47,38 +48,7 @@ WIRE_CODES = {*ERRORS, "protocol", "unsupported", "internal"} - {"error"}
 MANUAL_CLOCK = "manual_clock"
 CLAIM_NEXT = "claim_next"
 
-HUB_OP_NAMES = (
-    "send",
-    "send_many",
-    "request",
-    "wait_reply",
-    "get_reply",
-    "get",
-    "claim",
-    "claim_many",
-    "extend",
-    "complete",
-    "complete_many",
-    "reply",
-    "fail",
-    "release",
-    "dead_letters",
-    "replay",
-    "purge_dead",
-    "publish",
-    "subscribe",
-    "unsubscribe",
-    "subscriptions",
-    "events",
-    "tail_events",
-    "register",
-    "heartbeat",
-    "deregister",
-    "agents",
-    "sweep",
-    "prune",
-    "stats",
-)
+HUB_OP_NAMES = tuple(OPS)
 
 HUB_OPS: dict[str, Callable[[Hub], Callable[..., Any]]] = {
     name: operator.attrgetter(name) for name in HUB_OP_NAMES
@@ -88,9 +58,7 @@ HUB_OPS: dict[str, Callable[[Hub], Callable[..., Any]]] = {
 SIGNATURES = {name: inspect.signature(getattr(Hub, name)) for name in HUB_OP_NAMES}
 
 REQUIRES = {
-    "send_many": "batch",
-    "claim_many": "batch",
-    "complete_many": "batch",
+    **{name: op.needs for name, op in OPS.items() if op.needs},
     "advance_clock": MANUAL_CLOCK,
     "read_clock": MANUAL_CLOCK,
 }

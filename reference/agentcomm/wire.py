@@ -34,6 +34,7 @@ from agentcomm.models import (
     Status,
     as_json,
 )
+from agentcomm.ops import OPS
 
 __all__ = [
     "ERRORS",
@@ -65,27 +66,7 @@ ERRORS: dict[str, type[errors.AgentCommError]] = {
 }
 
 RESULT_KINDS: dict[str, tuple[str, bool]] = {
-    "send": ("message", False),
-    "get": ("message", False),
-    "fail": ("message", False),
-    "release": ("message", False),
-    "replay": ("message", False),
-    "send_many": ("message", True),
-    "dead_letters": ("message", True),
-    "claim": ("claim", False),
-    "claim_many": ("claim", True),
-    "extend": ("claim", False),
-    "request": ("reply", False),
-    "wait_reply": ("reply", False),
-    "reply": ("reply", False),
-    "get_reply": ("reply", False),
-    "publish": ("event", False),
-    "events": ("event", True),
-    "tail_events": ("event", True),
-    "register": ("agent", False),
-    "heartbeat": ("agent", False),
-    "agents": ("agent", True),
-    "stats": ("stats", False),
+    name: (op.result, op.many) for name, op in OPS.items() if op.result is not None
 }
 """What each hub operation returns: (kind, a list of them?).  A ``null`` result stays
 ``None``; operations not named here return plain JSON (counts, lists of names)."""

@@ -64,6 +64,7 @@ import hashlib
 import re
 
 from agentcomm.errors import InvalidInput
+from agentcomm.ops import agent_functions
 from agentcomm.redis import scripts
 from agentcomm.redis.keys import FIXED, INBOX_LISTS, PATTERNS, check_prefix
 from agentcomm.validation import check_agent_id
@@ -78,25 +79,8 @@ __all__ = [
     "operator_acl",
 ]
 
-AGENT_SCRIPTS = (
-    "send",
-    "claim",
-    "extend",
-    "complete",
-    "reply",
-    "fail",
-    "release",
-    "publish",
-    "subscribe",
-    "unsubscribe",
-    "read_events",
-    "register",
-    "heartbeat",
-    "deregister",
-    "get_reply",
-    "stats",
-)
-"""The scripts an agent handle runs; sweep, prune, replay and purge_dead are the operator's."""
+AGENT_SCRIPTS = agent_functions()
+"""The functions an agent handle runs (``ops.py``): maintenance is the operator's."""
 
 CLIENT_COMMANDS = (
     "info",  # the version and persistence checks at open

@@ -1,11 +1,12 @@
 """The hub's Lua code: one Redis function library, its shared header, and calling it.
 
 The library is ``lua/common.lua`` (helpers, the key table generated from ``keys.py``,
-and the spec's vocabulary generated from ``models.py``) and ``lua/design.lua`` (the design's own items), followed by one function per
-other file of ``lua/``.  Functions (Redis 7.0)
-rather than scripts: the helpers are defined once, when the library is loaded, instead of
-on every call, which was most of a script's cost (BENCHMARKS.md).  The library's name
-carries a digest of its code, so hubs of different agentcomm versions share a server.
+and the spec's vocabulary generated from ``models.py``) and ``lua/design.lua`` (the
+design's own items), followed by one function per other file of ``lua/`` (``ops.py``
+names them).  Functions (Redis 7.0) rather than scripts: the helpers are defined once,
+when the library is loaded, instead of on every call, which was most of a script's cost
+(BENCHMARKS.md).  The library's name carries a digest of its code, so hubs of different
+agentcomm versions share a server.
 
 The header is defined once, in ``HEADER``: ``Header`` builds the arguments from it and
 ``lua_header``/``lua_begin`` write the Lua that reads them, so the two sides cannot
@@ -21,32 +22,11 @@ from importlib import resources
 from typing import Any
 
 from agentcomm.models import FINISHED, Priority
+from agentcomm.ops import functions
 from agentcomm.redis.keys import lua_key_table
 
-NAMES = (
-    "send",
-    "claim",
-    "extend",
-    "complete",
-    "reply",
-    "fail",
-    "release",
-    "replay",
-    "purge_dead",
-    "dead_letters",
-    "publish",
-    "subscribe",
-    "unsubscribe",
-    "read_events",
-    "register",
-    "heartbeat",
-    "deregister",
-    "sweep",
-    "prune",
-    "get_reply",
-    "stats",
-    "migrate",
-)
+NAMES = functions()
+"""The library's functions, one per file of ``lua/`` (the table in ``ops.py`` names them)."""
 
 SHARED = ("common.lua", "design.lua")
 """The library's shared part, before the functions: helpers, then the design's items."""
