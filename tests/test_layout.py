@@ -8,6 +8,7 @@ through an entry point instead).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +78,42 @@ def test_the_table_of_operations_names_every_operation_and_every_function_once()
     lua = ROOT / "reference" / "agentcomm" / "redis" / "lua"
     files = {p.stem for p in lua.glob("*.lua")} - {"common", "design"}
     assert set(functions()) == files == set(scripts.NAMES)
+
+
+SQL_START = re.compile(r"\s*(SELECT|INSERT|UPDATE|DELETE|BEGIN|WITH)\b", re.IGNORECASE)
+
+
+def sql_literals(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, opening) of every string literal in ``path`` that starts as a statement does;
+    docstrings are prose, not statements, and are left out."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    docstrings = {
+        id(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Constant) or id(node) in docstrings:
+            continue
+        if isinstance(node.value, str) and SQL_START.match(node.value):
+            yield node.lineno, node.value.strip()[:40]
+
+
+def test_every_statement_of_the_sqlite_hub_is_in_statements_py() -> None:
+    """Each statement is written once, named and documented, in ``sqlite/statements.py``,
+    as every Redis key is in ``redis/keys.py``: a mutant swaps one by name.  Left where
+    they are: the DDL of ``schema.sql`` and ``migrations.py`` (the schema and its
+    versions), and the PRAGMAs of ``store.py``, which set up the connection and the
+    file rather than do hub work (``PRAGMA user_version = N`` cannot take a parameter)."""
+    sources = sorted((ROOT / "reference" / "agentcomm" / "sqlite").glob("*.py"))
+    assert len(sources) > 5
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} {opening!r}"
+        for path in sources
+        if path.name != "statements.py"
+        for line, opening in sql_literals(path)
+    ]
+    assert offenders == []
+    from agentcomm.sqlite import statements
+
+    assert len(list(sql_literals(Path(statements.__file__)))) > 40  # the check sees them

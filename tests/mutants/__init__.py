@@ -39,8 +39,7 @@ from agentcomm.driver import Driver
 from agentcomm.errors import ConfigurationError
 from agentcomm.models import Claim
 from agentcomm.redis.hub import RedisHub
-from agentcomm.sqlite import hub as reference
-from agentcomm.sqlite import rows
+from agentcomm.sqlite import rows, statements
 from agentcomm.sqlite.hub import SqliteHub
 from agentcomm.sqlite.rows import iso
 from agentcomm.urls import parse, redact
@@ -60,6 +59,7 @@ __all__ = [
     "keeping_depths",
     "run_driver",
     "suite_args",
+    "swapped",
 ]
 
 
@@ -100,12 +100,22 @@ class Implementation(Factory[SqliteHub]):
         )
 
 
-class ClaimHook(SqliteHub):
-    """The reference ``_claim`` with its parts open to a mutant: which rows are claimable
-    (``probe_sql``, ``claim_sql``), in which order, and which token a claim draws."""
+def swapped(**changes: str) -> types.ModuleType:
+    """The reference hub's statements (``agentcomm.sqlite.statements``) with the named ones
+    replaced, for a mutant's ``sql``: its one defect, the rest as the reference's.  Each
+    name must be a statement and its text must change, or the mutant would be no mutant."""
+    copy = types.ModuleType(f"{statements.__name__}, swapped")
+    copy.__dict__.update(vars(statements))
+    for name, sql in changes.items():
+        if sql == getattr(statements, name):  # AttributeError for a name that is none
+            raise ValueError(f"statement {name} is unchanged")
+        setattr(copy, name, sql)
+    return copy
 
-    probe_sql = reference.PROBE
-    claim_sql = reference.CLAIM
+
+class ClaimHook(SqliteHub):
+    """The reference ``_claim`` with its parts open to a mutant: in which order the rows
+    claimed come back, and which token a claim draws."""
 
     def _new_token(self, agent: str) -> str:
         return secrets.token_hex(16)
@@ -115,7 +125,7 @@ class ClaimHook(SqliteHub):
 
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
-        claimable, lapsed = self.store.query(self.probe_sql, {"target": target, "now": now})[0]
+        claimable, lapsed = self.store.query(self.sql.PROBE, {"target": target, "now": now})[0]
         if not (claimable or lapsed):
             return []
         token = self._new_token(agent)
@@ -130,7 +140,7 @@ class ClaimHook(SqliteHub):
         with self.store.write() as conn:
             if lapsed:
                 self._settle_leases(conn, now)
-            found = conn.execute(self.claim_sql, params).fetchall()
+            found = conn.execute(self.sql.CLAIM, params).fetchall()
         found.sort(key=self._claim_order)
         return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
 

@@ -7,38 +7,32 @@ read in between claim the same message.
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
 from agentcomm.models import Claim
-from agentcomm.sqlite import rows
-from agentcomm.sqlite.hub import PROBE, SqliteHub
-from agentcomm.sqlite.rows import MESSAGE_COLUMNS, iso
+from agentcomm.sqlite import rows, statements
+from agentcomm.sqlite.hub import SqliteHub
+from agentcomm.sqlite.rows import iso
 from mutants import Implementation
 
 CATCHES = ("CLAIM-002",)
 
-PICK = """
-SELECT id FROM agent_messages
-WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
-  AND (expires_at IS NULL OR expires_at > :now)
-ORDER BY priority DESC, id LIMIT :limit
-"""
-
-TAKE = f"""
-UPDATE agent_messages
-SET status = 'processing', claimed_by = :agent, lease_token = :token,
-    lease_expires_at = :now + coalesce(timeout_seconds, 300), processed_at = :now_iso
-WHERE id = :id
-RETURNING {MESSAGE_COLUMNS}
-"""
+_SUBSELECT = re.search(r"\((SELECT id FROM .*?LIMIT :limit)\)", statements.CLAIM, re.DOTALL)
+assert _SUBSELECT is not None
+PICK = _SUBSELECT[1]
+"""The rows the reference's claim takes: the best pending ones, read on their own."""
+TAKE = statements.CLAIM.replace(f"IN ({PICK})", "= :id")
+"""The reference's claim of one row, by id, whatever its status meanwhile."""
+assert TAKE != statements.CLAIM
 
 
 class SelectThenUpdate(SqliteHub):
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
         params = {"target": target, "now": now, "limit": limit}
-        lapsed = self.store.query(PROBE, params)[0][1]
+        lapsed = self.store.query(self.sql.PROBE, params)[0][1]
         if lapsed:
             with self.store.write() as conn:
                 self._settle_leases(conn, now)

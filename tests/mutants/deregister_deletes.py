@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from agentcomm.sqlite.hub import SqliteHub
-from mutants import Implementation
+from mutants import Implementation, swapped
 
 CATCHES = ("REG-004",)
 
 
 class DeregisterDeletes(SqliteHub):
-    def _deregister(self, agent: str) -> None:
-        with self.store.write() as conn:
-            conn.execute("DELETE FROM agent_registry WHERE agent_id = ?", (agent,))
+    sql = swapped(DEREGISTER="DELETE FROM agent_registry WHERE agent_id = ?")
 
 
 def implementation() -> Implementation:

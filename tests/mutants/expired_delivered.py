@@ -3,20 +3,18 @@ an outage answers requests nobody waits for any more."""
 
 from __future__ import annotations
 
-from agentcomm.sqlite.hub import CLAIM, PROBE
-from mutants import ClaimHook, Implementation
+from agentcomm.sqlite import statements
+from agentcomm.sqlite.hub import SqliteHub
+from mutants import Implementation, swapped
 
 DEADLINE = "AND (expires_at IS NULL OR expires_at > :now)"
 CATCHES = ("EXP-001",)
 
 
-class ExpiredDelivered(ClaimHook):
-    probe_sql = PROBE.replace(DEADLINE, "")
-    claim_sql = CLAIM.replace(DEADLINE, "")
-
-
-assert ExpiredDelivered.probe_sql != PROBE
-assert ExpiredDelivered.claim_sql != CLAIM
+class ExpiredDelivered(SqliteHub):
+    sql = swapped(
+        PROBE=statements.PROBE.replace(DEADLINE, ""), CLAIM=statements.CLAIM.replace(DEADLINE, "")
+    )
 
 
 def implementation() -> Implementation:

@@ -5,20 +5,17 @@ from __future__ import annotations
 
 import sqlite3
 
-from agentcomm.sqlite.hub import CLAIM
-from mutants import ClaimHook, Implementation
+from agentcomm.sqlite import statements
+from mutants import ClaimHook, Implementation, swapped
 
 CATCHES = ("PRIO-001", "ORD-001")
 
 
 class PriorityIgnored(ClaimHook):
-    claim_sql = CLAIM.replace("ORDER BY priority DESC, id", "ORDER BY id")
+    sql = swapped(CLAIM=statements.CLAIM.replace("ORDER BY priority DESC, id", "ORDER BY id"))
 
     def _claim_order(self, row: sqlite3.Row) -> tuple[int, ...]:
-        return (int(row["id"]),)
-
-
-assert PriorityIgnored.claim_sql != CLAIM
+        return (int(row["id"]),)  # and the rows of one claim come back in send order
 
 
 def implementation() -> Implementation:

@@ -4,23 +4,23 @@ is *more than* that old (an off-by-one at a boundary the spec names)."""
 
 from __future__ import annotations
 
+from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub
-from mutants import Implementation
+from mutants import Implementation, swapped
 
 CATCHES = ("EXP-003",)
 
+PRUNED = ("DONE_MESSAGES", "DROP_REPLIES", "DONE_COMPLETED", "DROP_MESSAGES")
+"""Every statement of ``prune`` that reads ``statements.DONE``."""
+
 
 class PruneAtTheBoundary(SqliteHub):
-    def _prune(self) -> dict[str, int]:
-        counts = super()._prune()
-        cutoff = self.clock.now() - self.settings.retain_finished
-        with self.store.write() as conn:
-            counts["messages"] += conn.execute(
-                "DELETE FROM agent_messages WHERE status IN ('completed', 'expired')"
-                " AND finished_at <= ?",
-                (cutoff,),
-            ).rowcount
-        return counts
+    sql = swapped(
+        **{
+            name: getattr(statements, name).replace("finished_at < ?", "finished_at <= ?")
+            for name in PRUNED
+        }
+    )
 
 
 def implementation() -> Implementation:

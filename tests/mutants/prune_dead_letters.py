@@ -3,21 +3,26 @@ that was never done disappears by a retention timer."""
 
 from __future__ import annotations
 
+from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub
-from mutants import Implementation
+from mutants import Implementation, swapped
 
 CATCHES = ("DLQ-004",)
 
+PRUNED = ("DONE_MESSAGES", "DROP_REPLIES", "DONE_COMPLETED", "DROP_MESSAGES")
+"""Every statement of ``prune`` that reads ``statements.DONE``."""
+FINISHED = "status IN ('completed', 'expired')"
+
 
 class PruneDeadLetters(SqliteHub):
-    def _prune(self) -> dict[str, int]:
-        cutoff = self.clock.now() - self.settings.retain_finished
-        with self.store.write() as conn:
-            dead = conn.execute(
-                "DELETE FROM agent_messages WHERE status = 'dead' AND finished_at < ?", (cutoff,)
-            ).rowcount
-        counts = super()._prune()
-        return {**counts, "messages": counts["messages"] + int(dead)}
+    sql = swapped(
+        **{
+            name: getattr(statements, name).replace(
+                FINISHED, "status IN ('completed', 'expired', 'dead')"
+            )
+            for name in PRUNED
+        }
+    )
 
 
 def implementation() -> Implementation:

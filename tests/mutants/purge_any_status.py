@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from agentcomm.sqlite.hub import SqliteHub, _is_rowid
-from mutants import Implementation
+from agentcomm.sqlite.hub import SqliteHub
+from mutants import Implementation, swapped
 
 CATCHES = ("DLQ-003",)
 
 
 class PurgeAnyStatus(SqliteHub):
-    def _purge_dead(self, message_ids: list[str] | None) -> int:
-        if message_ids is None:
-            return super()._purge_dead(None)
-        with self.store.write() as conn:
-            params = [(int(m),) for m in message_ids if _is_rowid(m)]
-            return int(conn.executemany("DELETE FROM agent_messages WHERE id = ?", params).rowcount)
+    sql = swapped(PURGE="DELETE FROM agent_messages WHERE id = ?")
 
 
 def implementation() -> Implementation:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from agentcomm.sqlite.hub import SqliteHub, _count
+from agentcomm.sqlite.hub import SqliteHub
 from mutants import Implementation
 
 CATCHES = ("RETRY-001",)
@@ -27,14 +27,9 @@ class RetriesForever(SqliteHub):
             super()._retry_or_bury(conn, row, reason, now, retry=retry, by_holder=by_holder)
             return
         retries = int(row["retry_count"] or 0)
-        _count(conn, "failed", 1)
-        conn.execute(
-            "UPDATE agent_messages SET status = 'pending', retry_count = retry_count + 1,"
-            " available_at = ?, last_error = ?, lease_token = NULL,"
-            " lease_expires_at = NULL, claimed_by = NULL WHERE id = ?",
-            (now + self.settings.backoff(retries), reason, row["id"]),
-        )
-        _count(conn, "retried", 1)
+        self._count(conn, "failed", 1)
+        conn.execute(self.sql.RETRY, (now + self.settings.backoff(retries), reason, row["id"]))
+        self._count(conn, "retried", 1)
 
 
 def implementation() -> Implementation:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from agentcomm.api import PreparedMessage
 from agentcomm.models import Message
+from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub, _insert_params, _sent_message
 from agentcomm.sqlite.rows import iso
 from mutants import Implementation
@@ -36,15 +37,10 @@ class SplicedSql(SqliteHub):
 
 
 def _spliced(values: tuple[object, ...]) -> str:
-    (sender, to, kind, payload, priority, created, timeout, retries, cid, expires, available) = (
-        _literal(v) for v in values
-    )
-    return (
-        "INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status,"
-        " priority, created_at, timeout_seconds, retry_count, max_retries, correlation_id,"
-        f" expires_at, available_at) VALUES ({sender}, {to}, {kind}, {payload}, 'pending',"
-        f" {priority}, {created}, {timeout}, 0, {retries}, {cid}, {expires}, {available})"
-    )
+    """The hub's INSERT with each ``?`` replaced by its value, quoted as the design does."""
+    parts = statements.INSERT_MESSAGE.split("?")
+    quoted = (_literal(v) + part for v, part in zip(values, parts[1:], strict=True))
+    return parts[0] + "".join(quoted)
 
 
 def implementation() -> Implementation:

@@ -6,15 +6,22 @@ from __future__ import annotations
 
 import sqlite3
 
-from agentcomm.api import Next, Then
 from agentcomm.errors import AlreadyFinished, StaleLease
-from agentcomm.sqlite.hub import FINISHED, SqliteHub, _next
-from mutants import Implementation
+from agentcomm.models import FINISHED
+from agentcomm.sqlite import statements
+from agentcomm.sqlite.hub import SqliteHub
+from mutants import Implementation, swapped
 
 CATCHES = ("LEASE-002",)
 
+FENCE = "lease_token = ? AND status = 'processing' AND lease_expires_at > ?"
+UNFENCED = "(lease_token = ? OR 1) AND status = 'processing' AND (lease_expires_at > ? OR 1)"
+"""The token and the deadline are still bound, and ignored."""
+
 
 class StaleTokenAccepted(SqliteHub):
+    sql = swapped(COMPLETE=statements.COMPLETE.replace(FENCE, UNFENCED))
+
     def _leased(
         self, conn: sqlite3.Connection, message_id: str, token: str, now: float
     ) -> sqlite3.Row:
@@ -24,20 +31,6 @@ class StaleTokenAccepted(SqliteHub):
         if row["status"] != "processing":
             raise StaleLease(f"message {message_id!r} is not claimed")
         return row  # whoever asks, whenever
-
-    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
-        now = self.clock.now()
-        with self.store.write() as conn:
-            targets = []
-            for message_id, token in pairs:
-                row = self._leased(conn, message_id, token, now)
-                conn.execute(
-                    "UPDATE agent_messages SET status = 'completed', finished_at = ? WHERE id = ?",
-                    (now, row["id"]),
-                )
-                targets.append(row["to_agent"])
-            claimed = self._claim_next(conn, then, targets, now)
-        return _next(claimed)
 
 
 def implementation() -> Implementation:

@@ -4,28 +4,18 @@ no position)."""
 
 from __future__ import annotations
 
+from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub
-from agentcomm.sqlite.rows import iso
-from mutants import Implementation
+from mutants import Implementation, swapped
 
 CATCHES = ("EVT-002",)
 
+AT_THE_END = "(SELECT coalesce(max(id), 0) FROM agent_events)"
+BEFORE_THE_FIRST = "-1"  # not 0: the trigger moves a cursor of 0 (a design-made row) to the end
+
 
 class SubscriptionFromStart(SqliteHub):
-    def _subscribe(self, agent: str, event_type: str) -> None:
-        now = self.clock.now()
-        with self.store.write() as conn:
-            added = conn.execute(
-                "INSERT INTO agent_subscriptions (agent_id, event_type, created_at, last_event_id)"
-                " VALUES (?, ?, ?, 0) ON CONFLICT (agent_id, event_type) DO NOTHING",
-                (agent, event_type, iso(now)),
-            ).rowcount
-            if added:  # past the trigger that moves a design-made row to the end
-                conn.execute(
-                    "UPDATE agent_subscriptions SET last_event_id = 0"
-                    " WHERE agent_id = ? AND event_type = ?",
-                    (agent, event_type),
-                )
+    sql = swapped(SUBSCRIBE=statements.SUBSCRIBE.replace(AT_THE_END, BEFORE_THE_FIRST))
 
 
 def implementation() -> Implementation:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from types import ModuleType
+from typing import ClassVar
 
 from agentcomm import validation as v
 from agentcomm.api import Hub, Next, PreparedMessage, Then, Topic, next_source_refusal
@@ -17,9 +19,9 @@ from agentcomm.clock import Clock
 from agentcomm.errors import AlreadyFinished, Conflict, NotFound, StaleLease
 from agentcomm.models import AgentInfo, Claim, Event, Message, Reply, ReplyStatus, Stats, Status
 from agentcomm.settings import HubSettings
-from agentcomm.sqlite import rows
+from agentcomm.sqlite import rows, statements
 from agentcomm.sqlite.retention import STEP
-from agentcomm.sqlite.rows import MESSAGE_COLUMNS, from_iso, iso
+from agentcomm.sqlite.rows import from_iso, iso
 from agentcomm.sqlite.store import Store
 
 RECHECK_SECONDS = 0.25
@@ -29,70 +31,14 @@ EAGER_SECONDS = 0.05
 agent sees news within a poll, an idle one costs a quarter of the CPU (BENCHMARKS.md)."""
 IDLE_FACTOR = 4
 
-FINISHED = ("completed", "dead", "expired")
-
-INSERT_MESSAGE = """
-INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status, priority,
-    created_at, timeout_seconds, retry_count, max_retries, correlation_id, expires_at,
-    available_at)
-VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)
-"""
-
-LAPSED = """
-status = 'processing' AND (lease_expires_at <= :now
-    OR (lease_expires_at IS NULL AND (julianday(coalesce(processed_at, created_at))
-        - 2440587.5) * 86400.0 + coalesce(timeout_seconds, 300) <= :now))
-"""
-"""A lapsed lease.  A message the design's own UPDATE set 'processing' holds none: its
-lease is taken to end ``timeout_seconds`` after its ``processed_at`` (or, where the
-design's agent loop left that empty, its ``created_at``), so sweep reclaims it."""
-
-PROBE = f"""
-SELECT EXISTS (SELECT 1 FROM agent_messages
-               WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
-                 AND (expires_at IS NULL OR expires_at > :now)),
-       EXISTS (SELECT 1 FROM agent_messages WHERE {LAPSED})
-"""
-
-CLAIM = f"""
-UPDATE agent_messages
-SET status = 'processing', claimed_by = :agent, lease_token = :token,
-    lease_expires_at = :now + coalesce(timeout_seconds, 300), processed_at = :now_iso
-WHERE id IN (SELECT id FROM agent_messages
-             WHERE to_agent = :target AND status = 'pending' AND available_at <= :now
-               AND (expires_at IS NULL OR expires_at > :now)
-             ORDER BY priority DESC, id LIMIT :limit)
-RETURNING {MESSAGE_COLUMNS}
-"""
-
-COMPLETE = """
-UPDATE agent_messages SET status = 'completed', finished_at = ?
-WHERE id = ? AND lease_token = ? AND status = 'processing' AND lease_expires_at > ?
-RETURNING to_agent
-"""
-
-UNREAD_EVENTS = """
-SELECT e.id, e.event_type, e.publisher, e.payload, e.published_at, e.expires_at
-FROM agent_subscriptions s
-JOIN agent_events e ON e.event_type = s.event_type AND e.id > s.last_event_id
-WHERE s.agent_id = :agent AND (e.expires_at IS NULL OR e.expires_at > :now_iso)
-ORDER BY e.id LIMIT :limit
-"""
-
-EXPIRE_STEP = """
-UPDATE agent_messages SET status = 'expired', finished_at = ?1
-WHERE id IN (SELECT id FROM agent_messages
-             WHERE status = 'pending' AND expires_at IS NOT NULL AND expires_at <= ?2 LIMIT ?3)
-RETURNING id
-"""
-
-EVENT_COLUMNS = "id, event_type, publisher, payload, published_at, expires_at"
-
 
 class SqliteHub(Hub):
     """A hub in one SQLite file, shared by any number of local processes."""
 
     capabilities = frozenset({"batch", "claim_next", "manual_clock"})
+    sql: ClassVar[ModuleType] = statements
+    """Every statement this hub issues (``statements``), read through the class so that a
+    subclass can swap one (the mutants of ``tests/mutants`` do)."""
 
     def __init__(
         self,
@@ -118,13 +64,15 @@ class SqliteHub(Hub):
         created = iso(now)
         if len(items) == 1:  # one INSERT is atomic by itself
             _, last = self.store.write_one(
-                INSERT_MESSAGE, _insert_params(sender, items[0], created, now)
+                self.sql.INSERT_MESSAGE, _insert_params(sender, items[0], created, now)
             )
             ids: list[int | None] = [last]
         else:
             with self.store.write() as conn:
                 ids = [
-                    conn.execute(INSERT_MESSAGE, _insert_params(sender, m, created, now)).lastrowid
+                    conn.execute(
+                        self.sql.INSERT_MESSAGE, _insert_params(sender, m, created, now)
+                    ).lastrowid
                     for m in items
                 ]
         return [
@@ -135,12 +83,7 @@ class SqliteHub(Hub):
         return rows.message(self._lookup(message_id))
 
     def _get_reply(self, request_id: str) -> Reply | None:
-        found = self.store.query(
-            "SELECT r.*, m.correlation_id FROM agent_responses r"
-            " JOIN agent_messages m ON m.id = r.request_id"
-            " WHERE r.request_id = ? ORDER BY r.id LIMIT 1",
-            (_rowid(request_id),),
-        )
+        found = self.store.query(self.sql.REPLY, (_rowid(request_id),))
         if found:
             return rows.reply(found[0])
         self._lookup(request_id)  # NotFound for an unknown request
@@ -150,16 +93,17 @@ class SqliteHub(Hub):
     def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
         now = self.clock.now()
         # A read first: waiters must not queue for the write lock just to find nothing.
-        claimable, lapsed = self.store.query(PROBE, {"target": target, "now": now})[0]
+        claimable, lapsed = self.store.query(self.sql.PROBE, {"target": target, "now": now})[0]
         if not (claimable or lapsed):
             return []
         if not lapsed:  # one UPDATE ... RETURNING is atomic by itself
             token = _new_token()
-            found, _ = self.store.write_one(CLAIM, _claim_params(agent, token, target, limit, now))
+            params = _claim_params(agent, token, target, limit, now)
+            found, _ = self.store.write_one(self.sql.CLAIM, params)
             return _claims(found, token)
         with self.store.write() as conn:
             self._settle_all(conn, now)
-            token, rows_found = _claim_rows(conn, agent, target, limit, now)
+            token, rows_found = self._claim_rows(conn, agent, target, limit, now)
         return _claims(rows_found, token)
 
     def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
@@ -167,9 +111,7 @@ class SqliteHub(Hub):
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
             until = now + (seconds if seconds is not None else float(row["timeout_seconds"]))
-            conn.execute(
-                "UPDATE agent_messages SET lease_expires_at = ? WHERE id = ?", (until, row["id"])
-            )
+            conn.execute(self.sql.EXTEND, (until, row["id"]))
         return Claim(rows.message(row), token, until)
 
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
@@ -177,7 +119,9 @@ class SqliteHub(Hub):
         with self.store.write() as conn:
             targets = []
             for message_id, token in pairs:
-                done = conn.execute(COMPLETE, (now, _rowid(message_id), token, now)).fetchone()
+                done = conn.execute(
+                    self.sql.COMPLETE, (now, _rowid(message_id), token, now)
+                ).fetchone()
                 if done is None:
                     self._leased(conn, message_id, token, now)  # raises; all roll back
                 targets.append(done[0])
@@ -197,15 +141,10 @@ class SqliteHub(Hub):
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
             reply_id = conn.execute(
-                "INSERT INTO agent_responses (request_id, from_agent, to_agent,"
-                " response_payload, response_status, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                self.sql.INSERT_REPLY,
                 (row["id"], sender, row["from_agent"], payload_json, status.value, iso(now)),
             ).lastrowid
-            conn.execute(
-                "UPDATE agent_messages SET status = 'completed', finished_at = ?,"
-                " response_id = ? WHERE id = ?",
-                (now, reply_id, row["id"]),
-            )
+            conn.execute(self.sql.ANSWERED, (now, reply_id, row["id"]))
             claimed = self._claim_next(conn, then, [row["to_agent"]], now)
         answer = Reply(
             str(reply_id),
@@ -236,12 +175,7 @@ class SqliteHub(Hub):
         now = self.clock.now()
         with self.store.write() as conn:
             row = self._leased(conn, message_id, token, now)
-            conn.execute(
-                "UPDATE agent_messages SET status = 'pending', available_at = ?,"
-                " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                " WHERE id = ?",
-                (now, row["id"]),
-            )
+            conn.execute(self.sql.RELEASE, (now, row["id"]))
             state = rows.message(self._row(conn, message_id))
             claimed = self._claim_next(conn, then, [row["to_agent"]], now)
         return state, _next(claimed)
@@ -256,28 +190,17 @@ class SqliteHub(Hub):
         if refusal is not None:
             raise refusal  # the finish rolls back with it
         self._settle_all(conn, now)
-        return (targets[0], *_claim_rows(conn, then.agent, targets[0], then.limit, now))
+        return (targets[0], *self._claim_rows(conn, then.agent, targets[0], then.limit, now))
 
     # -- dead letters ----------------------------------------------------------------------
     def _dead_letters(self, limit: int) -> list[Message]:
-        found = self.store.query(
-            f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE status = 'dead'"
-            " ORDER BY dead_order, id LIMIT ?",
-            (limit,),
-        )
+        found = self.store.query(self.sql.DEAD_LETTERS, (limit,))
         return [rows.message(r) for r in found]
 
     def _replay(self, message_id: str) -> Message:
         now = self.clock.now()
         with self.store.write() as conn:
-            found = conn.execute(
-                "UPDATE agent_messages SET status = 'pending', retry_count = 0,"
-                " available_at = ?, finished_at = NULL, expires_at = NULL, dead_order = NULL,"
-                " lease_token = NULL, lease_expires_at = NULL, claimed_by = NULL"
-                " WHERE id = ? AND status = 'dead' AND response_id IS NULL"
-                f" RETURNING {MESSAGE_COLUMNS}",
-                (now, _rowid(message_id)),
-            ).fetchone()
+            found = conn.execute(self.sql.REPLAY, (now, _rowid(message_id))).fetchone()
             if found is None:
                 raise _unreplayable(message_id, self._row(conn, message_id))
         return rows.message(found)
@@ -286,23 +209,11 @@ class SqliteHub(Hub):
         # The hub's answers to requests that died (REQ-007) go with them.
         with self.store.write() as conn:
             if message_ids is None:
-                conn.execute(
-                    "DELETE FROM agent_responses WHERE request_id IN"
-                    " (SELECT id FROM agent_messages WHERE status = 'dead')"
-                )
-                everything = "DELETE FROM agent_messages WHERE status = 'dead'"
-                return int(conn.execute(everything).rowcount)
+                conn.execute(self.sql.PURGE_ALL_REPLIES)
+                return int(conn.execute(self.sql.PURGE_ALL).rowcount)
             params = [(int(m),) for m in message_ids if _is_rowid(m)]
-            conn.executemany(
-                "DELETE FROM agent_responses WHERE request_id = ? AND request_id"
-                " IN (SELECT id FROM agent_messages WHERE status = 'dead')",
-                params,
-            )
-            return int(
-                conn.executemany(
-                    "DELETE FROM agent_messages WHERE id = ? AND status = 'dead'", params
-                ).rowcount
-            )
+            conn.executemany(self.sql.PURGE_REPLIES, params)
+            return int(conn.executemany(self.sql.PURGE, params).rowcount)
 
     # -- events ----------------------------------------------------------------------------
     def _publish(
@@ -312,8 +223,7 @@ class SqliteHub(Hub):
         expires = None if ttl is None else now + ttl
         with self.store.write() as conn:
             event_id = conn.execute(
-                "INSERT INTO agent_events (event_type, publisher, payload, published_at,"
-                " expires_at) VALUES (?, ?, ?, ?, ?)",
+                self.sql.PUBLISH,
                 (
                     event_type,
                     publisher,
@@ -335,55 +245,36 @@ class SqliteHub(Hub):
         now = self.clock.now()
         with self.store.write() as conn:
             # The cursor starts at the end of the log: only events published from now on.
-            conn.execute(
-                "INSERT INTO agent_subscriptions (agent_id, event_type, created_at, last_event_id)"
-                " VALUES (?, ?, ?, (SELECT coalesce(max(id), 0) FROM agent_events))"
-                " ON CONFLICT (agent_id, event_type) DO NOTHING",
-                (agent, event_type, iso(now)),
-            )
+            conn.execute(self.sql.SUBSCRIBE, (agent, event_type, iso(now)))
 
     def _unsubscribe(self, agent: str, event_type: str) -> None:
         with self.store.write() as conn:
-            conn.execute(
-                "DELETE FROM agent_subscriptions WHERE agent_id = ? AND event_type = ?",
-                (agent, event_type),
-            )
+            conn.execute(self.sql.UNSUBSCRIBE, (agent, event_type))
 
     def _subscriptions(self, agent: str) -> list[str]:
-        found = self.store.query(
-            "SELECT event_type FROM agent_subscriptions WHERE agent_id = ? ORDER BY event_type",
-            (agent,),
-        )
+        found = self.store.query(self.sql.SUBSCRIPTIONS, (agent,))
         return [r[0] for r in found]
 
     def _read_events(self, agent: str, limit: int) -> list[Event]:
         params = {"agent": agent, "now_iso": iso(self.clock.now()), "limit": limit}
-        if not self.store.query(UNREAD_EVENTS, {**params, "limit": 1}):
+        if not self.store.query(self.sql.UNREAD_EVENTS, {**params, "limit": 1}):
             return []
         with self.store.write() as conn:
-            found = conn.execute(UNREAD_EVENTS, params).fetchall()
+            found = conn.execute(self.sql.UNREAD_EVENTS, params).fetchall()
             cursors: dict[str, int] = {}
             for row in found:
                 cursors[row["event_type"]] = int(row["id"])
             conn.executemany(
-                "UPDATE agent_subscriptions SET last_event_id = ?"
-                " WHERE agent_id = ? AND event_type = ?",
+                self.sql.ADVANCE_CURSOR,
                 [(last, agent, kind) for kind, last in cursors.items()],
             )
         return [rows.event(r) for r in found]
 
     def _tail_events(self, after: str | None, limit: int) -> list[Event]:
         if after is None:
-            sql = (
-                f"SELECT * FROM (SELECT {EVENT_COLUMNS} FROM agent_events"
-                " ORDER BY id DESC LIMIT ?) ORDER BY id"
-            )
-            found = self.store.query(sql, (limit,))
+            found = self.store.query(self.sql.LATEST_EVENTS, (limit,))
         else:
-            found = self.store.query(
-                f"SELECT {EVENT_COLUMNS} FROM agent_events WHERE id > ? ORDER BY id LIMIT ?",
-                (_rowid(after), limit),
-            )
+            found = self.store.query(self.sql.EVENTS_AFTER, (_rowid(after), limit))
         return [rows.event(r) for r in found]
 
     # -- registry ----------------------------------------------------------------------------
@@ -398,14 +289,7 @@ class SqliteHub(Hub):
         now = self.clock.now()
         with self.store.write() as conn:
             row = conn.execute(
-                "INSERT INTO agent_registry (agent_id, status, last_heartbeat, process_id,"
-                " capabilities, current_load, max_concurrent, heartbeat_ttl)"
-                " VALUES (?, 'active', ?, ?, ?, 0, ?, ?)"
-                " ON CONFLICT (agent_id) DO UPDATE SET status = 'active',"
-                " last_heartbeat = excluded.last_heartbeat, process_id = excluded.process_id,"
-                " capabilities = excluded.capabilities, current_load = 0,"
-                " max_concurrent = excluded.max_concurrent,"
-                " heartbeat_ttl = excluded.heartbeat_ttl RETURNING *",
+                self.sql.REGISTER,
                 (agent, iso(now), process_id, json.dumps(list(capabilities)), max_concurrent, ttl),
             ).fetchone()
         return rows.agent(row, now)
@@ -413,26 +297,18 @@ class SqliteHub(Hub):
     def _heartbeat(self, agent: str, load: int | None) -> AgentInfo:
         now = self.clock.now()
         with self.store.write() as conn:
-            row = conn.execute(
-                "UPDATE agent_registry SET last_heartbeat = ?, status = 'active',"
-                " current_load = coalesce(?, current_load) WHERE agent_id = ? RETURNING *",
-                (iso(now), load, agent),
-            ).fetchone()
+            row = conn.execute(self.sql.HEARTBEAT, (iso(now), load, agent)).fetchone()
         if row is None:
             raise NotFound(f"agent {agent!r} is not registered: register before heartbeating")
         return rows.agent(row, now)
 
     def _deregister(self, agent: str) -> None:
         with self.store.write() as conn:
-            conn.execute(
-                "UPDATE agent_registry SET status = 'inactive', current_load = 0"
-                " WHERE agent_id = ?",
-                (agent,),
-            )
+            conn.execute(self.sql.DEREGISTER, (agent,))
 
     def _agents(self) -> list[AgentInfo]:
         now = self.clock.now()
-        found = self.store.query("SELECT * FROM agent_registry ORDER BY agent_id")
+        found = self.store.query(self.sql.AGENTS)
         return [rows.agent(r, now) for r in found]
 
     # -- maintenance -------------------------------------------------------------------------
@@ -448,8 +324,8 @@ class SqliteHub(Hub):
                 break
         while True:
             with self.store.write() as conn:
-                found = {row[0] for row in conn.execute(EXPIRE_STEP, (now, now, STEP))}
-                _count(conn, "expired", len(found))
+                found = {row[0] for row in conn.execute(self.sql.EXPIRE_STEP, (now, now, STEP))}
+                self._count(conn, "expired", len(found))
             expired |= found
             if len(found) < STEP:
                 break
@@ -459,12 +335,14 @@ class SqliteHub(Hub):
     def _prune(self) -> dict[str, int]:
         from agentcomm.sqlite.retention import prune
 
-        return prune(self.store, self.clock.now(), self.settings)
+        return prune(self.store, self.clock.now(), self.settings, self.sql)
 
     def _stats(self) -> Stats:
         from agentcomm.sqlite.retention import depths, totals
 
-        found, counters = self.store.snapshot(lambda conn: (depths(conn), totals(conn)))
+        found, counters = self.store.snapshot(
+            lambda conn: (depths(conn, self.sql), totals(conn, self.sql))
+        )
         known = self._agents()
         return Stats(found, counters, sum(a.alive for a in known), len(known))
 
@@ -482,17 +360,13 @@ class SqliteHub(Hub):
     # -- shared steps ------------------------------------------------------------------------
     def _lookup(self, message_id: str) -> sqlite3.Row:
         """The message row, read outside any transaction; NotFound if there is none."""
-        found = self.store.query(
-            f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?", (_rowid(message_id),)
-        )
+        found = self.store.query(self.sql.MESSAGE, (_rowid(message_id),))
         if not found:
             raise NotFound(f"unknown message id {message_id!r}")
         return found[0]
 
     def _row(self, conn: sqlite3.Connection, message_id: str) -> sqlite3.Row:
-        found = conn.execute(
-            f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?", (_rowid(message_id),)
-        ).fetchone()
+        found = conn.execute(self.sql.MESSAGE, (_rowid(message_id),)).fetchone()
         if found is None:
             raise NotFound(f"unknown message id {message_id!r}")
         return found  # type: ignore[no-any-return]
@@ -507,7 +381,7 @@ class SqliteHub(Hub):
                 f"token does not hold the lease on message {message_id!r}: it "
                 f"was reclaimed or never granted (status {row['status']})"
             )
-        if row["status"] in FINISHED:
+        if Status(row["status"]).finished:
             raise AlreadyFinished(f"message {message_id!r} is already {row['status']}")
         if row["lease_expires_at"] is None or row["lease_expires_at"] <= now:
             raise StaleLease(
@@ -519,10 +393,7 @@ class SqliteHub(Hub):
     def _settle_leases(self, conn: sqlite3.Connection, now: float) -> set[int]:
         """Up to ``STEP`` lapsed leases: back to pending after a backoff, or dead at
         ``max_retries``.  Returns the ids settled."""
-        expired = conn.execute(
-            f"SELECT id, retry_count, max_retries FROM agent_messages WHERE {LAPSED} LIMIT :step",
-            {"now": now, "step": STEP},
-        ).fetchall()
+        expired = conn.execute(self.sql.LAPSED_LEASES, {"now": now, "step": STEP}).fetchall()
         for row in expired:
             self._retry_or_bury(conn, row, "lease expired", now, retry=True, by_holder=False)
         return {int(row["id"]) for row in expired}
@@ -543,27 +414,37 @@ class SqliteHub(Hub):
         by_holder: bool,
     ) -> None:
         retries = int(row["retry_count"] or 0)
-        _count(conn, "failed", 1)
-        if retry and retries < int(row["max_retries"] if row["max_retries"] is not None else 3):
-            conn.execute(
-                "UPDATE agent_messages SET status = 'pending', retry_count = retry_count + 1,"
-                " available_at = ?, last_error = ?, lease_token = NULL,"
-                " lease_expires_at = NULL, claimed_by = NULL WHERE id = ?",
-                (now + self.settings.backoff(retries), reason, row["id"]),
-            )
-            _count(conn, "retried", 1)
+        self._count(conn, "failed", 1)
+        if retry and retries < rows.max_retries(row["max_retries"]):
+            conn.execute(self.sql.RETRY, (now + self.settings.backoff(retries), reason, row["id"]))
+            self._count(conn, "retried", 1)
             return
         # The holder who buries its own message keeps its token, so a second fail or
         # complete from it reads as AlreadyFinished; a lapsed holder reads StaleLease.
-        _count(conn, "dead", 1)  # the lifetime count doubles as the dead letter's place
-        conn.execute(
-            "UPDATE agent_messages SET status = 'dead', last_error = ?, finished_at = ?,"
-            " lease_expires_at = NULL, lease_token = CASE WHEN ? THEN lease_token END,"
-            " dead_order = (SELECT value FROM agent_counters WHERE name = 'dead')"
-            " WHERE id = ?",
-            (reason, now, by_holder, row["id"]),
-        )
-        _answer_death(conn, row["id"], reason, now)
+        self._count(conn, "dead", 1)  # the lifetime count doubles as the dead letter's place
+        conn.execute(self.sql.BURY, (reason, now, by_holder, row["id"]))
+        self._answer_death(conn, row["id"], reason, now)
+
+    def _answer_death(
+        self, conn: sqlite3.Connection, message_id: int, reason: str, now: float
+    ) -> None:
+        """SPEC REQ-007: a request (a correlation id and a deadline) that dies is answered,
+        from the agent that held it last, so its requester stops waiting."""
+        answer = json.dumps({"error": "dead_letter", "reason": reason}, ensure_ascii=False)
+        if conn.execute(self.sql.ANSWER_DEATH, (answer, iso(now), message_id)).rowcount:
+            conn.execute(self.sql.ANSWER_DEATH_LINK, (message_id,))
+
+    def _count(self, conn: sqlite3.Connection, name: str, amount: int) -> None:
+        if amount:
+            conn.execute(self.sql.COUNT, (name, amount))
+
+    def _claim_rows(
+        self, conn: sqlite3.Connection, agent: str, target: str, limit: int, now: float
+    ) -> tuple[str, list[sqlite3.Row]]:
+        """Lease up to ``limit`` pending messages of ``target`` under one fresh token."""
+        token = _new_token()
+        params = _claim_params(agent, token, target, limit, now)
+        return token, conn.execute(self.sql.CLAIM, params).fetchall()
 
 
 def _unreplayable(message_id: str, row: sqlite3.Row) -> Conflict:
@@ -577,14 +458,6 @@ def _unreplayable(message_id: str, row: sqlite3.Row) -> Conflict:
 
 Claimed = tuple[str, str, list[sqlite3.Row]]
 """A claim made in a finishing step: the target, the token, and the rows leased."""
-
-
-def _claim_rows(
-    conn: sqlite3.Connection, agent: str, target: str, limit: int, now: float
-) -> tuple[str, list[sqlite3.Row]]:
-    """Lease up to ``limit`` pending messages of ``target`` under one fresh token."""
-    token = _new_token()
-    return token, conn.execute(CLAIM, _claim_params(agent, token, target, limit, now)).fetchall()
 
 
 def _new_token() -> str:
@@ -625,34 +498,6 @@ def _rowid(message_id: str) -> int:
 def _is_rowid(message_id: str) -> bool:
     # isdigit() alone accepts '²' and other scripts' digits, which int() reads differently.
     return message_id.isascii() and message_id.isdigit() and int(message_id) < 2**63
-
-
-ANSWER_DEATH = """
-INSERT INTO agent_responses (request_id, from_agent, to_agent, response_payload,
-    response_status, created_at)
-SELECT id, coalesce(claimed_by, to_agent), from_agent, ?, 'error', ? FROM agent_messages
-WHERE id = ? AND correlation_id IS NOT NULL AND expires_at IS NOT NULL AND response_id IS NULL
-"""
-
-
-def _answer_death(conn: sqlite3.Connection, message_id: int, reason: str, now: float) -> None:
-    """SPEC REQ-007: a request (a correlation id and a deadline) that dies is answered,
-    from the agent that held it last, so its requester stops waiting."""
-    answer = json.dumps({"error": "dead_letter", "reason": reason}, ensure_ascii=False)
-    if conn.execute(ANSWER_DEATH, (answer, iso(now), message_id)).rowcount:
-        conn.execute(
-            "UPDATE agent_messages SET response_id = last_insert_rowid() WHERE id = ?",
-            (message_id,),
-        )
-
-
-def _count(conn: sqlite3.Connection, name: str, amount: int) -> None:
-    if amount:
-        conn.execute(
-            "INSERT INTO agent_counters (name, value) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET value = value + excluded.value",
-            (name, amount),
-        )
 
 
 def _insert_params(sender: str, m: PreparedMessage, created: str, now: float) -> tuple[object, ...]:

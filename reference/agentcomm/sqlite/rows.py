@@ -8,6 +8,7 @@ import sqlite3
 import time
 
 from agentcomm.models import AgentInfo, Event, Message, Priority, Reply, ReplyStatus, Status
+from agentcomm.settings import HubSettings
 from agentcomm.validation import decode_payload
 
 MESSAGE_COLUMNS = (
@@ -50,9 +51,9 @@ def message(row: sqlite3.Row) -> Message:
         status=_STATUSES[row["status"]],
         priority=_priority(row["priority"]),
         created_at=from_iso(row["created_at"]),
-        timeout_seconds=float(row["timeout_seconds"] or 300),
+        timeout_seconds=float(row["timeout_seconds"] or HubSettings.default_timeout),
         retry_count=int(row["retry_count"] or 0),
-        max_retries=int(row["max_retries"] if row["max_retries"] is not None else 3),
+        max_retries=max_retries(row["max_retries"]),
         correlation_id=row["correlation_id"],
         expires_at=row["expires_at"],
         available_at=float(row["available_at"] or 0),
@@ -60,6 +61,11 @@ def message(row: sqlite3.Row) -> Message:
         last_error=row["last_error"],
         reply_id=None if row["response_id"] is None else str(row["response_id"]),
     )
+
+
+def max_retries(stored: int | None) -> int:
+    """A row's retry budget: a row the design's own INSERT made may have none (the default)."""
+    return int(stored if stored is not None else HubSettings.default_max_retries)
 
 
 def reply(row: sqlite3.Row) -> Reply:

@@ -24,6 +24,7 @@ from agentcomm.errors import (
     CorruptStore,
     NotFound,
 )
+from agentcomm.sqlite import statements
 from agentcomm.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
@@ -82,11 +83,11 @@ class Store:
         """Run several SELECTs that see one snapshot."""
 
         def run() -> T:
-            self.conn.execute("BEGIN")
+            self.conn.execute(statements.BEGIN_READ)
             try:
                 return read(self.conn)
             finally:
-                self.conn.execute("COMMIT")
+                self.conn.execute(statements.COMMIT)
 
         return self.patiently(run, "reading")
 
@@ -172,7 +173,7 @@ class Store:
 
     def _prepare(self, may_adopt: bool) -> None:
         version = int(self.query("PRAGMA user_version")[0][0])
-        tables = {r[0] for r in self.query("SELECT name FROM sqlite_master")}
+        tables = {r[0] for r in self.query(statements.TABLES)}
         with self.mapped("opening"):
             if version > SCHEMA_VERSION:
                 raise ConfigurationError(
@@ -231,7 +232,7 @@ class _Write:
 
     def __enter__(self) -> sqlite3.Connection:
         conn = self.store.conn
-        self.store.patiently(lambda: conn.execute("BEGIN IMMEDIATE"), "starting a write")
+        self.store.patiently(lambda: conn.execute(statements.BEGIN_WRITE), "starting a write")
         return conn
 
     def __exit__(
@@ -240,7 +241,7 @@ class _Write:
         conn = self.store.conn
         if kind is None:
             try:
-                conn.execute("COMMIT")
+                conn.execute(statements.COMMIT)
                 return
             except sqlite3.Error as error:
                 exc = error
@@ -248,7 +249,7 @@ class _Write:
         else:
             action, definite = "writing", True
         with contextlib.suppress(sqlite3.Error):
-            conn.execute("ROLLBACK")
+            conn.execute(statements.ROLLBACK)
         if isinstance(exc, sqlite3.Error):
             # Definite only if the transaction is gone too (rolled back by SQLite or above).
             raise self.store._map(exc, action, definite and not conn.in_transaction) from exc
