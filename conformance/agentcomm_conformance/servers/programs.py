@@ -11,10 +11,6 @@ import shutil
 import socket
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 LOOPBACK = "127.0.0.1"
 FALLBACK_BINARY_DIRS = ("/usr/bin", "/usr/sbin")  # Debian's package, when PATH lacks sbin

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from agentcomm_conformance.servers.programs import openssl_binary
 
