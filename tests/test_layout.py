@@ -117,3 +117,55 @@ def test_every_statement_of_the_sqlite_hub_is_in_statements_py() -> None:
     from agentcomm.sqlite import statements
 
     assert len(list(sql_literals(Path(statements.__file__)))) > 40  # the check sees them
+
+
+MAX_LINES = 400
+"""The most lines a Python source file may have (STYLE.md section 1, issue 14): past it a
+file has, in this project so far, always held more than one concept."""
+
+LONG_FILES = {
+    # Each waits for its split, or is one table that reads best whole.  The list only
+    # shrinks: a file here that drops to the limit, or goes, fails the test below.
+    "reference/agentcomm/api.py": "the contract: each operation, then its primitive's contract",
+    "reference/agentcomm/redis/hub.py": "split planned (issue 14): messages, events, maintenance",
+    "reference/agentcomm/sqlite/hub.py": "split planned (issue 14): messages, events, maintenance",
+    "conformance/agentcomm_conformance/suite/test_compat_redis.py": "the design's key layout",
+    "conformance/agentcomm_conformance/suite/test_compat_sqlite.py": "the design's schema",
+    "conformance/agentcomm_conformance/suite/test_limits.py": "the argument-type cases table",
+    "conformance/agentcomm_conformance/suite/test_messages.py": "split planned (issue 14): ENV/MSG",
+    "tests/history.py": "the recorder and its checker, one format",
+    "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
+    "tests/test_agent_runner.py": "split planned (issue 14): messages, events, stopping",
+    "tests/test_cli.py": "split planned (issue 14): by command group",
+    "tests/test_driver.py": "split planned (issue 14): driver, client, schemas",
+    "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
+    "tests/test_hybrid.py": "split planned (issue 14): traffic, audit trail",
+    "tests/test_model.py": "the state machine's rules, one per hub operation",
+    "tests/test_redis_faults.py": "split planned (issue 14): by what breaks",
+    "tests/test_redis_security.py": "split planned (issue 14): ACL users, TLS, the ACL recipe",
+    "tests/test_shell_session.py": "split planned (issue 14): calls, failures",
+}
+
+
+def line_counts() -> dict[str, int]:
+    """Lines of every Python source file of the project's four trees, by relative path."""
+    trees = ("reference", "conformance", "scenarios", "tests")
+    return {
+        path.relative_to(ROOT).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
+        for tree in trees
+        for path in sorted((ROOT / tree).rglob("*.py"))
+    }
+
+
+def test_no_source_file_is_longer_than_the_limit_unless_listed() -> None:
+    counts = line_counts()
+    assert len(counts) > 150
+    too_long = {p: n for p, n in counts.items() if n > MAX_LINES and p not in LONG_FILES}
+    assert too_long == {}, f"split these along their section rulers: {too_long}"
+
+
+def test_the_list_of_long_files_only_shrinks() -> None:
+    """A listed file that is gone or fits the limit now must leave the list."""
+    counts = line_counts()
+    stale = {p: counts.get(p, "gone") for p in LONG_FILES if counts.get(p, 0) <= MAX_LINES}
+    assert stale == {}, f"remove these from LONG_FILES: {stale}"

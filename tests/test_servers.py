@@ -169,7 +169,9 @@ def test_a_chosen_port_taken_meanwhile_is_replaced_by_another(
         taken = squatter.getsockname()[1]
         ports = iter([taken])
         real_free_port = servers.free_port
-        monkeypatch.setattr(servers, "free_port", lambda: next(ports, None) or real_free_port())
+        monkeypatch.setattr(
+            servers.programs, "free_port", lambda: next(ports, None) or real_free_port()
+        )
         with RedisServer(directory=tmp_path, binary=redis_binary) as server:
             assert server.port != taken
             with client(server.url) as connection:
@@ -203,14 +205,14 @@ def test_the_fake_server_runs_lua_when_lupa_is_installed() -> None:
 
 
 def test_a_missing_binary_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(servers, "redis_server_binary", lambda: None)
+    monkeypatch.setattr(servers.programs, "redis_server_binary", lambda: None)
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="redis-server is not installed"):
         servers.require_redis_server()
 
 
 def test_a_missing_binary_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(servers, "redis_server_binary", lambda: None)
+    monkeypatch.setattr(servers.programs, "redis_server_binary", lambda: None)
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI must provide it"):
         servers.require_redis_server()

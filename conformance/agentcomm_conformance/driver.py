@@ -9,6 +9,7 @@ says in plain words what it did, never a hung suite::
       its stderr ends with:
         | panic: no such table
 
+What travels is ``driver_args.py``'s, and ``driver_checks.py`` judges what came back.
 ``DriverHub`` and ``DriverTarget`` (``driver_target.py``) build on it: one driver seen
 as an ``agentcomm.Hub``, and what ``--impl driver:COMMAND`` runs.
 """
@@ -16,48 +17,40 @@ as an ``agentcomm.Hub``, and what ``--impl driver:COMMAND`` runs.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
-import math
 import os
 import select
 import shlex
-import signal
 import subprocess
 import tempfile
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
 from typing import IO, Any, NoReturn, cast
 
-from agentcomm import Hub
 from agentcomm.driver import PROTOCOL
 from agentcomm.errors import ConfigurationError
-from agentcomm.wire import error_from_wire, from_wire, is_plain, tag, to_wire
+from agentcomm.wire import error_from_wire, from_wire
 from agentcomm_conformance import __version__
+from agentcomm_conformance.driver_args import Inexpressible, allowance, encode, wire_args
+from agentcomm_conformance.driver_checks import (
+    CONTROL_RESULTS,
+    exit_status,
+    hello_problem,
+    no_constant,
+    quote,
+    quote_bytes,
+    refusal,
+    response_problem,
+)
 
 __all__ = ["DriverFailure", "DriverProcess", "Hello", "Inexpressible", "allowance"]
 
 SUITE = f"agentcomm-conformance {__version__}"
-KINDS = ("sqlite", "redis", "hybrid", "other")
 DEFAULT_TIMEOUT = 10.0
 EXIT_GRACE = 5.0
 """Seconds a driver gets to exit after ``close`` (or after its stdout closed)."""
 STDERR_LINES = 12
-MANUAL_CLOCK = "manual_clock"
-QUOTE = 200
-
-WAITS = {
-    "claim": "wait",
-    "claim_many": "wait",
-    "events": "wait",
-    "request": "timeout",
-    "wait_reply": "timeout",
-}
-"""Ops that may block by design, and the argument that bounds them: it adds to the timeout."""
-
-MAX_ALLOWANCE = 3600.0
 
 Transcript = list[tuple[str, Any]]
 
@@ -72,12 +65,6 @@ class DriverFailure(Exception):
         super().__init__(message)
         self.driver = driver
         self.op = op
-
-
-class Inexpressible(ValueError):
-    """An argument that has no JSON form, not even a tagged one (bytes, an arbitrary
-    object): nothing was sent, and ``DriverHub`` turns this into a skip, not a failure.
-    NaN, infinities, lone surrogates and keys that are not strings travel tagged."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,14 +153,14 @@ class DriverProcess:
     def submit(self, op: str, /, **args: Any) -> int:
         """Send one request without waiting; ``collect`` its id later.  Lets several
         drivers work at once: submit to each, then collect from each."""
-        wire_args, tagged = _wire_args(op, args)
+        plain, tagged = wire_args(op, args)
         with self._lock:
             self._check_running(op)
             request_id = self._next_id
-            request = {"id": request_id, "op": op, "args": wire_args}
+            request = {"id": request_id, "op": op, "args": plain}
             if tagged:  # arguments JSON cannot carry, in tagged form (DRIVER.md)
                 request["nonjson"] = tagged
-            line = _encode(request)
+            line = encode(request)
             self._next_id += 1
             self._pending.append(_Pending(request_id, op, time.monotonic(), allowance(op, args)))
             self._record("request", request)
@@ -211,7 +198,7 @@ class DriverProcess:
             what = (
                 f"did not exit within {EXIT_GRACE:g} s of 'close'; it was killed"
                 if code is None
-                else f"exited with {_exit_status(code)} after 'close'"
+                else f"exited with {exit_status(code)} after 'close'"
             )
             self._fail(what, "close")
         self._reap(0.0)
@@ -233,46 +220,13 @@ class DriverProcess:
         request_id = self.submit("hello", protocol=PROTOCOL, suite=SUITE)
         _, response = self._response(request_id)
         if not response["ok"]:
-            error = response["error"]
-            if error["code"] == "protocol":
-                self._fail(
-                    f"refused the handshake: it does not speak protocol {PROTOCOL}, "
-                    f"this suite's ({error['message']})",
-                    "hello",
-                )
-            self._fail(f"refused the handshake with {error['code']!r}: {error['message']}", "hello")
-        return self._read_hello(response["result"])
-
-    def _read_hello(self, result: Any) -> Hello:
-        if not isinstance(result, dict):
-            self._fail(
-                f"answered 'hello' with {_quote(result)}; expected an object with "
-                "protocol, implementation, kind and capabilities",
-                "hello",
-            )
-        for field in ("protocol", "implementation", "kind", "capabilities"):
-            if field not in result:
-                self._fail(f"answered 'hello' without {field!r}: {_quote(result)}", "hello")
-        if isinstance(result["protocol"], bool) or result["protocol"] != PROTOCOL:
-            self._fail(
-                f"speaks protocol {result['protocol']!r}; this suite speaks protocol {PROTOCOL}",
-                "hello",
-            )
-        impl, kind, caps = result["implementation"], result["kind"], result["capabilities"]
-        if not (
-            isinstance(impl, dict)
-            and all(isinstance(impl.get(k), str) for k in ("name", "version"))
-        ):
-            self._fail(
-                f"answered 'hello' with implementation {_quote(impl)}; expected "
-                '{"name": "...", "version": "..."}',
-                "hello",
-            )
-        if kind not in KINDS:
-            self._fail(f"declared kind {kind!r}; expected one of {', '.join(KINDS)}", "hello")
-        if not (isinstance(caps, list) and all(isinstance(c, str) for c in caps)):
-            self._fail(f"declared capabilities {_quote(caps)}; expected a list of names", "hello")
-        return Hello(PROTOCOL, impl["name"], impl["version"], kind, frozenset(caps))
+            self._fail(refusal(response["error"]), "hello")
+        result = response["result"]
+        problem = hello_problem(result)
+        if problem:
+            self._fail(problem, "hello")
+        impl, caps = result["implementation"], frozenset(result["capabilities"])
+        return Hello(PROTOCOL, impl["name"], impl["version"], result["kind"], caps)
 
     # -- reading answers ---------------------------------------------------------------------------
     def _response(self, request_id: int) -> tuple[str, dict[str, Any]]:
@@ -300,29 +254,18 @@ class DriverProcess:
         waiting = f"{due.op!r} (request {due.request_id})"
         line = self._read_line(deadline, waiting, budget, due.op)
         try:
-            data = json.loads(line.decode("utf-8"), parse_constant=_no_constant)
+            data = json.loads(line.decode("utf-8"), parse_constant=no_constant)
         except (UnicodeDecodeError, ValueError):
             self._fail(
                 f"wrote a line that is not JSON while {waiting} was due: "
-                f"{_quote_bytes(line)} (the protocol is one JSON object per line on "
+                f"{quote_bytes(line)} (the protocol is one JSON object per line on "
                 "stdout; logs belong on stderr)",
                 due.op,
             )
         self._record("response", data)
-        problem = _envelope_problem(data)
+        problem = response_problem(data, due.request_id, due.op)
         if problem:
-            self._fail(f"{problem} while {waiting} was due: {_quote(data)}", due.op)
-        if data["id"] is None and not data["ok"]:
-            self._fail(
-                f"could not read request {due.request_id} ({due.op!r}): {data['error']['message']}",
-                due.op,
-            )
-        if data["id"] != due.request_id:
-            self._fail(
-                f"answered with id {data['id']!r} while {waiting} was due (a driver "
-                "answers every request once, in the order they came)",
-                due.op,
-            )
+            self._fail(problem, due.op)
         return cast(dict[str, Any], data)
 
     def _read_line(self, deadline: float, waiting: str, budget: float, op: str) -> bytes:
@@ -341,7 +284,7 @@ class DriverProcess:
             chunk = os.read(self._out, 65536)
             if not chunk:
                 rest = bytes(self._buffer).strip()
-                tail = f", after an unfinished line {_quote_bytes(rest)}" if rest else ""
+                tail = f", after an unfinished line {quote_bytes(rest)}" if rest else ""
                 self._lost(f"before answering {waiting}{tail}", op, "stdout")
             self._buffer += chunk
 
@@ -349,14 +292,14 @@ class DriverProcess:
         expected = CONTROL_RESULTS.get(op)
         if expected is not None:
             if not expected[0](result):
-                self._fail(f"answered {op!r} with {_quote(result)}; expected {expected[1]}", op)
+                self._fail(f"answered {op!r} with {quote(result)}; expected {expected[1]}", op)
             return result
         try:
             return from_wire(op, result)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             self._fail(
                 f"answered {op!r} with a result the suite cannot read "
-                f"({type(exc).__name__}: {exc}): {_quote(result)}",
+                f"({type(exc).__name__}: {exc}): {quote(result)}",
                 op,
             )
 
@@ -397,7 +340,7 @@ class DriverProcess:
         code = self._wait_exit(EXIT_GRACE)
         if code is None:
             self._fail(f"closed its {pipe} {when} but did not exit; it was killed", op)
-        self._fail(f"exited with {_exit_status(code)} {when}", op)
+        self._fail(f"exited with {exit_status(code)} {when}", op)
 
     def _fail(self, what: str, op: str) -> NoReturn:
         """Stop the driver for good and raise its verdict, with the tail of its stderr."""
@@ -455,125 +398,3 @@ def _spawn(argv: list[str], stderr: IO[bytes], command: str, name: str) -> subpr
             driver=name,
             op=None,
         ) from None
-
-
-# -- checking what came back ----------------------------------------------------------------------
-def _envelope_problem(data: Any) -> str | None:
-    """What is wrong with a response object, in plain words, or None."""
-    if not isinstance(data, dict):
-        kind = {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-            type(data), "number"
-        )
-        return f"wrote a JSON {kind} where a response object was due"
-    if "id" not in data:
-        return "answered without an 'id'"
-    if isinstance(data["id"], bool) or not isinstance(data["id"], (int, type(None))):
-        return f"answered with id {data['id']!r}, which is not an integer"
-    if not isinstance(data.get("ok"), bool):
-        return "answered without 'ok' true or false"
-    body = "result" if data["ok"] else "error"
-    if body not in data:
-        return f"answered ok={str(data['ok']).lower()} without {body!r}"
-    extra = sorted(set(data) - {"id", "ok", body})
-    if extra:
-        return f"answered with fields {extra} that a response does not have"
-    return None if data["ok"] else _error_problem(data["error"])
-
-
-def _error_problem(error: Any) -> str | None:
-    if not isinstance(error, dict):
-        return "answered ok=false with an 'error' that is not an object"
-    for field, kind in (("code", str), ("message", str), ("definite", bool)):
-        if not isinstance(error.get(field), kind):
-            return f"answered ok=false with an error whose {field!r} is not a {kind.__name__}"
-    return None
-
-
-CONTROL_RESULTS: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "new_hub": (
-        lambda r: isinstance(r, dict) and set(r) == {"hub"} and isinstance(r["hub"], str),
-        '{"hub": "<locator>"}',
-    ),
-    "open": (lambda r: r is None, "null"),
-    "advance_clock": (lambda r: r is None, "null"),
-    "read_clock": (
-        lambda r: isinstance(r, (int, float)) and not isinstance(r, bool),
-        "a number (the handle's time, epoch seconds)",
-    ),
-    "close": (lambda r: r is None, "null"),
-}
-
-
-def _exit_status(code: int) -> str:
-    if code < 0:
-        try:
-            return f"signal {signal.Signals(-code).name}"
-        except ValueError:
-            return f"signal {-code}"
-    return f"code {code}"
-
-
-def _quote(value: Any) -> str:
-    text = json.dumps(value, ensure_ascii=False, default=repr)
-    return text if len(text) <= QUOTE else f"{text[:QUOTE]}... ({len(text)} characters)"
-
-
-def _quote_bytes(line: bytes) -> str:
-    text = repr(line.decode("utf-8", "replace")[:QUOTE])
-    return text if len(line) <= QUOTE else f"{text}... ({len(line)} bytes)"
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-# -- sending arguments -------------------------------------------------------------------------
-def _wire_args(op: str, args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The arguments that travel as plain JSON, and those that JSON cannot carry (NaN, a
-    lone surrogate, a key that is not a string: JSON would turn ``{1: "a"}`` into
-    ``{"1": "a"}``, hiding it from the hub that must refuse it) in tagged form."""
-    plain: dict[str, Any] = {}
-    tagged: dict[str, Any] = {}
-    for name, value in args.items():
-        wire = _jsonable(value)
-        if is_plain(wire):
-            plain[name] = wire
-            continue
-        try:
-            tagged[name] = tag(wire)
-        except TypeError as exc:
-            raise Inexpressible(
-                f"argument {name!r} of {op!r} cannot travel to a driver: {exc}"
-            ) from None
-    return plain, tagged
-
-
-def _jsonable(value: Any) -> Any:
-    """An argument in the shape of JSON: ``Outgoing`` as an object, enums by ``to_wire``;
-    sets, tuples and generators as lists (which JSON can carry is ``_wire_args``' call)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
-    if isinstance(value, Mapping):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray)):
-        return [_jsonable(v) for v in value]
-    return to_wire(value)
-
-
-def _encode(request: dict[str, Any]) -> bytes:
-    return json.dumps(request, ensure_ascii=False, allow_nan=False).encode("utf-8") + b"\n"
-
-
-def allowance(op: str, args: Mapping[str, Any]) -> float:
-    """How long ``op`` may block by design: its ``wait`` or ``timeout`` (0 for other ops)."""
-    name = WAITS.get(op)
-    if name is None:
-        return 0.0
-    value = args.get(name, inspect.signature(getattr(Hub, op)).parameters[name].default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return 0.0
-    try:
-        seconds = float(value)
-    except OverflowError:  # 10**400: the hub refuses it at once
-        return 0.0
-    return min(max(0.0, seconds), MAX_ALLOWANCE) if math.isfinite(seconds) else 0.0

@@ -16,15 +16,10 @@ from typing import Any, cast
 import pytest
 
 from agentcomm import Claim, Clock, Hub, ManualClock
-from agentcomm.driver import HUB_OPS
+from agentcomm.driver import HUB_OPS, MANUAL_CLOCK
 from agentcomm.errors import AgentCommError, ConfigurationError
-from agentcomm_conformance.driver import (
-    DEFAULT_TIMEOUT,
-    MANUAL_CLOCK,
-    DriverProcess,
-    Inexpressible,
-    allowance,
-)
+from agentcomm_conformance.driver import DEFAULT_TIMEOUT, DriverProcess
+from agentcomm_conformance.driver_args import Inexpressible, allowance
 
 __all__ = ["DriverHub", "DriverTarget", "SharedClock"]
 

@@ -27,10 +27,11 @@ import pytest
 import agentcomm
 import agentcomm_conformance
 from agentcomm import Hub, errors
+from agentcomm.driver import MANUAL_CLOCK
 from agentcomm_conformance.scenario_checks import fill, first_mismatch, reply_problem
 from agentcomm_conformance.scenario_format import AgentSpec, Case, StepFailed
 from agentcomm_conformance.spec import statements
-from agentcomm_conformance.target import MANUAL_CLOCK, InProcessTarget, ReferenceTarget, Target
+from agentcomm_conformance.target import InProcessTarget, ReferenceTarget, Target
 
 WAIT_LIMIT = 15.0
 """Longest a ``wait_until``, an agent start or a ``stop`` may take before the step fails."""

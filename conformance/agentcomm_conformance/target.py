@@ -26,11 +26,10 @@ from typing import Any, Protocol
 
 import agentcomm
 from agentcomm import Clock, Hub, ManualClock, connect
+from agentcomm.driver import MANUAL_CLOCK
 from agentcomm.errors import ConfigurationError
 from agentcomm.urls import KINDS, fresh_url, hub_class
 from agentcomm_conformance.servers import FakeRedisServer, RedisServer
-
-MANUAL_CLOCK = "manual_clock"
 
 
 class Target(Protocol):

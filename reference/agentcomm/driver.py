@@ -34,7 +34,7 @@ from agentcomm.ops import OPS
 from agentcomm.urls import KINDS, connect, fresh_url, hub_class, parse
 from agentcomm.wire import ERRORS, BadTag, error_to_wire, to_wire, untag
 
-__all__ = ["HUB_OPS", "KINDS", "PROTOCOL", "Driver", "serve"]
+__all__ = ["HUB_OPS", "KINDS", "MANUAL_CLOCK", "PROTOCOL", "Driver", "serve"]
 
 PROTOCOL = 1
 """The driver protocol version this module speaks."""
@@ -46,6 +46,7 @@ WIRE_CODES = {*ERRORS, "protocol", "unsupported", "internal"} - {"error"}
 """The error codes of DRIVER.md's table."""
 
 MANUAL_CLOCK = "manual_clock"
+"""The capability of a hub whose time a test sets (``now=``); the suite imports it from here."""
 CLAIM_NEXT = "claim_next"
 
 HUB_OP_NAMES = tuple(OPS)

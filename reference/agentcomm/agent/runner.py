@@ -1,41 +1,31 @@
-"""The design's agent loop as one process; ``agentcomm agent run`` is a thin wrapper.
+"""``AgentRunner``: the loop itself, with what it was asked to do and what it counts.
 
-The design's bash loop registers, heartbeats, reads its inbox, dispatches on the message
-type, replies, reads its events, sleeps 30 s, and marks itself inactive on SIGTERM.  The
-runner keeps that shape with three changes a shell loop cannot easily make:
-
-* it *claims* messages (a lease and a token), so a message being handled when the agent
-  dies comes back to another agent instead of being lost, and it extends the lease while
-  a slow handler runs;
-* handlers are programs (``TYPE=CMD``) split with shlex and run without a shell, the
-  payload on stdin: nothing from a message is ever executed or put on a command line;
-* it waits on the hub (a short claim wait) instead of sleeping, so it answers at once and
-  still stops within two seconds of SIGTERM.
-
-One thread, no locks: signal handlers only set a flag that the loop reads between steps.
+Registers, heartbeats, claims from its sources in turn, dispatches each message to its
+handler (``child.py`` runs it), replies or fails, handles events, sweeps and prunes, and
+deregisters when stopped.  The waiting and stopping is ``control.py``'s.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import enum
-import errno
 import json
 import os
-import shlex
-import shutil
-import signal
-import stat
-import subprocess
 import sys
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import IO, Any
 
 from agentcomm import validation as v
+from agentcomm.agent.child import (
+    EX_DATAERR,
+    Argv,
+    failure_reason,
+    output_payload,
+    run_child,
+    stdin_for,
+)
+from agentcomm.agent.control import POLL_STEP, Every, StopFlag, pause, signal_ready
 from agentcomm.api import Hub
 from agentcomm.errors import (
     BackendUnavailable,
@@ -47,48 +37,10 @@ from agentcomm.errors import (
 from agentcomm.models import Claim, Event, Message, ReplyStatus, Status
 from agentcomm.urls import ENV_AGENT, ENV_URL
 
-__all__ = [
-    "EX_DATAERR",
-    "AgentConfig",
-    "AgentRunner",
-    "Finished",
-    "StopFlag",
-    "Summary",
-    "parse_handler",
-    "pause",
-    "run_child",
-    "signal_ready",
-    "stop_on_signals",
-]
+__all__ = ["AgentConfig", "AgentRunner", "Outcome", "Summary"]
 
-EX_DATAERR = 65
-"""sysexits.h: the input was bad.  A handler exiting with it dead-letters the message."""
-POLL_STEP = 0.2
-"""How often a running handler is checked on; bounds how late a stop request is noticed."""
-TERMINATE_GRACE = 1.0
-"""Seconds a handler gets between SIGTERM and SIGKILL."""
-STDERR_TAIL = 1000
 BACKEND_PAUSE = 1.0
 """Pause after the store was unavailable, so a locked hub is not hammered."""
-
-Argv = tuple[str, ...]
-
-
-def parse_handler(spec: str, *, event: bool = False) -> tuple[str, Argv]:
-    """``TYPE=CMD`` -> (type, argv).  CMD is split with shlex and its program must exist."""
-    kind, sep, command = spec.partition("=")
-    check = v.check_event_type if event else v.check_message_type
-    if not sep:
-        raise InvalidInput(f"handler {spec!r} is not TYPE=CMD")
-    try:
-        argv = tuple(shlex.split(command))
-    except ValueError as exc:
-        raise InvalidInput(f"handler command {command!r} cannot be split: {exc}") from None
-    if not argv:
-        raise InvalidInput(f"handler {spec!r} names no command")
-    if shutil.which(argv[0]) is None:
-        raise ConfigurationError(f"handler program {argv[0]!r} for {kind!r} is not executable")
-    return check(kind), argv
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,137 +80,6 @@ class Outcome(str, enum.Enum):
     DEAD = "dead"
     RELEASED = "released"
     LOST = "lease_lost"
-
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM.  The handler only records the signal: raising from it could
-    cut a hub call in half, so the loop looks at the flag between steps instead."""
-
-    def __init__(self) -> None:
-        self.signal: int | None = None
-
-    @property
-    def requested(self) -> bool:
-        return self.signal is not None
-
-    def set(self, signum: int, _frame: object = None) -> None:
-        self.signal = signum
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[StopFlag]:
-    """A StopFlag wired to SIGINT and SIGTERM for the duration of the block."""
-    flag = StopFlag()
-    if threading.current_thread() is not threading.main_thread():
-        yield flag  # only the main thread may install handlers; callers stop otherwise
-        return
-    previous = {s: signal.signal(s, flag.set) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield flag
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def pause(stop: StopFlag, seconds: float) -> None:
-    """Sleep up to ``seconds``, waking within POLL_STEP of a stop request."""
-    until = time.monotonic() + seconds
-    while not stop.requested and (left := until - time.monotonic()) > 0:
-        time.sleep(min(left, POLL_STEP))
-
-
-class Every:
-    """A periodic chore on the monotonic clock: ``due()`` is true once per period."""
-
-    def __init__(self, period: float) -> None:
-        self.period = period
-        self.next = time.monotonic() + period
-
-    def stop(self) -> None:
-        self.next = float("inf")
-
-    def due(self) -> bool:
-        now = time.monotonic()
-        if now < self.next:
-            return False
-        self.next = now + self.period
-        return True
-
-
-@dataclasses.dataclass(frozen=True)
-class Finished:
-    returncode: int
-    stdout: bytes
-    stderr: bytes
-
-
-def run_child(
-    argv: Argv,
-    stdin: bytes,
-    env: Mapping[str, str],
-    keep_going: Callable[[], bool],
-    step: float = POLL_STEP,
-) -> Finished | None:
-    """Run ``argv`` to completion, calling ``keep_going()`` every ``step`` seconds.
-
-    Returns None when ``keep_going`` said stop (the child is then terminated); a program
-    that cannot be started exits 127, as in a shell.  The input
-    comes from a temporary file, not a pipe: a timed-out ``communicate`` can be resumed for
-    output but would never finish writing input, and a file needs no writer.
-    """
-    with tempfile.TemporaryFile() as feed:
-        feed.write(stdin)
-        feed.seek(0)
-        # A session of its own: SIGTERM reaches the handler's children, and a Ctrl-C meant
-        # for the agent reaches only the agent, which then stops the handler itself.
-        try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=feed,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=dict(env),
-                start_new_session=True,
-            )
-        except OSError as exc:  # reported like a shell's 127, so it is retried like a failure
-            return Finished(127, b"", f"cannot start {argv[0]!r}: {exc}".encode())
-    with proc:
-        try:
-            return _supervise(proc, keep_going, step)
-        except BaseException:
-            _terminate(proc)
-            raise
-
-
-def _supervise(
-    proc: subprocess.Popen[bytes], keep_going: Callable[[], bool], step: float
-) -> Finished | None:
-    # communicate() rather than wait(): it drains both pipes, so a chatty handler cannot
-    # block on a full pipe while we wait for it.
-    while True:
-        try:
-            out, err = proc.communicate(timeout=step)
-        except subprocess.TimeoutExpired:
-            if keep_going():
-                continue
-            _terminate(proc)
-            return None
-        return Finished(proc.returncode, out, err)
-
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM the handler's process group; SIGKILL it after TERMINATE_GRACE."""
-    _signal_group(proc, signal.SIGTERM)
-    try:
-        proc.communicate(timeout=TERMINATE_GRACE)
-    except subprocess.TimeoutExpired:
-        _signal_group(proc, signal.SIGKILL)
-        proc.wait()
-
-
-def _signal_group(proc: subprocess.Popen[bytes], signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signum)
 
 
 class AgentRunner:
@@ -429,7 +250,7 @@ class AgentRunner:
         step = max(0.01, min(POLL_STEP, claim.message.timeout_seconds / 6))
         result = run_child(
             argv,
-            _stdin(claim.message.payload),
+            stdin_for(claim.message.payload),
             self._message_env(claim.message),
             lambda: self._keep_handling(claim, renew),
             step,
@@ -438,9 +259,9 @@ class AgentRunner:
             return self._release(claim) if self.stop.requested else Outcome.LOST
         if result.returncode == 0:
             return self._reply(
-                claim, _output_payload(result.stdout), ReplyStatus.SUCCESS, Outcome.REPLIED
+                claim, output_payload(result.stdout), ReplyStatus.SUCCESS, Outcome.REPLIED
             )
-        reason = _failure_reason(result)
+        reason = failure_reason(result)
         return self._fail(claim, reason, retry=result.returncode != EX_DATAERR)
 
     def _keep_handling(self, claim: Claim, renew: Every) -> bool:
@@ -514,11 +335,11 @@ class AgentRunner:
         if argv is None:  # subscribed by an earlier run, not handled by this one
             self._note("event_skipped", id=event.id, type=event.event_type)
             return
-        result = run_child(argv, _stdin(event.payload), self._event_env(event), self._keep_idle)
+        result = run_child(argv, stdin_for(event.payload), self._event_env(event), self._keep_idle)
         ok = result is not None and result.returncode == 0
         self.summary.events += ok
         self.summary.event_failures += not ok
-        error = None if ok or result is None else _failure_reason(result)
+        error = None if ok or result is None else failure_reason(result)
         self._note(
             "event",
             id=event.id,
@@ -569,69 +390,3 @@ class AgentRunner:
         self._log.write(line)
         self._log.flush()
         return line
-
-
-def signal_ready(path: str, line: str, stop: StopFlag) -> None:
-    """Write ``line`` to ``path``: into it if it is a FIFO (once a reader has it open,
-    so ``read -r line < PATH`` waits for readiness without polling), else as a new file
-    that appears whole (written aside, then renamed)."""
-    try:
-        if stat.S_ISFIFO(os.stat(path).st_mode):
-            _write_fifo(path, line.encode("utf-8"), stop)
-            return
-    except FileNotFoundError:
-        pass
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write the ready file {path!r}: {exc}") from None
-    aside = f"{path}.{os.getpid()}.tmp"
-    try:
-        with open(aside, "w", encoding="utf-8") as out:
-            out.write(line)
-        os.replace(aside, path)
-    except OSError as exc:
-        raise ConfigurationError(f"cannot write the ready file {path!r}: {exc}") from None
-
-
-def _write_fifo(path: str, data: bytes, stop: StopFlag) -> None:
-    # Non-blocking: a FIFO nobody reads yet must not keep a SIGTERM from stopping us.
-    while not stop.requested:
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:  # ENXIO: no reader yet
-                raise
-            time.sleep(POLL_STEP)
-            continue
-        try:
-            os.write(fd, data)  # one line, under PIPE_BUF: written whole
-        finally:
-            os.close(fd)
-        return
-
-
-def _stdin(payload: Any) -> bytes:
-    return json.dumps(payload, ensure_ascii=False).encode("utf-8")
-
-
-def _output_payload(stdout: bytes) -> Any:
-    """A handler's answer: its stdout as JSON, else as a string; nothing at all is null."""
-    text = stdout.decode("utf-8", errors="replace").removesuffix("\n")
-    if not text:
-        return None
-    try:
-        return json.loads(text, parse_constant=_not_json)
-    except ValueError:
-        return text
-
-
-def _not_json(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _failure_reason(result: Finished) -> str:
-    code = result.returncode
-    how = f"handler exited {code}"
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            how = f"handler killed by {signal.Signals(-code).name}"
-    return f"{how}: {result.stderr.decode('utf-8', errors='replace')[-STDERR_TAIL:]}"

@@ -1,121 +1,35 @@
-"""Private Redis servers for tests and the conformance suite.
+"""``RedisServer``: a real ``redis-server`` process of a test's own.
 
-A test that talks to Redis needs a server of its own: one it may kill, pause and restart,
-whose data lives in the test's temporary directory, on a port nobody else uses (never
-6379, never a shared instance that a FLUSHALL could wreck).  ``RedisServer`` runs a real
-``redis-server`` process that way; ``FakeRedisServer`` serves fakeredis over TCP, so that
-several OS processes can share one fake Redis when no binary is installed.
-
-Only the standard library is imported here: this module ships with the conformance
-package, whose base install has neither redis-py nor fakeredis.  Neither pytest: the
-one helper that speaks pytest's language imports it when called.
+Its start, stop, kill, pause and restart, its command line (no redis.conf is read) and
+its ACL file.  Whether it answers is ``probe.py``'s question, and the certificates a TLS
+server needs are ``tls.py``'s: each is a concern of its own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
-import importlib.util
 import os
-import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
-import threading
 import time
-import urllib.parse
-from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-LOOPBACK = "127.0.0.1"
+from agentcomm_conformance.servers import probe, programs
+from agentcomm_conformance.servers.programs import LOOPBACK, redis_url
+from agentcomm_conformance.servers.tls import make_certificates
+
+__all__ = ["RedisServer"]
+
 STARTUP_TIMEOUT = 10.0  # seconds; a loaded CI machine starts redis-server in well under one
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL
 POLL_INTERVAL = 0.02  # seconds between two readiness probes
 LOG_TAIL_LINES = 20
-FALLBACK_BINARY_DIRS = ("/usr/bin", "/usr/sbin")  # Debian's package, when PATH lacks sbin
-
-
-def redis_server_binary() -> str | None:
-    """The ``redis-server`` to run, or None when this machine has none."""
-    return _find_program("redis-server")
-
-
-def openssl_binary() -> str | None:
-    """The ``openssl`` command line tool that makes a TLS server's certificates, or None."""
-    return _find_program("openssl")
-
-
-def _find_program(name: str) -> str | None:
-    """``shutil.which``, also looking where Debian installs daemons, which PATH may omit."""
-    found = shutil.which(name)
-    if found is not None:
-        return found
-    for directory in FALLBACK_BINARY_DIRS:
-        candidate = Path(directory, name)
-        if candidate.is_file() and os.access(candidate, os.X_OK):
-            return str(candidate)
-    return None
-
-
-def require_redis_server() -> str:
-    """The ``redis-server`` path for a test that needs one, else skip the test.
-
-    Under CI (``CI=true``) a missing server fails the test instead: CI installs one, so
-    its absence there is a broken setup, which a skip would hide.
-    """
-    return _require_program("redis-server", redis_server_binary())
-
-
-def require_openssl() -> str:
-    """The ``openssl`` path for a TLS test; the policy of ``require_redis_server``."""
-    return _require_program("openssl", openssl_binary())
-
-
-def _require_program(name: str, found: str | None) -> str:
-    if found is not None:
-        return found
-    import pytest  # only here: the module itself must not depend on pytest
-
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{name} is not installed, and CI=true: CI must provide it", pytrace=False)
-    pytest.skip(f"{name} is not installed (Debian: apt-get install {name})")
-
-
-def free_port() -> int:
-    """A loopback TCP port that was free a moment ago.
-
-    The port is released before the caller binds it, so another process may take it in
-    between; ``RedisServer`` retries with a new port when that happens.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def redis_url(
-    port: int,
-    *,
-    tls: bool = False,
-    username: str | None = None,
-    password: str | None = None,
-    db: int = 0,
-) -> str:
-    """A redis-py URL for a loopback server; credentials are percent-encoded."""
-    scheme = "rediss" if tls else "redis"
-    credentials = ""
-    if username is not None or password is not None:
-        user = urllib.parse.quote(username or "", safe="")
-        secret = urllib.parse.quote(password or "", safe="")
-        credentials = f"{user}:{secret}@" if password is not None else f"{user}@"
-    return f"{scheme}://{credentials}{LOOPBACK}:{port}/{db}"
 
 
 class RedisServer:
@@ -149,7 +63,7 @@ class RedisServer:
         self.acl_lines = list(acl_lines) if acl_lines is not None else None
         self.tls = tls
         self._binary = binary
-        self._port = port if port is not None else free_port()
+        self._port = port if port is not None else programs.free_port()
         self._port_may_change = port is None  # until the first start succeeds
         self._process: subprocess.Popen[bytes] | None = None
         self._paused = False
@@ -221,7 +135,7 @@ class RedisServer:
             try:
                 self._wait_until_ready(log_offset)
             except _PortTakenError:
-                self._port = free_port()
+                self._port = programs.free_port()
                 continue
             self._port_may_change = False
             return
@@ -302,7 +216,7 @@ class RedisServer:
             make_certificates(self.directory / "tls")
 
     def _launch(self) -> None:
-        binary = self._binary or redis_server_binary()
+        binary = self._binary or programs.redis_server_binary()
         if binary is None:
             raise RuntimeError("redis-server is not installed")
         with self.output_file.open("ab") as output:  # the child keeps its own descriptor
@@ -397,34 +311,8 @@ class RedisServer:
         )
 
     def _answers(self, pid: int) -> bool:
-        """Whether this very process (not another server on the port) answers, loaded.
-
-        ``INFO server`` names the process and, unlike PING, answers while the data is
-        still loading; the trailing QUIT makes the server hang up once it has replied.
-        """
-        commands = [_resp("INFO", "server"), _resp("INFO", "persistence"), _resp("QUIT")]
-        if self.password is not None:
-            commands.insert(0, _resp("AUTH", self.password))
-        try:
-            with self._probe_connection() as connection:
-                connection.sendall(b"".join(commands))
-                reply = _read_until_closed(connection)
-        except OSError:  # refused, reset, or TLS not up yet
-            return False
-        return _is_ready(reply, pid)
-
-    @contextlib.contextmanager
-    def _probe_connection(self) -> Iterator[socket.socket]:
-        raw = socket.create_connection((LOOPBACK, self._port), timeout=0.5)
-        try:
-            if self.ca_file is None:
-                yield raw
-            else:
-                context = ssl.create_default_context(cafile=str(self.ca_file))
-                with context.wrap_socket(raw, server_hostname=LOOPBACK) as wrapped:
-                    yield wrapped
-        finally:
-            raw.close()
+        """Whether this very process (not another server on the port) answers, loaded."""
+        return probe.answers(self._port, pid, password=self.password, ca_file=self.ca_file)
 
 
 class _PortTakenError(Exception):
@@ -449,33 +337,6 @@ def _acl_file_lines(acl_lines: list[str], password: str | None) -> list[str]:
     return [f"user default on >{password} ~* &* +@all", *acl_lines]
 
 
-def _resp(*words: str) -> bytes:
-    """One command in the Redis protocol, safe for any byte in the arguments."""
-    encoded = [word.encode() for word in words]
-    parts = [b"*%d\r\n" % len(encoded)]
-    parts += [b"$%d\r\n%s\r\n" % (len(word), word) for word in encoded]
-    return b"".join(parts)
-
-
-def _read_until_closed(connection: socket.socket) -> bytes:
-    """Everything the server sends until it hangs up (the socket's timeout bounds each read)."""
-    chunks = []
-    while chunk := connection.recv(65536):
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _is_ready(reply: bytes, pid: int) -> bool:
-    """Whether a probe's replies show server ``pid`` with its data loaded.
-
-    A user the probe cannot authenticate as (an ACL file that disables the default user)
-    gets NOAUTH or NOPERM for INFO: the server answers, which is all that can be known.
-    """
-    if b"process_id:%d\r\n" % pid in reply:
-        return b"\r\nloading:0\r\n" in reply  # not Redis 7's "async_loading:0"
-    return reply.startswith((b"-NOAUTH", b"-NOPERM", b"-WRONGPASS"))
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -492,214 +353,6 @@ def _tail(path: Path, offset: int) -> str:
     except FileNotFoundError:
         return "(no such file)"
     return "\n".join(text.splitlines()[-LOG_TAIL_LINES:]) or "(empty)"
-
-
-# -- TLS certificates -------------------------------------------------------------------
-
-SERVER_EXTENSIONS = """\
-basicConstraints = critical, CA:FALSE
-keyUsage = critical, digitalSignature, keyEncipherment
-extendedKeyUsage = serverAuth
-subjectAltName = IP:127.0.0.1, DNS:localhost
-subjectKeyIdentifier = hash
-authorityKeyIdentifier = keyid, issuer
-"""
-
-
-def make_certificates(directory: Path) -> None:
-    """A throwaway CA and a server certificate it signed for 127.0.0.1 and localhost.
-
-    Files: ``ca.crt``, ``ca.key``, ``server.crt``, ``server.key``.  The extensions are the
-    ones strict verifiers demand (Python 3.13's default context sets VERIFY_X509_STRICT).
-    EC keys, because generating them takes no noticeable time.
-    """
-    openssl = openssl_binary()
-    if openssl is None:
-        raise RuntimeError("openssl is not installed; a TLS server needs it for certificates")
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "server.ext").write_text(SERVER_EXTENSIONS, encoding="ascii")
-    key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl(
-        directory,
-        openssl,
-        "req",
-        "-x509",
-        *key,
-        "-days",
-        "2",
-        "-subj",
-        "/CN=agentcomm throwaway test CA",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-        "-addext",
-        "keyUsage=critical,keyCertSign,cRLSign",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.crt",
-    )
-    _openssl(
-        directory,
-        openssl,
-        "req",
-        "-new",
-        *key,
-        "-subj",
-        "/CN=localhost",
-        "-keyout",
-        "server.key",
-        "-out",
-        "server.csr",
-    )
-    _openssl(
-        directory,
-        openssl,
-        "x509",
-        "-req",
-        "-in",
-        "server.csr",
-        "-days",
-        "2",
-        "-CA",
-        "ca.crt",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-extfile",
-        "server.ext",
-        "-out",
-        "server.crt",
-    )
-
-
-def _openssl(directory: Path, openssl: str, *arguments: str) -> None:
-    result = subprocess.run(
-        [openssl, *arguments],
-        cwd=directory,
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"openssl {arguments[0]} failed:\n{result.stderr.decode(errors='replace')}"
-        )
-
-
-# -- fakeredis over TCP -----------------------------------------------------------------
-
-
-def fakeredis_runs_lua() -> bool:
-    """Whether fakeredis can run EVAL: it needs ``lupa`` (``pip install 'fakeredis[lua]'``).
-
-    Without it fakeredis still imports, and answers EVAL, EVALSHA and SCRIPT with
-    "unknown command": a hub built on Lua scripts would fail far from the cause.
-    """
-    return importlib.util.find_spec("lupa") is not None
-
-
-class FakeRedisServer:
-    """fakeredis's ``TcpFakeServer`` on a free loopback port, served from a daemon thread.
-
-    Unlike an in-process ``FakeRedis``, it is one server that several OS processes reach
-    through ``url``, as they would a real one.  It lives as long as this process, and
-    keeps nothing on disk: restarting it loses everything.
-    """
-
-    def __init__(self, *, require_lua: bool = True) -> None:
-        self.require_lua = require_lua
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the fake Redis server is not started")
-        port: int = self._server.server_address[1]
-        return port
-
-    @property
-    def url(self) -> str:
-        return redis_url(self.port)
-
-    def start(self) -> None:
-        """Bind port 0 (the kernel picks a free one, no race) and serve in the background."""
-        if self._server is not None:
-            raise RuntimeError("the fake Redis server is already running")
-        if self.require_lua and not fakeredis_runs_lua():
-            raise RuntimeError(
-                "fakeredis cannot run Lua scripts without lupa: pip install 'fakeredis[lua]'"
-            )
-        # Lazily, and by name: neither this module nor its type check may need fakeredis.
-        fakeredis = importlib.import_module("fakeredis")
-        self._server = fakeredis.TcpFakeServer((LOOPBACK, 0), server_type="redis")
-        self._server.RequestHandlerClass = _keep_open_handler(self._server.RequestHandlerClass)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fakeredis:{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop serving, close the listening socket and every client, join the thread."""
-        server, thread = self._server, self._thread
-        if server is None:
-            return
-        server.shutdown()  # sets fakeredis's own event too, which ends each client's loop
-        server.server_close()  # joins the client threads
-        if thread is not None:
-            thread.join()
-        self._server = self._thread = None
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
-__all__ = [
-    "FakeRedisServer",
-    "RedisServer",
-    "fakeredis_runs_lua",
-    "free_port",
-    "make_certificates",
-    "openssl_binary",
-    "redis_server_binary",
-    "redis_url",
-    "require_openssl",
-    "require_redis_server",
-]
-
-
-def _keep_open_handler(base: Any) -> Any:
-    """fakeredis 2.40's TCP handler closes the connection after any error reply (its
-    fake connection raises the error, and the handler's loop ends on exceptions).  A real
-    server answers ``-ERR`` and goes on; so does this handler, which hands the error back
-    to be written as a reply instead."""
-
-    class KeepOpenHandler(base):  # type: ignore[misc]
-        def setup(self) -> None:
-            super().setup()
-            read = self.current_client.read_response
-
-            def read_keeping_errors(*args: Any, **kwargs: Any) -> Any:
-                try:
-                    return read(*args, **kwargs)
-                except importlib.import_module("redis").ResponseError as exc:
-                    return exc
-
-            self.current_client.read_response = read_keeping_errors
-
-    return KeepOpenHandler
 
 
 def _die_with_parent() -> None:
