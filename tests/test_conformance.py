@@ -215,6 +215,13 @@ def test_docs_says_where_the_installation_keeps_the_protocol_and_the_cases(tmp_p
     assert list(tmp_path.iterdir()) == []  # it ran nothing, wrote no report
 
 
+ON_THE_REFERENCE = (
+    *("-m", "pytest", "-q", "-p", "no:cacheprovider"),
+    *("-p", "agentcomm_conformance.plugin", "--impl", "sqlite:"),
+)
+"""pytest with the plugin, judging the reference SQLite hub (tests from a folder given)."""
+
+
 def test_a_failing_must_statement_fails_the_run_and_a_should_only_under_strict(
     tmp_path: Path,
 ) -> None:
@@ -225,49 +232,12 @@ def test_a_failing_must_statement_fails_the_run_and_a_should_only_under_strict(
         "@pytest.mark.spec('CLAIM-007')\n"  # a SHOULD
         "def test_should(hub): assert False\n"
     )
-    lenient = run(
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "agentcomm_conformance.plugin",
-        "--impl",
-        "sqlite:",
-        "-p",
-        "no:cacheprovider",
-        str(suite),
-        cwd=tmp_path,
-    )
-    strict = run(
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "agentcomm_conformance.plugin",
-        "--impl",
-        "sqlite:",
-        "-p",
-        "no:cacheprovider",
-        "--conformance-strict",
-        str(suite),
-        cwd=tmp_path,
-    )
+    lenient = run(*ON_THE_REFERENCE, str(suite), cwd=tmp_path)
+    strict = run(*ON_THE_REFERENCE, "--conformance-strict", str(suite), cwd=tmp_path)
     (suite / "test_levels.py").write_text(
         "import pytest\n@pytest.mark.spec('CLAIM-003')\ndef test_must(hub): assert False\n"
     )
-    must = run(
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "agentcomm_conformance.plugin",
-        "--impl",
-        "sqlite:",
-        "-p",
-        "no:cacheprovider",
-        str(suite),
-        cwd=tmp_path,
-    )
+    must = run(*ON_THE_REFERENCE, str(suite), cwd=tmp_path)
     assert (lenient.returncode, strict.returncode, must.returncode) == (0, 1, 1)
     assert "FAIL CLAIM-007 (SHOULD)" in lenient.stdout
 
