@@ -31,24 +31,23 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+def whole_suite(impl: str, report_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The suite against ``impl`` in its own pytest (two xdist workers), its report written
+    to ``report_dir``."""
+    return run(
+        *("-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "2"),
+        *("conformance/agentcomm_conformance/suite", f"--impl={impl}"),
+        *(f"--conformance-report={report_dir}", *extra),
+    )
+
+
 def report(directory: Path) -> dict[str, Any]:
     return dict(json.loads((directory / "report.json").read_text()))
 
 
 @pytest.mark.timeout(900)  # the whole suite, one driver process per agent
 def test_the_whole_suite_passes_the_reference_hub_through_its_driver(tmp_path: Path) -> None:
-    done = run(
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-        "conformance/agentcomm_conformance/suite",
-        f"--impl=driver:{DRIVER}",
-        f"--conformance-report={tmp_path}",
-    )
+    done = whole_suite(f"driver:{DRIVER}", tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path)
     assert found["passed"] and found["summary"]["fail"] == 0
@@ -97,19 +96,7 @@ def test_the_whole_suite_passes_the_redis_hub_in_process_and_through_its_driver(
     # Through the driver, the argument checks (some 550 tests) are the very code the SQLite
     # driver run above judges: they run here in-process only, saving three minutes of CI.
     selection = [] if route == "in-process" else ["-k", VALIDATION_ELSEWHERE]
-    done = run(
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-        "conformance/agentcomm_conformance/suite",
-        f"--impl={impl}",
-        f"--conformance-report={tmp_path}",
-        *selection,
-    )
+    done = whole_suite(impl, tmp_path, *selection)
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path)
     assert found["passed"] and found["summary"]["fail"] == 0
@@ -132,18 +119,7 @@ def test_the_whole_suite_passes_the_redis_hub_in_process_and_through_its_driver(
 @pytest.mark.timeout(900)
 def test_the_whole_suite_passes_the_hybrid_hub_with_its_audit_trail(tmp_path: Path) -> None:
     require_redis_server()
-    done = run(
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "-n",
-        "2",
-        "conformance/agentcomm_conformance/suite",
-        "--impl=hybrid:",
-        f"--conformance-report={tmp_path}",
-    )
+    done = whole_suite("hybrid:", tmp_path)
     assert done.returncode == 0, done.stdout[-3000:]
     found = report(tmp_path)
     assert found["implementation"]["kind"] == "hybrid"

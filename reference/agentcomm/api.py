@@ -520,8 +520,6 @@ class Hub(abc.ABC):
             return found.claims
         return self._claim_waiting(then.agent, found.target, then.limit, wait - found.waited)
 
-    _check_batch = staticmethod(v.check_batch)  # for backends written against earlier versions
-
     def _wait_for(self, attempt: Callable[[], T | None], wait: float, topic: Topic) -> T | None:
         """Call ``attempt`` until it returns something or ``wait`` seconds have passed."""
         deadline = self.clock.now() + wait

@@ -17,7 +17,7 @@ class InboxNotPrivate(SqliteHub):
     ) -> list[Claim]:
         agent = self._require_agent()
         target = agent if source is None else v.check_target(source)
-        self._check_batch(limit, "limit")
+        v.check_batch(limit, "limit")
         wait = v.check_seconds("wait", wait, allow_zero=True)
         return (
             self._wait_for(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from agentcomm import validation as v
 from agentcomm.api import PreparedMessage
 from agentcomm.models import Message, Outgoing
 from agentcomm.sqlite.hub import SqliteHub
@@ -17,7 +18,7 @@ class SendManyNotAtomic(SqliteHub):
     def send_many(self, messages: Iterable[Outgoing]) -> list[Message]:
         sender = self._require_agent()
         items = list(messages)
-        self._check_batch(len(items))
+        v.check_batch(len(items))
         sent: list[Message] = []
         for item in items:
             now = self.clock.now()
