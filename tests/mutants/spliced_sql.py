@@ -8,7 +8,8 @@ from __future__ import annotations
 from agentcomm.api import PreparedMessage
 from agentcomm.models import Message
 from agentcomm.sqlite import statements
-from agentcomm.sqlite.hub import SqliteHub, _insert_params, _sent_message
+from agentcomm.sqlite.hub import SqliteHub
+from agentcomm.sqlite.messages import _insert_params, _sent_message
 from agentcomm.sqlite.rows import iso
 from mutants import Implementation
 

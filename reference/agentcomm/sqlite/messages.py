@@ -1,0 +1,238 @@
+"""Messages and their leases in the SQLite hub: send and read them, claim, extend, the
+finishing steps (complete, reply, fail, release, each with the next claim it may make in
+its transaction), and dead letters (list, replay, purge)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from agentcomm import validation as v
+from agentcomm.api import Next, PreparedMessage, Then, next_source_refusal
+from agentcomm.errors import Conflict
+from agentcomm.models import Claim, Message, Reply, ReplyStatus, Status
+from agentcomm.sqlite import rows
+from agentcomm.sqlite.base import SqliteBase, _claim_params, _is_rowid, _new_token, _rowid
+from agentcomm.sqlite.rows import from_iso, iso
+
+
+class Messages(SqliteBase):
+    """The SQLite hub's message and lease primitives."""
+
+    # -- messages ------------------------------------------------------------------------
+    def _send(self, sender: str, items: list[PreparedMessage], now: float) -> list[Message]:
+        created = iso(now)
+        if len(items) == 1:  # one INSERT is atomic by itself
+            _, last = self.store.write_one(
+                self.sql.INSERT_MESSAGE, _insert_params(sender, items[0], created, now)
+            )
+            ids: list[int | None] = [last]
+        else:
+            with self.store.write() as conn:
+                ids = [
+                    conn.execute(
+                        self.sql.INSERT_MESSAGE, _insert_params(sender, m, created, now)
+                    ).lastrowid
+                    for m in items
+                ]
+        return [
+            _sent_message(str(i), sender, m, created, now) for i, m in zip(ids, items, strict=True)
+        ]
+
+    def _get(self, message_id: str) -> Message:
+        return rows.message(self._lookup(message_id))
+
+    def _get_reply(self, request_id: str) -> Reply | None:
+        found = self.store.query(self.sql.REPLY, (_rowid(request_id),))
+        if found:
+            return rows.reply(found[0])
+        self._lookup(request_id)  # NotFound for an unknown request
+        return None
+
+    # -- claiming ------------------------------------------------------------------------
+    def _claim(self, agent: str, target: str, limit: int) -> list[Claim]:
+        now = self.clock.now()
+        # A read first: waiters must not queue for the write lock just to find nothing.
+        claimable, lapsed = self.store.query(self.sql.PROBE, {"target": target, "now": now})[0]
+        if not (claimable or lapsed):
+            return []
+        if not lapsed:  # one UPDATE ... RETURNING is atomic by itself
+            token = _new_token()
+            params = _claim_params(agent, token, target, limit, now)
+            found, _ = self.store.write_one(self.sql.CLAIM, params)
+            return _claims(found, token)
+        with self.store.write() as conn:
+            self._settle_all(conn, now)
+            token, rows_found = self._claim_rows(conn, agent, target, limit, now)
+        return _claims(rows_found, token)
+
+    def _extend(self, message_id: str, token: str, seconds: float | None) -> Claim:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            until = now + (seconds if seconds is not None else float(row["timeout_seconds"]))
+            conn.execute(self.sql.EXTEND, (until, row["id"]))
+        return Claim(rows.message(row), token, until)
+
+    def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            targets = []
+            for message_id, token in pairs:
+                done = conn.execute(
+                    self.sql.COMPLETE, (now, _rowid(message_id), token, now)
+                ).fetchone()
+                if done is None:
+                    self._leased(conn, message_id, token, now)  # raises; all roll back
+                targets.append(done[0])
+            claimed = self._claim_next(conn, then, targets, now)
+        return _next(claimed)
+
+    def _reply(
+        self,
+        sender: str,
+        message_id: str,
+        token: str,
+        payload_json: str,
+        status: ReplyStatus,
+        then: Then | None,
+    ) -> tuple[Reply, Next | None]:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            reply_id = conn.execute(
+                self.sql.INSERT_REPLY,
+                (row["id"], sender, row["from_agent"], payload_json, status.value, iso(now)),
+            ).lastrowid
+            conn.execute(self.sql.ANSWERED, (now, reply_id, row["id"]))
+            claimed = self._claim_next(conn, then, [row["to_agent"]], now)
+        answer = Reply(
+            str(reply_id),
+            message_id,
+            sender,
+            row["from_agent"],
+            v.decode_payload(payload_json),
+            status,
+            from_iso(iso(now)),
+            row["correlation_id"],
+        )
+        return answer, _next(claimed)
+
+    def _fail(
+        self, message_id: str, token: str, reason: str, retry: bool, then: Then | None
+    ) -> tuple[Message, Next | None]:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            self._retry_or_bury(conn, row, reason, now, retry=retry, by_holder=True)
+            state = rows.message(self._row(conn, message_id))
+            claimed = self._claim_next(conn, then, [row["to_agent"]], now)
+        return state, _next(claimed)
+
+    def _release(
+        self, message_id: str, token: str, then: Then | None
+    ) -> tuple[Message, Next | None]:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            row = self._leased(conn, message_id, token, now)
+            conn.execute(self.sql.RELEASE, (now, row["id"]))
+            state = rows.message(self._row(conn, message_id))
+            claimed = self._claim_next(conn, then, [row["to_agent"]], now)
+        return state, _next(claimed)
+
+    def _claim_next(
+        self, conn: sqlite3.Connection, then: Then | None, targets: list[str], now: float
+    ) -> Claimed | None:
+        """The next claim of a finishing step (SPEC CLAIM-009), in its transaction."""
+        if then is None:
+            return None
+        refusal = next_source_refusal(then.agent, targets)
+        if refusal is not None:
+            raise refusal  # the finish rolls back with it
+        self._settle_all(conn, now)
+        return (targets[0], *self._claim_rows(conn, then.agent, targets[0], then.limit, now))
+
+    # -- dead letters ----------------------------------------------------------------------
+    def _dead_letters(self, limit: int) -> list[Message]:
+        found = self.store.query(self.sql.DEAD_LETTERS, (limit,))
+        return [rows.message(r) for r in found]
+
+    def _replay(self, message_id: str) -> Message:
+        now = self.clock.now()
+        with self.store.write() as conn:
+            found = conn.execute(self.sql.REPLAY, (now, _rowid(message_id))).fetchone()
+            if found is None:
+                raise _unreplayable(message_id, self._row(conn, message_id))
+        return rows.message(found)
+
+    def _purge_dead(self, message_ids: list[str] | None) -> int:
+        # The hub's answers to requests that died (REQ-007) go with them.
+        with self.store.write() as conn:
+            if message_ids is None:
+                conn.execute(self.sql.PURGE_ALL_REPLIES)
+                return int(conn.execute(self.sql.PURGE_ALL).rowcount)
+            params = [(int(m),) for m in message_ids if _is_rowid(m)]
+            conn.executemany(self.sql.PURGE_REPLIES, params)
+            return int(conn.executemany(self.sql.PURGE, params).rowcount)
+
+
+def _unreplayable(message_id: str, row: sqlite3.Row) -> Conflict:
+    if row["status"] == "dead":  # SPEC REQ-007: its requester was answered; REQ-004: once
+        return Conflict(
+            f"request {message_id!r} died and its requester was answered so "
+            f"(reply {row['response_id']}): send a new request instead"
+        )
+    return Conflict(f"message {message_id!r} is {row['status']}, not dead: nothing to replay")
+
+
+Claimed = tuple[str, str, list[sqlite3.Row]]
+"""A claim made in a finishing step: the target, the token, and the rows leased."""
+
+
+def _claims(found: list[sqlite3.Row], token: str) -> list[Claim]:
+    # RETURNING gives no order guarantee: restore (priority desc, id asc).
+    found.sort(key=lambda r: (-int(r["priority"] or 0), int(r["id"])))
+    return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
+
+
+def _next(claimed: Claimed | None) -> Next | None:
+    if claimed is None:
+        return None
+    target, token, found = claimed
+    return Next(target, _claims(found, token))
+
+
+def _insert_params(sender: str, m: PreparedMessage, created: str, now: float) -> tuple[object, ...]:
+    return (
+        sender,
+        m.to,
+        m.type,
+        m.payload_json,
+        int(m.priority),
+        created,
+        m.timeout_seconds,
+        m.max_retries,
+        m.correlation_id,
+        m.expires_at,
+        now,
+    )
+
+
+def _sent_message(
+    message_id: str, sender: str, m: PreparedMessage, created: str, now: float
+) -> Message:
+    return Message(
+        id=message_id,
+        from_agent=sender,
+        to_agent=m.to,
+        type=m.type,
+        payload=v.decode_payload(m.payload_json),
+        status=Status.PENDING,
+        priority=m.priority,
+        created_at=from_iso(created),  # what get() reads back
+        timeout_seconds=m.timeout_seconds,
+        retry_count=0,
+        max_retries=m.max_retries,
+        correlation_id=m.correlation_id,
+        expires_at=m.expires_at,
+        available_at=now,
+    )
