@@ -23,7 +23,7 @@ from typing import IO
 import pytest
 
 from agentcomm import DEFAULT_QUEUE, Hub, Outgoing, connect
-from agentcomm.redis.hub import SCAN_PER_SWEEP
+from agentcomm.redis.maintenance import SCAN_PER_SWEEP
 from agentcomm_conformance.servers import RedisServer
 from support import spawn
 
