@@ -127,8 +127,6 @@ LONG_FILES = {
     # Each waits for its split, or is one table that reads best whole.  The list only
     # shrinks: a file here that drops to the limit, or goes, fails the test below.
     "reference/agentcomm/api.py": "the contract: each operation, then its primitive's contract",
-    "reference/agentcomm/redis/hub.py": "split planned (issue 14): messages, events, maintenance",
-    "reference/agentcomm/sqlite/hub.py": "split planned (issue 14): messages, events, maintenance",
     "conformance/agentcomm_conformance/suite/test_compat_redis.py": "the design's key layout",
     "conformance/agentcomm_conformance/suite/test_compat_sqlite.py": "the design's schema",
     "conformance/agentcomm_conformance/suite/test_limits.py": "the argument-type cases table",
