@@ -135,7 +135,6 @@ LONG_FILES = {
     "conformance/agentcomm_conformance/suite/test_messages.py": "split planned (issue 14): ENV/MSG",
     "tests/history.py": "the recorder and its checker, one format",
     "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
-    "tests/test_agent_runner.py": "split planned (issue 14): messages, events, stopping",
     "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
     "tests/test_hybrid.py": "split planned (issue 14): traffic, audit trail",
     "tests/test_model.py": "the state machine's rules, one per hub operation",
