@@ -136,7 +136,6 @@ LONG_FILES = {
     "tests/history.py": "the recorder and its checker, one format",
     "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
     "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
-    "tests/test_hybrid.py": "split planned (issue 14): traffic, audit trail",
     "tests/test_model.py": "the state machine's rules, one per hub operation",
     "tests/test_redis_faults.py": "split planned (issue 14): by what breaks",
     "tests/test_redis_security.py": "split planned (issue 14): ACL users, TLS, the ACL recipe",
