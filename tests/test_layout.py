@@ -137,7 +137,6 @@ LONG_FILES = {
     "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
     "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
     "tests/test_model.py": "the state machine's rules, one per hub operation",
-    "tests/test_shell_session.py": "split planned (issue 14): calls, failures",
 }
 
 
