@@ -132,7 +132,6 @@ LONG_FILES = {
     "conformance/agentcomm_conformance/suite/test_compat_redis.py": "the design's key layout",
     "conformance/agentcomm_conformance/suite/test_compat_sqlite.py": "the design's schema",
     "conformance/agentcomm_conformance/suite/test_limits.py": "the argument-type cases table",
-    "conformance/agentcomm_conformance/suite/test_messages.py": "split planned (issue 14): ENV/MSG",
     "tests/history.py": "the recorder and its checker, one format",
     "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
     "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
