@@ -6,10 +6,14 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from agentcomm import shell
+import pytest
+
+from agentcomm import Hub, shell
+from support import opening, spawn
 
 DEADLINE = 30.0
 BASH = shutil.which("bash") or "/bin/bash"
@@ -41,8 +45,6 @@ def run_script(body: str, env: dict[str, str], **options: Any) -> subprocess.Com
 
 def start_script(body: str, env: dict[str, str], **options: Any) -> subprocess.Popen[str]:
     """``body`` after the prelude, running beside the test; stdout a pipe of lines."""
-    from support import spawn
-
     return spawn(
         [BASH, "-c", PRELUDE + body],
         env=env,
@@ -87,3 +89,24 @@ def library_functions() -> dict[str, str]:
         if sep and name.startswith("ac_"):
             found[name] = rest.split()[0]
     return found
+
+
+# -- the session tests' hub and environment ------------------------------------------------
+@pytest.fixture
+def url(live_url: str) -> str:
+    return live_url
+
+
+@pytest.fixture
+def env(url: str) -> dict[str, str]:
+    return script_env(url)
+
+
+@pytest.fixture
+def hubs(url: str) -> Iterator[Callable[..., Hub]]:
+    yield from opening(url)
+
+
+def lines(done: subprocess.CompletedProcess[str]) -> list[str]:
+    assert done.returncode == 0, done.stderr
+    return done.stdout.splitlines()

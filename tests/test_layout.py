@@ -130,18 +130,10 @@ LONG_FILES = {
     "conformance/agentcomm_conformance/suite/test_compat_redis.py": "the design's key layout",
     "conformance/agentcomm_conformance/suite/test_compat_sqlite.py": "the design's schema",
     "conformance/agentcomm_conformance/suite/test_limits.py": "the argument-type cases table",
-    "conformance/agentcomm_conformance/suite/test_messages.py": "split planned (issue 14): ENV/MSG",
     "tests/history.py": "the recorder and its checker, one format",
     "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
-    "tests/test_agent_runner.py": "split planned (issue 14): messages, events, stopping",
-    "tests/test_cli.py": "split planned (issue 14): by command group",
-    "tests/test_driver.py": "split planned (issue 14): driver, client, schemas",
     "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
-    "tests/test_hybrid.py": "split planned (issue 14): traffic, audit trail",
     "tests/test_model.py": "the state machine's rules, one per hub operation",
-    "tests/test_redis_faults.py": "split planned (issue 14): by what breaks",
-    "tests/test_redis_security.py": "split planned (issue 14): ACL users, TLS, the ACL recipe",
-    "tests/test_shell_session.py": "split planned (issue 14): calls, failures",
 }
 
 

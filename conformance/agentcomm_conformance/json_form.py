@@ -2,7 +2,7 @@
 
 The suite reads what a driver answers leniently, so that one wrongly written field does not
 fail every statement; ENV-005's own test checks the form with ``problems``.  ``FORMS`` is
-the ``properties`` of ``protocol/schemas/<record>.json`` (tests/test_driver.py keeps
+the ``properties`` of ``protocol/schemas/<record>.json`` (tests/test_driver_schemas.py keeps
 the two equal), for the records a hub op returns.
 """
 

@@ -3,7 +3,7 @@ forms, the Redis function library and its ACL recipe are derived from.
 
 The arguments of each operation, with their types and defaults, are the signature of the
 ``Hub`` method of the same name (``api.py``): the driver reads them from there, and
-DRIVER.md's ``op-args.json`` is checked against them (tests/test_driver.py).  What a
+DRIVER.md's ``op-args.json`` is checked against them (tests/test_driver_schemas.py).  What a
 signature cannot say is here.
 """
 

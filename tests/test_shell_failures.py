@@ -1,6 +1,6 @@
-"""The bash library and its session (``source "$(agentcomm shell-lib)"``), with real bash
-scripts and real session processes: calls behave as the commands, and every way a script
-or its session can fail is reported, never hung on, and leaves no process behind.
+"""The bash library and its session when things go wrong: every way a script or its session
+can fail (bad input, a hub gone, a session killed or stopped, a script that ends) is
+reported, never hung on, and leaves no process behind.
 """
 
 from __future__ import annotations
@@ -10,185 +10,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agentcomm import Hub, Status, connect, shell
-from agentcomm.cli.app import MODULES
-from agentcomm.shell.server import LONG_RUNNING
+from agentcomm import connect
 from agentcomm_conformance.servers import RedisServer
-from shell_support import (
-    BASH,
-    DEADLINE,
-    gone,
-    library_functions,
-    run_script,
-    script_env,
-    start_script,
-    states,
-)
-from support import opening, until
-
-AWKWARD = "quotes ' \" | pipes\nnew\r\nlines\ttabs emoji \U0001f680 \u00e9 \\ $(touch x) `x` -"
-
-
-@pytest.fixture
-def url(live_url: str) -> str:
-    return live_url
-
-
-@pytest.fixture
-def env(url: str) -> dict[str, str]:
-    return script_env(url)
-
-
-@pytest.fixture
-def hubs(url: str) -> Iterator[Callable[..., Hub]]:
-    yield from opening(url)
-
-
-def lines(done: subprocess.CompletedProcess[str]) -> list[str]:
-    assert done.returncode == 0, done.stderr
-    return done.stdout.splitlines()
-
-
-def cli(env: dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agentcomm.cli", *args],
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
-
-
-# -- finding the library ---------------------------------------------------------------------
-def test_shell_lib_prints_the_library_and_the_examples_folder(env: dict[str, str]) -> None:
-    assert cli(env, "shell-lib").stdout.strip() == str(shell.library())
-    assert cli(env, "shell-lib", "--examples").stdout.strip() == str(shell.examples())
-    assert cli(env, "shell-lib").stderr == ""  # this agentcomm is the one on PATH
-
-
-def test_without_agentcomm_on_path_shell_lib_says_what_to_set_and_that_works(url: str) -> None:
-    bare = {**script_env(url), "PATH": "/usr/bin:/bin"}
-    done = cli(bare, "shell-lib")
-    hint = done.stderr.rpartition("export ")[2].strip()
-    name, _, value = hint.partition("=")
-    assert name == "AGENTCOMM_COMMAND"
-    script = (
-        f"source {done.stdout.strip()}\nac_open --agent @a\nac_send @b t 1 > /dev/null && echo sent"
-    )
-    ran = subprocess.run(
-        [BASH, "-c", script],
-        env={**bare, name: value.strip("'")},
-        capture_output=True,
-        text=True,
-        timeout=DEADLINE,
-        check=False,
-    )
-    assert ran.stdout == "sent\n", ran.stderr
-
-
-# -- calls behave as the commands -----------------------------------------------------------
-def test_the_library_has_a_function_for_every_command_that_ends(env: dict[str, str]) -> None:
-    commands = {name for names in MODULES.values() for name in names}
-    admin_tools = {"shell-lib", "redis-acl"}  # reachable as ac_call COMMAND
-    functions = library_functions()
-    assert set(functions.values()) == commands - LONG_RUNNING - admin_tools
-    assert all(f == "ac_" + c.replace("-", "_") for f, c in functions.items())
-
-
-@pytest.mark.parametrize(
-    "args",
-    [
-        ("get", "999"),  # 4, a JSON error
-        ("send", "@b", "t"),  # 2, click's usage message
-        ("send", "@b", "t", "{bad"),  # 8
-        ("claim", "jobs"),  # 3, [] on stdout
-        ("complete", "1"),  # 2
-        ("events",),  # 3
-        ("send", "--help"),  # 0, text
-    ],
-    ids=lambda args: "-".join(args),
-)
-def test_a_call_prints_and_exits_exactly_as_the_command(
-    env: dict[str, str], args: tuple[str, ...]
-) -> None:
-    quoted = " ".join(f"'{a}'" for a in args)
-    through = run_script(
-        f'ac_open --agent @a\nac_call {quoted} && echo "status 0" || echo "status $?"', env
-    )
-    direct = cli(env, "--agent", "@a", *args)
-    assert through.stdout == direct.stdout + f"status {direct.returncode}\n"
-    assert through.stderr == direct.stderr
-
-
-def test_any_text_goes_through_arguments_and_stdin_exactly(
-    env: dict[str, str], tmp_path: Path, hubs: Callable[..., Hub]
-) -> None:
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    payload = json.dumps({"text": AWKWARD}, ensure_ascii=False)
-    env = {**env, "PAYLOAD": payload}
-    done = run_script(
-        'ac_open --agent @a\nac_send @b t "$PAYLOAD" > /dev/null\n'
-        'printf %s "$PAYLOAD" | ac_send @b t - > /dev/null\n'
-        'ac_send @b t - <<< "$PAYLOAD" > /dev/null',
-        env,
-        cwd=workdir,
-    )
-    assert done.returncode == 0, done.stderr
-    claims = hubs("@b").claim_many(None, limit=10)
-    assert [c.message.payload for c in claims] == [{"text": AWKWARD}] * 3
-    assert list(workdir.iterdir()) == []  # nothing was run
-
-
-def test_ac_into_sets_the_variable_without_the_newline_and_keeps_the_status(
-    env: dict[str, str],
-) -> None:
-    done = run_script(
-        "ac_open --agent @a\nac_into sent send @b t '\"x\"'\n"
-        'echo "${#sent} $(jq -r .payload <<< "$sent")"\n'
-        'ac_into found claim jobs || echo "status $? [$found]"',
-        env,
-    )
-    length, text = lines(done)[0].split()
-    assert text == "x" and int(length) > 100
-    assert lines(done)[1] == "status 3 [[]]"
-
-
-def test_two_sessions_in_one_script_speak_as_their_agents_and_both_end(env: dict[str, str]) -> None:
-    done = run_script(
-        "ac_open coordinator --agent @coordinator\nac_open worker --agent @worker\n"
-        'echo "${_AC_PID[coordinator]} ${_AC_PID[worker]}"\n'
-        "AC_SESSION=coordinator ac_send jobs job '{\"n\": 1}' > /dev/null\n"
-        'AC_SESSION=worker ac_claim jobs | jq -r ".[0].claimed_by"\n'
-        'ac_call --agent @third claim jobs || echo "status $?"\n'
-        "AC_SESSION=coordinator ac_stats | jq -r .counters.sent",
-        env,
-    )
-    pids, claimed_by, *third, sent = lines(done)
-    assert (claimed_by, third, sent) == ("@worker", ["[]", "status 3"], "1")
-    assert all(gone(int(pid)) for pid in pids.split())
-
-
-def test_a_background_job_opens_its_own_session_and_leaves_the_scripts_alone(
-    env: dict[str, str],
-) -> None:
-    done = run_script(
-        "ac_open --agent @main\n"
-        "( ac_open --agent @job; ac_send @main hi 1 > /dev/null ) &\nwait $!\n"
-        'ac_receive | jq -r ".[0].from_agent"',
-        env,
-    )
-    assert lines(done) == ["@job"]
+from shell_support import DEADLINE, gone, lines, run_script, script_env, start_script, states
+from shell_support import env as env  # fixtures, imported by name
+from shell_support import url as url
+from support import until
 
 
 # -- bad input ------------------------------------------------------------------------------
@@ -378,42 +212,3 @@ def test_a_script_that_is_killed_leaves_no_session_behind(
     proc.communicate(timeout=DEADLINE)
     for pid in pids:  # SIGKILL runs no trap: the sessions see their parent gone
         until(functools.partial(gone, pid))
-
-
-# -- agents -------------------------------------------------------------------------------------
-def test_ac_agent_start_returns_once_the_agent_is_subscribed(
-    env: dict[str, str], tmp_path: Path
-) -> None:
-    log = tmp_path / "events.log"
-    handler = tmp_path / "record.sh"
-    handler.write_text('#!/usr/bin/env bash\ncat >> "$1"; echo >> "$1"\n')
-    handler.chmod(0o755)
-    done = run_script(
-        f'ac_agent_start @listener --on-event "tick={handler} {log}" 2> /dev/null\n'
-        "ac_open --agent @clock\nac_publish tick '{\"n\": 1}' > /dev/null\n"
-        'until [ -s "$LOG" ]; do sleep 0.05; done\n'
-        'kill -TERM "$AC_AGENT_PID"; wait "$AC_AGENT_PID"',
-        {**env, "LOG": str(log)},
-    )
-    summary = json.loads(lines(done)[-1])
-    assert summary["events"] == 1
-    assert json.loads(log.read_text()) == {"n": 1}
-
-
-def test_ac_agent_start_reports_an_agent_that_cannot_start(env: dict[str, str]) -> None:
-    done = run_script('ac_agent_start @x --handler "t=/no/such/program" || echo "status $?"', env)
-    assert lines(done) == ["status 9"]
-    assert "not executable" in json.loads(done.stderr)["message"]
-
-
-def test_a_message_claimed_through_a_session_completes_once(
-    env: dict[str, str], hubs: Callable[..., Hub]
-) -> None:
-    sent = hubs("@c").send("jobs", "job", {"n": 1})
-    done = run_script(
-        "ac_open --agent @w\ntasks=$(ac_claim jobs)\n"
-        'ac_complete - <<< "$tasks" | jq -r ".[0].status"',
-        env,
-    )
-    assert lines(done) == ["completed"]
-    assert hubs().get(sent.id).status is Status.COMPLETED
