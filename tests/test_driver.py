@@ -34,10 +34,10 @@ from agentcomm import (
 )
 from agentcomm.driver import HUB_OPS, Driver
 from agentcomm.wire import RESULT_KINDS
-from agentcomm_conformance.driver import DriverFailure, DriverProcess, Transcript
-from agentcomm_conformance.driver_target import DriverHub, DriverTarget
+from agentcomm_conformance.driver.process import DriverFailure, DriverProcess, Transcript
 from agentcomm_conformance.json_form import FORMS
 from agentcomm_conformance.resources import DRIVER_SCHEMAS
+from agentcomm_conformance.targets.driver import DriverHub, DriverTarget
 
 SCHEMAS = DRIVER_SCHEMAS.path()
 PYTHON = shlex.quote(sys.executable)
