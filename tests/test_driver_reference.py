@@ -26,8 +26,8 @@ from agentcomm import (
     Status,
 )
 from agentcomm.driver import HUB_OPS, Driver
-from agentcomm_conformance.driver import DriverProcess, Transcript
-from agentcomm_conformance.driver_target import DriverHub, DriverTarget
+from agentcomm_conformance.driver.process import DriverProcess, Transcript
+from agentcomm_conformance.targets.driver import DriverHub, DriverTarget
 from driver_support import REFERENCE
 
 

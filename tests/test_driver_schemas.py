@@ -17,10 +17,10 @@ import pytest
 from agentcomm import AgentCommError, Hub, Outgoing
 from agentcomm.driver import HUB_OPS
 from agentcomm.wire import RESULT_KINDS
-from agentcomm_conformance.driver import DriverProcess, Transcript
-from agentcomm_conformance.driver_target import DriverHub
+from agentcomm_conformance.driver.process import DriverProcess, Transcript
 from agentcomm_conformance.json_form import FORMS
 from agentcomm_conformance.resources import DRIVER_SCHEMAS
+from agentcomm_conformance.targets.driver import DriverHub
 from driver_support import REFERENCE
 
 SCHEMAS = DRIVER_SCHEMAS.path()
@@ -42,6 +42,7 @@ KNOWN_KEYWORDS = {
     "uniqueItems",
     "$ref",
     "allOf",
+    "anyOf",
 }
 JSON_TYPES: dict[str, Any] = {
     "object": dict,
@@ -79,6 +80,8 @@ def violations(value: Any, schema: Any, at: str = "$") -> list[str]:
         found += violations(value, load(schema["$ref"]), at)
     for part in schema.get("allOf", []):
         found += violations(value, part, at)
+    if "anyOf" in schema and all(violations(value, part, at) for part in schema["anyOf"]):
+        found.append(f"{at}: {value!r} matches none of {schema['anyOf']}")
     types = schema.get("type")
     if types is not None:
         names = [types] if isinstance(types, str) else types
@@ -134,14 +137,14 @@ def keywords(schema: Any) -> set[str]:
     for key, value in schema.items():
         if key in {"properties"}:
             found |= set().union(*(keywords(v) for v in value.values())) if value else set()
-        elif key in {"items", "additionalProperties", "allOf"}:
+        elif key in {"items", "additionalProperties", "allOf", "anyOf"}:
             found |= keywords(value)
     return found
 
 
 def test_the_schemas_use_only_keywords_the_structural_check_knows() -> None:
     files = DRIVER_SCHEMAS.files()
-    assert len(files) == 14
+    assert len(files) == 15
     for path in files:
         schema = load(path.name)
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
@@ -269,6 +272,8 @@ def test_every_message_of_a_real_session_matches_its_json_schema(tmp_path: Path)
         conforms(message, "hello-response.json" if op == "hello" else "response-ok.json")
         kind, many = RESULT_KINDS.get(op, (None, False))
         result = message["result"]
+        if op in HUB_OPS:
+            assert violations(result, load("op-results.json")["properties"][op]) == [], op
         if op == "new_hub":
             conforms(result, "new-hub-result.json")
         elif kind is not None and result is not None:

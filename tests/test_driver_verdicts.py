@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agentcomm_conformance.driver import DriverFailure, DriverProcess
+from agentcomm_conformance.driver.process import DriverFailure, DriverProcess
 from driver_support import PYTHON
 
 PRELUDE = """\

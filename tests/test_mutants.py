@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from agentcomm_conformance.spec import statements
-from agentcomm_conformance.target import load_target
+from agentcomm_conformance.targets import load_target
 from mutants import catalogue, impl_of, suite_args
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,9 +17,9 @@ import jsonschema
 import pytest
 import yaml
 
-from agentcomm_conformance import scenario_format as scenarios
-from agentcomm_conformance.behave import BEHAVIOURS, parse_behaviour
 from agentcomm_conformance.resources import SCENARIO_CASES, SCENARIO_SCHEMA
+from agentcomm_conformance.scenario_runner import format as scenarios
+from agentcomm_conformance.scenario_runner.behave import BEHAVIOURS, parse_behaviour
 from agentcomm_conformance.spec import statements
 
 CASES = SCENARIO_CASES.files()

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from agentcomm.errors import AgentCommError, ConfigurationError
-from agentcomm_conformance.driver import DriverFailure
+from agentcomm_conformance.driver.process import DriverFailure
 from agentcomm_conformance.report import CONFIGURATION, START, Stopped
-from agentcomm_conformance.target import Target, load_target
+from agentcomm_conformance.targets import Target, load_target
 
 
 class Halt(pytest.skip.Exception):  # type: ignore[misc,name-defined]

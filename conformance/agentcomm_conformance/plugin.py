@@ -34,9 +34,10 @@ from agentcomm import Hub
 from agentcomm_conformance.harness import Halt, load_or_halt, plain_words
 from agentcomm_conformance.report import CONFIGURATION, Ledger
 from agentcomm_conformance.spec import statements
-from agentcomm_conformance.target import Target, describe, load_target, start_clock
+from agentcomm_conformance.targets import Target, describe, load_target, start_clock
 
-pytest_plugins = ["agentcomm_conformance.scenario_items"]  # scenario files (scenarios/README.md)
+# scenario files (scenarios/README.md)
+pytest_plugins = ["agentcomm_conformance.scenario_runner.items"]
 
 LEDGER = pytest.StashKey[Ledger]()
 Agents = Callable[..., Hub]
@@ -105,7 +106,7 @@ def is_suite_test(item: pytest.Item) -> bool:
     own, are left alone."""
     if option(item.config, "impl"):
         return True
-    if type(item).__module__ == "agentcomm_conformance.scenario_items":  # a ScenarioItem
+    if type(item).__module__ == "agentcomm_conformance.scenario_runner.items":  # a ScenarioItem
         return True
     module = getattr(item, "module", None)
     return getattr(module, "__name__", "").startswith("agentcomm_conformance.suite.")

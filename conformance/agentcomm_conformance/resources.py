@@ -58,7 +58,7 @@ DRIVER = Resource(PACKAGE, "protocol/DRIVER.md")
 DRIVER_SCHEMAS = Resource(PACKAGE, "protocol/schemas", "*.json")
 """The JSON Schemas of the driver protocol's messages."""
 SCENARIO_CASES = Resource(SCENARIOS, "cases", "*.yaml")
-"""The scenario cases the plugin plays by default (``scenario_items``)."""
+"""The scenario cases the plugin plays by default (``scenario_runner.items``)."""
 SCENARIO_SCHEMA = Resource(SCENARIOS, "schema.json")
 """The JSON Schema of a scenario case."""
 SCENARIO_FORMAT = Resource(SCENARIOS, "README.md")

@@ -3,8 +3,8 @@ forms, the Redis function library and its ACL recipe are derived from.
 
 The arguments of each operation, with their types and defaults, are the signature of the
 ``Hub`` method of the same name (``api.py``): the driver reads them from there, and
-DRIVER.md's ``op-args.json`` is checked against them (tests/test_driver_schemas.py).  What a
-signature cannot say is here.
+DRIVER.md's ``op-args.json`` and ``op-results.json`` are generated from this table and
+them (``scripts/gen_schemas.py``).  What a signature cannot say is here.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from agentcomm.sqlite.hub import SqliteHub
 from agentcomm.sqlite.rows import iso
 from agentcomm.urls import parse, redact
 from agentcomm_conformance.servers import redis_server_binary
-from agentcomm_conformance.target import ReferenceTarget
+from agentcomm_conformance.targets.reference import ReferenceTarget
 
 T = TypeVar("T")
 H = TypeVar("H", bound=agentcomm.Hub)
@@ -64,7 +64,7 @@ __all__ = [
 
 
 class Factory(Generic[H]):
-    """What ``factory()`` returns for ``--impl python:...`` (agentcomm_conformance.target),
+    """What ``factory()`` returns for ``--impl python:...`` (agentcomm_conformance.targets),
     for the hubs of one mutant class: its name, version and capabilities."""
 
     version = agentcomm.__version__

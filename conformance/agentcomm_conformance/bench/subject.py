@@ -22,7 +22,7 @@ from typing import Any
 from agentcomm.api import Hub
 from agentcomm.errors import ConfigurationError
 from agentcomm.urls import connect, redact
-from agentcomm_conformance.target import Target, describe, load_target
+from agentcomm_conformance.targets import Target, describe, load_target
 
 DEFAULT_IMPL = "sqlite:"
 

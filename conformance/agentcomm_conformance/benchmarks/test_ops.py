@@ -14,7 +14,7 @@ import pytest
 
 from agentcomm import Hub, Outgoing, Status
 from agentcomm_conformance.plugin import Agents
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.targets import Target
 
 pytestmark = pytest.mark.bench
 ROUNDS = 2000

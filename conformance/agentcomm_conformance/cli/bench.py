@@ -133,7 +133,7 @@ def bench(
     from agentcomm_conformance.bench.measure import measure
     from agentcomm_conformance.bench.run import BenchConfig, BenchFailed
     from agentcomm_conformance.bench.subject import open_subject
-    from agentcomm_conformance.driver import DriverFailure
+    from agentcomm_conformance.driver.process import DriverFailure
 
     if ops:
         _run_ops(impl or (session.url if session.url_given else None), out_dir, pytest_args)

@@ -20,7 +20,7 @@ from agentcomm import Hub
 from agentcomm_conformance.expect import refused
 from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.spec import statements
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.targets import Target
 
 KINDS = {"sqlite", "redis", "hybrid", "other"}
 WAIT = 5.0

@@ -22,7 +22,7 @@ import pytest
 from agentcomm import DEFAULT_QUEUE, Hub, Priority, Status
 from agentcomm_conformance.expect import file_of, now_by_message
 from agentcomm_conformance.plugin import HubSession
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.targets import Target
 
 DESIGN_SCHEMA = """
 CREATE TABLE agent_messages (

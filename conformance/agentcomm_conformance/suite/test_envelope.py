@@ -11,12 +11,12 @@ import pytest
 
 from agentcomm import Claim, Hub, Outgoing, Priority, Status
 from agentcomm.wire import RESULT_KINDS
-from agentcomm_conformance.driver import Transcript
-from agentcomm_conformance.driver_target import DriverTarget
+from agentcomm_conformance.driver.process import Transcript
 from agentcomm_conformance.expect import claimed, refused
 from agentcomm_conformance.expect import now_by_event as hub_now
 from agentcomm_conformance.json_form import problems
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.targets import Target
+from agentcomm_conformance.targets.driver import DriverTarget
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]

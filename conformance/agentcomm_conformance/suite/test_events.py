@@ -13,7 +13,7 @@ import pytest
 
 from agentcomm import Event, Hub
 from agentcomm_conformance.plugin import HubSession
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.targets import Target
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]

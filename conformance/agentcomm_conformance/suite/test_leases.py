@@ -10,9 +10,9 @@ import pytest
 from agentcomm import Claim, Hub, Status
 from agentcomm_conformance.expect import claimed, refused
 from agentcomm_conformance.expect import now_by_message as hub_now
-from agentcomm_conformance.holder import Holder
 from agentcomm_conformance.plugin import HubSession
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.targets import Target
+from agentcomm_conformance.targets.holder import Holder
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]

@@ -9,11 +9,12 @@ failure names the file and the step::
     scenarios/cases/poison.yaml step 3 (expect): message 'job' is pending, expected dead
 
 Agents run as ``agentcomm agent run`` on reference hub URLs; on other targets as the same
-runner on the target's own hub (``python -m agentcomm_conformance.behave host``).  Their
-handlers are ``python -m agentcomm_conformance.behave handle``.
+runner on the target's own hub (``python -m agentcomm_conformance.scenario_runner.behave
+host``).  Their handlers are ``python -m agentcomm_conformance.scenario_runner.behave
+handle``.
 
-This module is the pytest side only: ``scenario_format`` reads and checks case files,
-``scenario_play`` runs one (hub, agent processes, steps), ``scenario_checks`` judges its
+This module is the pytest side only: ``format`` reads and checks case files, ``play`` runs
+one (a hub, agent processes by ``fleet``, each step by ``steps``), ``checks`` judges its
 expectations.
 
 The cases shipped with the suite (``resources.SCENARIO_CASES``: ``scenarios/cases`` of a
@@ -32,9 +33,9 @@ from typing import Any
 import pytest
 
 from agentcomm_conformance.resources import SCENARIO_CASES
-from agentcomm_conformance.scenario_format import Case, ScenarioError, load_case
-from agentcomm_conformance.scenario_play import Play, ScenarioFailure
-from agentcomm_conformance.target import Target
+from agentcomm_conformance.scenario_runner.format import Case, ScenarioError, load_case
+from agentcomm_conformance.scenario_runner.play import Play, ScenarioFailure
+from agentcomm_conformance.targets import Target
 
 SUFFIXES = (".yaml", ".yml")
 

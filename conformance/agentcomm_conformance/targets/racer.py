@@ -1,4 +1,4 @@
-"""One racing agent in its own process: ``python -m agentcomm_conformance.racer IMPL HUB
+"""One racing agent in its own process: ``python -m agentcomm_conformance.targets.racer IMPL HUB
 AGENT QUEUE``.  It opens the hub, prints ``ready``, waits for ``go`` on stdin, then claims
 and completes from QUEUE until it finds it empty, and prints the ids it claimed.
 
@@ -11,7 +11,7 @@ import contextlib
 import json
 import sys
 
-from agentcomm_conformance.target import load_target
+from agentcomm_conformance.targets import load_target
 
 
 def main(impl: str, hub: str, agent: str, queue: str) -> None:

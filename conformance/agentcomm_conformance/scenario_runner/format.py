@@ -12,7 +12,7 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from agentcomm_conformance.behave import (
+from agentcomm_conformance.scenario_runner.behave import (
     BEHAVIOURS,
     EVENTS,
     MESSAGES,

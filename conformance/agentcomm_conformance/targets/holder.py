@@ -1,4 +1,4 @@
-"""One claiming agent in its own process: ``python -m agentcomm_conformance.holder IMPL HUB
+"""One claiming agent in its own process: ``python -m agentcomm_conformance.targets.holder IMPL HUB
 AGENT QUEUE [ROUNDS]``.  It opens the hub as ``racer`` does, then ROUNDS times (default 1):
 prints ``waiting``, blocks in ``claim(QUEUE, wait=30)``, and prints what it got as one JSON
 line: ``id`` (null if nothing came), ``lease_expires_at``, ``returned_at`` (wall-clock time
@@ -23,9 +23,10 @@ import time
 from typing import Any
 
 from agentcomm import Claim
-from agentcomm_conformance.driver import DriverProcess
-from agentcomm_conformance.driver_target import DriverHub, DriverTarget
-from agentcomm_conformance.target import InProcessTarget, Target, load_target
+from agentcomm_conformance.driver.process import DriverProcess
+from agentcomm_conformance.targets import Target, load_target
+from agentcomm_conformance.targets.driver import DriverHub, DriverTarget
+from agentcomm_conformance.targets.in_process import InProcessTarget
 
 WAIT = 30.0
 
@@ -69,7 +70,7 @@ class Holder:
             [
                 sys.executable,
                 "-m",
-                "agentcomm_conformance.holder",
+                "agentcomm_conformance.targets.holder",
                 target.racer_spec,
                 hub,
                 agent,

@@ -3,7 +3,7 @@
 ``DriverHub`` makes one driver process look like an ``agentcomm.Hub``; ``SharedClock``
 keeps the handles of one hub on one manual time; ``DriverTarget`` is the ``Target``: a
 "factory" driver makes hubs, and every handle the suite opens is a driver of its own
-(``driver.py`` talks to each).
+(``driver/process.py`` talks to each).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 from agentcomm import Claim, Clock, Hub, ManualClock
 from agentcomm.driver import HUB_OPS, MANUAL_CLOCK
 from agentcomm.errors import AgentCommError, ConfigurationError
-from agentcomm_conformance.driver import DEFAULT_TIMEOUT, DriverProcess
-from agentcomm_conformance.driver_args import Inexpressible, allowance
+from agentcomm_conformance.driver.args import Inexpressible, allowance
+from agentcomm_conformance.driver.process import DEFAULT_TIMEOUT, DriverProcess
 
 __all__ = ["DriverHub", "DriverTarget", "SharedClock"]
 
@@ -122,7 +122,7 @@ class SharedClock:
 
 # -- what --impl driver:COMMAND runs -------------------------------------------------------------
 class DriverTarget:
-    """A ``Target`` (see ``target.py``) served by driver processes: one "factory" driver
+    """A ``Target`` (see ``targets/__init__.py``) served by driver processes: one "factory" driver
     makes fresh hubs; every handle the suite opens is a driver of its own."""
 
     def __init__(self, command: str, spec: str, *, timeout: float = DEFAULT_TIMEOUT) -> None:

@@ -1,7 +1,7 @@
 """What a driver wrote back, checked: the handshake, each response, the control results.
 
 Each check returns what is wrong in plain words (or None), and ``DriverProcess``
-(``driver.py``) turns that into a ``DriverFailure`` that names the driver.  Apart from the
+(``process.py``) turns that into a ``DriverFailure`` that names the driver.  Apart from the
 process handling because these are pure functions of what came back: no pipes, no clock.
 """
 

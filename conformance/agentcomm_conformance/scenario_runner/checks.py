@@ -7,11 +7,11 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from agentcomm_conformance.behave import read_runs
-from agentcomm_conformance.scenario_format import EXPECTATION_KINDS
+from agentcomm_conformance.scenario_runner.behave import read_runs
+from agentcomm_conformance.scenario_runner.format import EXPECTATION_KINDS
 
 if TYPE_CHECKING:
-    from agentcomm_conformance.scenario_play import Play
+    from agentcomm_conformance.scenario_runner.play import Play
 
 
 def fill(value: Any, n: int) -> Any:

@@ -2,13 +2,13 @@
 
 Two entry points, both started by the scenario runner, never by hand:
 
-``python -m agentcomm_conformance.behave handle RUNS BEHAVIOUR``
+``python -m agentcomm_conformance.scenario_runner.behave handle RUNS BEHAVIOUR``
     A handler command for ``agentcomm agent run --handler TYPE=CMD`` (and ``--on-event``):
     it appends one line to the RUNS file (JSON lines: which agent ran which message or
     event, when), then acts out BEHAVIOUR (JSON: ``"echo"`` or ``{"fail_times": 2}``).
     The runs file is how a scenario sees what agents did without trusting their word.
 
-``python -m agentcomm_conformance.behave host IMPL HUB AGENT [--handler ...] ...``
+``python -m agentcomm_conformance.scenario_runner.behave host IMPL HUB AGENT [--handler ...] ...``
     The agent runtime of ``agent run`` (``AgentRunner``) on a hub opened through
     ``load_target(IMPL)``, for targets that are not reference hub URLs (``python:``,
     ``driver:``): the same loop and handlers, the target's own hub underneath.
@@ -227,7 +227,7 @@ def host(argv: list[str]) -> int:
     """``agent run``'s loop on a hub of any target: the same options, the same runner."""
     from agentcomm import Hub
     from agentcomm.agent import AgentConfig, AgentRunner, parse_handler, stop_on_signals
-    from agentcomm_conformance.target import load_target
+    from agentcomm_conformance.targets import load_target
 
     options = _host_parser().parse_args(argv)
     config = AgentConfig(
@@ -250,7 +250,9 @@ def host(argv: list[str]) -> int:
 
 
 def _host_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m agentcomm_conformance.behave host")
+    parser = argparse.ArgumentParser(
+        prog="python -m agentcomm_conformance.scenario_runner.behave host"
+    )
     parser.add_argument("impl")
     parser.add_argument("hub")
     parser.add_argument("agent")

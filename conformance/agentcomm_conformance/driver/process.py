@@ -9,8 +9,8 @@ says in plain words what it did, never a hung suite::
       its stderr ends with:
         | panic: no such table
 
-What travels is ``driver_args.py``'s, and ``driver_checks.py`` judges what came back.
-``DriverHub`` and ``DriverTarget`` (``driver_target.py``) build on it: one driver seen
+What travels is ``args.py``'s, and ``checks.py`` judges what came back.
+``DriverHub`` and ``DriverTarget`` (``targets/driver.py``) build on it: one driver seen
 as an ``agentcomm.Hub``, and what ``--impl driver:COMMAND`` runs.
 """
 
@@ -32,8 +32,8 @@ from agentcomm.driver import PROTOCOL
 from agentcomm.errors import ConfigurationError
 from agentcomm.wire import error_from_wire, from_wire
 from agentcomm_conformance import __version__
-from agentcomm_conformance.driver_args import Inexpressible, allowance, encode, wire_args
-from agentcomm_conformance.driver_checks import (
+from agentcomm_conformance.driver.args import Inexpressible, allowance, encode, wire_args
+from agentcomm_conformance.driver.checks import (
     CONTROL_RESULTS,
     exit_status,
     hello_problem,
