@@ -10,7 +10,7 @@ from agentcomm.models import Message
 from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub
 from agentcomm.sqlite.messages import _insert_params, _sent_message
-from agentcomm.sqlite.rows import iso
+from agentcomm.sqlite.rows import from_iso, iso
 from mutants import Implementation
 
 CATCHES = ("MSG-003", "COMPAT-005")
@@ -33,7 +33,8 @@ class SplicedSql(SqliteHub):
                 for m in items
             ]
         return [
-            _sent_message(str(i), sender, m, created, now) for i, m in zip(ids, items, strict=True)
+            _sent_message(str(i), sender, m, from_iso(created), now)
+            for i, m in zip(ids, items, strict=True)
         ]
 
 

@@ -53,13 +53,20 @@ GONE_AGENT = "status = 'inactive' AND last_heartbeat < ?"
 """An agent that deregistered and was not heard from since, past retention (EXP-004)."""
 
 # -- messages ----------------------------------------------------------------------------
-INSERT_MESSAGE = """
+_INSERT_INTO = """
 INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, status, priority,
     created_at, timeout_seconds, retry_count, max_retries, correlation_id, expires_at,
     available_at)
-VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)
-"""
+VALUES """
+MESSAGE_ROW = "(?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?, ?)"
+"""The values of one message, in ``INSERT_MESSAGES`` as many times as it queues."""
+
+INSERT_MESSAGE = _INSERT_INTO + MESSAGE_ROW
 """Queue one message (MSG-001); one statement, so a single send is atomic by itself."""
+
+INSERT_MESSAGES = _INSERT_INTO + "{rows} RETURNING id"
+"""Queue several messages in one statement (MSG-004), their ids issued in the order of the
+rows; ``rows()`` fills in the rows."""
 
 MESSAGE = f"SELECT {MESSAGE_COLUMNS} FROM agent_messages WHERE id = ?"
 """One message by id (``get``, and the row a finishing step checks the lease of)."""
@@ -138,6 +145,14 @@ the lock is held for one step instead of a transaction's five.  Nothing changes 
 the token holds the live lease, the target is a queue or ``:agent``'s own inbox, and no
 lease has lapsed (CLAIM-005: those are settled before a claim); otherwise the caller takes
 the transaction that settles them, or words the refusal."""
+
+COMPLETE_HELD = """
+UPDATE agent_messages SET status = 'completed', finished_at = ?
+WHERE lease_token = ? AND status = 'processing' AND lease_expires_at > ? AND id IN ({ids})
+RETURNING id, to_agent
+"""
+"""Complete the messages that one token holds the live leases of (``complete_many``: a
+batch claimed together shares its token); fewer rows back than ids means a refusal."""
 
 INSERT_REPLY = (
     "INSERT INTO agent_responses (request_id, from_agent, to_agent,"
@@ -356,6 +371,11 @@ SEQUENCES = "SELECT name, seq FROM sqlite_sequence"
 
 COMPLETED = "SELECT count(*) FROM agent_messages WHERE status = 'completed'"
 """Completed messages not yet pruned (PRIO-004)."""
+
+
+def insert_messages(count: int) -> str:
+    """``INSERT_MESSAGES`` for ``count`` messages."""
+    return INSERT_MESSAGES.format(rows=",".join([MESSAGE_ROW] * count))
 
 
 def each(statement: str, count: int) -> str:
