@@ -362,3 +362,20 @@ def test_complete_many_completes_all_or_none(agents: Agents, bad: str) -> None:
     assert [worker.get(x.id).status for x in (a, b, c)] == [Status.PROCESSING] * 3
     worker.complete_many([(a.id, a.token), (b.id, b.token), (c.id, c.token)])
     assert [worker.get(x.id).status for x in (a, b, c)] == [Status.COMPLETED] * 3
+
+
+@pytest.mark.spec("LEASE-008")
+@pytest.mark.capability("batch")
+def test_complete_many_of_several_claims_completes_all_or_none(agents: Agents) -> None:
+    """Pairs from two claims hold two tokens: one wrong pair among them refuses them all."""
+    boss = agents("@boss")
+    for i in range(4):
+        boss.send("@worker", "work", i)
+    worker = agents("@worker")
+    first, second = worker.claim_many(limit=2), worker.claim_many(limit=2)
+    mixed = [(c.id, c.token) for c in (first[0], second[0], first[1], second[1])]
+    with refused("stale_lease"):
+        worker.complete_many([*mixed[:3], (mixed[3][0], mixed[0][1])])
+    assert {worker.get(i).status for i, _ in mixed} == {Status.PROCESSING}
+    worker.complete_many(mixed)
+    assert {worker.get(i).status for i, _ in mixed} == {Status.COMPLETED}

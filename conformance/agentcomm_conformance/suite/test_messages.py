@@ -180,6 +180,17 @@ def test_send_many_queues_every_message_in_list_order(agents: Agents) -> None:
 
 @pytest.mark.spec("MSG-004")
 @pytest.mark.capability("batch")
+def test_a_large_send_many_is_queued_whole_in_list_order(agents: Agents) -> None:
+    """2,500 messages: more than a backend may write in one statement or script call."""
+    sent = agents("@alice").send_many([Outgoing("jobs", "n", i) for i in range(2500)])
+    assert [m.payload for m in sent] == list(range(2500))
+    assert len({m.id for m in sent}) == 2500
+    bob = agents("@bob")
+    assert [c.message.payload for c in bob.claim_many("jobs", limit=2500)] == list(range(2500))
+
+
+@pytest.mark.spec("MSG-004")
+@pytest.mark.capability("batch")
 @pytest.mark.parametrize(
     "bad",
     [
