@@ -127,13 +127,6 @@ LONG_FILES = {
     # Each waits for its split, or is one table that reads best whole.  The list only
     # shrinks: a file here that drops to the limit, or goes, fails the test below.
     "reference/agentcomm/api.py": "the contract: each operation, then its primitive's contract",
-    "conformance/agentcomm_conformance/suite/test_compat_redis.py": "the design's key layout",
-    "conformance/agentcomm_conformance/suite/test_compat_sqlite.py": "the design's schema",
-    "conformance/agentcomm_conformance/suite/test_limits.py": "the argument-type cases table",
-    "tests/history.py": "the recorder and its checker, one format",
-    "tests/spec_model.py": "the model of the whole SPEC, transition by transition",
-    "tests/test_faults_at_scale.py": "the four scale cases share their process pools",
-    "tests/test_model.py": "the state machine's rules, one per hub operation",
 }
 
 

@@ -23,19 +23,20 @@ hubs in ``tests/mutants``, each on the statement it breaks.
 State machines cannot take fixtures (Hypothesis #1364), so a per-backend subclass is
 built inside an ordinary parametrized test that can.  Each example gets a fresh hub.
 Steps per example: 50 in the ``ci`` profile, 100 in ``deep``.
+
+The machine is one class made of mixins, a module each: its event rules
+(``model_events.py``) and its checks after every step (``model_checks.py``); what it
+draws and how it compares answers are in ``model_support.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import importlib
 import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 from hypothesis import Phase, event, settings
@@ -48,182 +49,46 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from agentcomm import (
-    AgentCommError,
-    Claim,
-    Conflict,
-    Hub,
-    ManualClock,
-    Message,
-    NotFound,
-    Outgoing,
-    Priority,
-    Status,
-    connect,
-)
+from agentcomm import Claim, Conflict, Hub, ManualClock, NotFound, Outgoing, Status, connect
 from agentcomm.urls import fresh_url
-from spec_model import (
-    COUNTERS,
-    UNKNOWN,
-    Backoff,
-    ModelEvent,
-    ModelMessage,
-    SpecModel,
-    Unknown,
-    bury,
-    finish,
-    grant,
-    lease_refusal,
-    release,
-    replay,
-    settle,
+from model_checks import ModelChecks
+from model_events import EventRules
+from model_support import (
+    AGENTS,
+    EVENT_TYPES,
+    FORGED_TOKEN,
+    HUB_OPTIONS,
+    POLICY,
+    QUEUE,
+    UNKNOWN_ID,
+    Answer,
+    Complete,
+    Extend,
+    Fail,
+    LeaseOp,
+    LeasePick,
+    Outcome,
+    Release,
+    _agree,
+    _attempt,
+    _same_outcome,
+    _send_one,
+    agents,
+    lease_picks,
+    outgoing,
+    picks,
+    sources,
 )
+from spec_model import SpecModel
+from spec_transitions import finish, grant, lease_refusal, replay
 
-T = TypeVar("T")
-Outcome = type[Exception] | None
-
-POLICY = Backoff(base=1.0, cap=8.0)
-HUB_OPTIONS = "backoff_base=1&backoff_max=8"
-AGENTS = ("@a", "@b")
-QUEUE = "jobs"
-EVENT_TYPES = ("built", "deployed")
-UNKNOWN_ID = "999999999"  # well formed, never issued in an example this size
-FORGED_TOKEN = "forged-token"  # noqa: S105 - no secret: a token no claim ever drew
 PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 STEPS = {"deep": 100}.get(PROFILE, 50)
 # The deep profile outruns the ini's 300 s per test (real redis: about 5 minutes).
 pytestmark = [pytest.mark.timeout(3600)] if PROFILE == "deep" else []
 
-# Lease and expiry times are whole seconds and time moves in halves, so deadlines are hit
-# exactly ("at or after" is the spec's boundary).  Event TTLs end on quarters, never hit
-# exactly: the spec does not say whether an event expires at or after its deadline.
-outgoing = st.builds(
-    Outgoing,
-    to=st.sampled_from([QUEUE, QUEUE, *AGENTS]),
-    type=st.just("task"),
-    payload=st.integers(0, 9).map(lambda n: {"n": n, "text": 'it\'s "quoted"|\n'}),
-    priority=st.sampled_from([Priority.LOW, Priority.NORMAL, Priority.HIGH, "high", 0]),
-    timeout_seconds=st.sampled_from([None, 1.0, 3.0, 10.0]),
-    max_retries=st.sampled_from([None, 0, 1, 2]),
-    correlation_id=st.sampled_from([None, "c1"]),
-    expires_in=st.sampled_from([None, None, 1.0, 2.0, 5.0, 20.0]),
-)
-agents = st.sampled_from(AGENTS)
-picks = st.integers(min_value=0, max_value=1000)
 
-
-class LeaseOp:
-    """One of the operations a lease token allows (LEASE-001), as a rule's argument."""
-
-    def call(self, machine: HubMachine, message_id: str, token: str) -> Any:
-        raise NotImplementedError
-
-    def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
-        """Apply the spec's effect to the model and check what the hub returned."""
-        raise NotImplementedError
-
-
-@dataclasses.dataclass(frozen=True)
-class Complete(LeaseOp):
-    def call(self, machine: HubMachine, message_id: str, token: str) -> Any:
-        return machine.monitor.complete(message_id, token)
-
-    def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
-        machine.model.apply(finish(m, token))
-
-
-@dataclasses.dataclass(frozen=True)
-class Fail(LeaseOp):
-    retry: bool
-    reason: str
-
-    def call(self, machine: HubMachine, message_id: str, token: str) -> Any:
-        return machine.monitor.fail(message_id, token, self.reason, retry=self.retry)
-
-    def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
-        """RETRY-001/002/003; ``fail`` returns the new state."""
-        epoch = machine.model.epoch
-        change = (
-            settle(m, machine.now, self.reason, POLICY, epoch, token)
-            if self.retry
-            else bury(m, self.reason, epoch, token)
-        )
-        _agree(machine.model.apply(change), result, "fail")
-
-
-@dataclasses.dataclass(frozen=True)
-class Release(LeaseOp):
-    def call(self, machine: HubMachine, message_id: str, token: str) -> Any:
-        return machine.monitor.release(message_id, token)
-
-    def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
-        _agree(machine.model.apply(release(m, machine.now)), result, "release")
-
-
-@dataclasses.dataclass(frozen=True)
-class Extend(LeaseOp):
-    seconds: float | None
-
-    def call(self, machine: HubMachine, message_id: str, token: str) -> Any:
-        return machine.monitor.extend(message_id, token, self.seconds)
-
-    def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
-        """LEASE-004: the same token, a deadline of now + seconds (default the timeout)."""
-        until = machine.now + (m.timeout_seconds if self.seconds is None else self.seconds)
-        machine.model.messages[m.id] = dataclasses.replace(m, lease_expires_at=until)
-        assert (result.id, result.token, result.lease_expires_at) == (m.id, token, until), (
-            f"LEASE-004: extend returned {result}, the spec says the deadline {until}"
-        )
-
-
-@dataclasses.dataclass(frozen=True)
-class Answer(LeaseOp):
-    agent: str
-    status: str
-
-    def call(self, machine: HubMachine, message_id: str, token: str) -> Any:
-        payload = {"ok": self.status}
-        return machine.hubs[self.agent].reply(message_id, token, payload, status=self.status)
-
-    def expect(self, machine: HubMachine, m: ModelMessage, token: str, result: Any) -> None:
-        """REQ-003: the reply is bound to the message and completes it in one step."""
-        assert (
-            result.request_id,
-            result.from_agent,
-            result.to_agent,
-            result.correlation_id,
-            result.status.value,
-            result.payload,
-        ) == (m.id, self.agent, m.from_agent, m.correlation_id, self.status, {"ok": self.status})
-        machine.model.apply(finish(m, token, reply_id=result.id))
-        machine.model.replies[m.id] = (result.id, self.agent, self.status)
-
-
-@dataclasses.dataclass(frozen=True)
-class LeasePick:
-    """Which (message, token) a lease rule acts on, and how long its worker works first.
-
-    ``fresh``: a claim made just now (so that every lease rule, not only ``claim``, leads
-    somewhere when Hypothesis's swarm testing disables rules); ``live``: a current lease;
-    ``old``: a token that is no longer its message's, the stale worker's; ``any``:
-    anything ever granted, a forged token on a known message, or an id naming nothing.
-    """
-
-    kind: str
-    index: int
-    work: float = 0.0
-
-
-sources = st.sampled_from([QUEUE, QUEUE, None])  # None: the agent's own inbox
-lease_picks = st.builds(
-    LeasePick,
-    kind=st.sampled_from(["fresh", "live", "old", "any"]),
-    index=picks,
-    work=st.sampled_from([0.0, 0.0, 0.5, 1.0, 3.0]),
-)
-
-
-class HubMachine(RuleBasedStateMachine):
+class HubMachine(EventRules, ModelChecks, RuleBasedStateMachine):
     """One hub, two agents, an anonymous monitor, one clock; the model alongside."""
 
     hub_url: Callable[[], str]
@@ -243,10 +108,6 @@ class HubMachine(RuleBasedStateMachine):
     def teardown(self) -> None:
         for hub in (*self.hubs.values(), self.monitor):
             hub.close()
-
-    @property
-    def now(self) -> float:
-        return self.clock.now()
 
     # -- sending and claiming -----------------------------------------------------------------
     @initialize(sender=agents, items=st.lists(outgoing, min_size=1, max_size=6))
@@ -429,53 +290,6 @@ class HubMachine(RuleBasedStateMachine):
             assert counted == expected, f"EXP-002: sweep counted {counted}, spec {expected}"
             assert self.monitor.sweep() == 0, "EXP-002: a second sweep at the same time"
 
-    # -- events ----------------------------------------------------------------------------
-    @rule(
-        agent=agents,
-        event_type=st.sampled_from(EVENT_TYPES),
-        ttl=st.sampled_from([None, 0.75, 2.25, 10.25]),
-        burst=st.integers(1, 3),
-    )
-    def publish(self, agent: str, event_type: str, ttl: float | None, burst: int) -> None:
-        """A burst of events, so that reads often find several unread (ORD-002/003)."""
-        for _ in range(burst):
-            self._publish(agent, event_type, ttl)
-
-    @rule(
-        agent=agents,
-        event_type=st.sampled_from(EVENT_TYPES),
-        action=st.sampled_from(["read", "read", "subscribe", "unsubscribe"]),
-        limit=st.integers(1, 3),
-    )
-    def follow_events(self, agent: str, event_type: str, action: str, limit: int) -> None:
-        """EVT-002/003: join or leave a type, or read what is unread."""
-        if action == "read":
-            self._read_events(agent, limit)
-        elif action == "subscribe":
-            self.hubs[agent].subscribe(event_type)
-            self.model.subscribe(agent, event_type)
-        else:
-            self.hubs[agent].unsubscribe(event_type)
-            self.model.unsubscribe(agent, event_type)
-
-    def _publish(self, agent: str, event_type: str, ttl: float | None) -> None:
-        now = self.now
-        event = self.hubs[agent].publish(event_type, {"at": now}, ttl=ttl)
-        expected = ModelEvent(
-            event.id, event_type, agent, {"at": now}, now, None if ttl is None else now + ttl
-        )
-        assert _event_view(event) == expected, "EVT-001: the published event"
-        assert event.id not in {e.id for e in self.model.events}, "ENV-004: event id reused"
-        self.model.events.append(expected)
-        self.model.counters["published"] += 1
-
-    def _read_events(self, agent: str, limit: int) -> None:
-        """EVT-003: each subscriber gets each event once, in publish order."""
-        seen = [_event_view(e) for e in self.hubs[agent].events(limit=limit)]
-        expected, reading = self.model.read_events(agent, limit, self.now)
-        assert seen == expected, f"EVT-003/ORD-002: {agent} read {seen}, spec {expected}"
-        self.model.commit(reading)
-
     # -- after every step ------------------------------------------------------------------
     @invariant()
     def hub_agrees_with_the_model(self) -> None:
@@ -486,69 +300,6 @@ class HubMachine(RuleBasedStateMachine):
         self.stats_depths_and_counters_agree()
         self.subscriptions_agree()
         self.model.epoch += 1
-
-    def no_message_is_lost_and_each_reads_as_the_spec_says(self) -> None:
-        """Adopting, where the spec allows the hub a choice, the one it made."""
-        for m in list(self.model.messages.values()):
-            outcome, seen = _attempt(functools.partial(self.monitor.get, m.id))
-            assert outcome is None and seen is not None, f"MSG-001: message {m.id} is lost"
-            if m.differences(seen):
-                self._adopt_a_spontaneous_change(m, seen)
-        for message_id in self.model.purged:
-            outcome, _ = _attempt(functools.partial(self.monitor.get, message_id))
-            _same_outcome(outcome, NotFound, f"get of purged message {message_id}")
-
-    def _adopt_a_spontaneous_change(self, m: ModelMessage, seen: Message) -> None:
-        for change in self.model.spontaneous(m, self.now):
-            if not change.message.differences(seen):
-                self.model.apply(change)
-                return
-        raise AssertionError(f"message {m.id} at {self.now}: {m.differences(seen)}")
-
-    def replies_are_bound_to_their_messages(self) -> None:
-        """REQ-002/005: ``get_reply`` finds the one reply by its message id."""
-        for message_id, bound in self.model.replies.items():
-            answer = self.monitor.get_reply(message_id)
-            seen: tuple[str | Unknown, str, str] | None = None
-            if answer is not None:  # the hub's answer's id is the hub's choice (REQ-007)
-                seen = (
-                    UNKNOWN if bound[0] is UNKNOWN else answer.id,
-                    answer.from_agent,
-                    answer.status.value,
-                )
-            assert seen == bound, f"REQ-002: get_reply({message_id}) {seen}, spec {bound}"
-        unanswered = next(
-            (m.id for m in self.model.messages.values() if m.id not in self.model.replies), None
-        )
-        if unanswered is not None:
-            assert self.monitor.get_reply(unanswered) is None, "REQ-005: null before a reply"
-        outcome, _ = _attempt(lambda: self.monitor.get_reply(UNKNOWN_ID))
-        _same_outcome(outcome, NotFound, "get_reply(unknown id)")
-
-    def retries_are_bounded(self) -> None:
-        """RETRY-001 (the hub's ``retry_count`` agrees with the model's, checked above)."""
-        for m in self.model.messages.values():
-            assert m.retry_count <= m.max_retries, f"RETRY-001: {m.id} retried past its budget"
-            assert m.deliveries <= m.max_retries + 1, f"RETRY-001: {m.id} delivered too often"
-
-    def dead_letters_are_listed_in_the_order_they_died(self) -> None:
-        listed = [m.id for m in self.monitor.dead_letters(limit=100)]
-        expected = self.model.dead_letters()
-        assert sorted(listed) == sorted(m.id for m in expected), "DLQ-001: the dead letters"
-        epochs = [self._known(i).dead_epoch or 0 for i in listed]
-        assert epochs == sorted(epochs), f"DLQ-001: {listed} are not in the order they died"
-
-    def stats_depths_and_counters_agree(self) -> None:
-        stats = self.monitor.stats()
-        assert _nonzero(stats.depths) == _nonzero(self.model.depths()), "PRIO-003: depths"
-        counters = {name: stats.counters.get(name, 0) for name in COUNTERS}
-        assert counters == {name: self.model.counters[name] for name in COUNTERS}, (
-            "PRIO-004: lifetime counters"
-        )
-
-    def subscriptions_agree(self) -> None:
-        for agent, hub in self.hubs.items():
-            assert hub.subscriptions() == self.model.subscriptions(agent), "EVT-002"
 
     # -- choosing what a rule acts on ----------------------------------------------------------
     def _pick(self, lease: LeasePick) -> tuple[str, str]:
@@ -573,66 +324,8 @@ class HubMachine(RuleBasedStateMachine):
         ids = [*self.model.messages, *sorted(self.model.purged), UNKNOWN_ID]
         return ids[index % len(ids)]
 
-    def _known(self, message_id: str) -> ModelMessage:
-        found = self.model.find(message_id)
-        assert found is not None, message_id
-        return found
-
     def _refusal(self, message_id: str, token: str) -> Outcome:
         return lease_refusal(self.model.find(message_id), token, self.now)
-
-
-def _send_one(hub: Hub, item: Outgoing) -> Message:
-    return hub.send(
-        item.to,
-        item.type,
-        item.payload,
-        priority=item.priority,
-        timeout_seconds=item.timeout_seconds,
-        max_retries=item.max_retries,
-        correlation_id=item.correlation_id,
-        expires_in=item.expires_in,
-    )
-
-
-def _attempt(call: Callable[[], T]) -> tuple[Outcome, T | None]:
-    """Run ``call``; return the error class it raised (None) and its result (None)."""
-    try:
-        return None, call()
-    except AgentCommError as error:
-        return type(error), None
-
-
-def _same_outcome(outcome: Outcome, expected: Outcome, what: str) -> None:
-    name = "success" if expected is None else expected.__name__
-    got = "success" if outcome is None else outcome.__name__
-    assert outcome is expected, f"LEASE-003: {what} gave {got}, the spec says {name}"
-
-
-def _agree(expected: ModelMessage, seen: Message | None, what: str) -> None:
-    assert seen is not None, what
-    assert not expected.differences(seen), f"{what} returned {seen.id}: " + "; ".join(
-        expected.differences(seen)
-    )
-
-
-def _event_view(event: Any) -> ModelEvent:
-    return ModelEvent(
-        event.id,
-        event.event_type,
-        event.publisher,
-        event.payload,
-        event.published_at,
-        event.expires_at,
-    )
-
-
-def _nonzero(depths: Any) -> dict[str, dict[str, int]]:
-    """Depths without zero counts or empty targets: an absent key means 0 (PRIO-003)."""
-    found = {
-        str(t): {str(k): int(n) for k, n in counts.items() if n} for t, counts in depths.items()
-    }
-    return {t: counts for t, counts in found.items() if counts}
 
 
 # -- one run per backend ---------------------------------------------------------------------

@@ -33,7 +33,8 @@ from hypothesis import strategies as st
 
 from agentcomm import Outgoing, Status, connect
 from agentcomm.urls import fresh_url
-from history import Kind, Recorder, Violation, check, load
+from history import Recorder, load
+from history_check import Kind, Violation, check
 from support import spawn, until
 
 pytestmark = [pytest.mark.slow]

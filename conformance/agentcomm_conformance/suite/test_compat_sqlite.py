@@ -1,9 +1,10 @@
-"""The SQLite hub file: the design's schema, extended (SPEC COMPAT-001..005).
+"""The SQLite hub file: the design's schema, extended (SPEC COMPAT-001..003, COMPAT-005).
 
 The suite reaches the file through the hub's locator, a ``sqlite:///`` URL, and reads it
-with Python's ``sqlite3`` as the design's scripts do; a design-era file (COMPAT-004) is
-opened with the same URL at another path.  The SQL below is copied from the design
-document unchanged.  The errors of opening and locking the file are in test_errors.py.
+with Python's ``sqlite3`` as the design's scripts do.  The design's SQL, copied from the
+design document unchanged, is in ``sqlite_design.py``; the design's scripts on a hub's
+file and a design-era file (COMPAT-004) are in ``test_compat_sqlite_scripts.py``.  The
+errors of opening and locking the file are in test_errors.py.
 """
 
 from __future__ import annotations
@@ -13,108 +14,26 @@ import json
 import os
 import sqlite3
 import stat
-import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from agentcomm import DEFAULT_QUEUE, Hub, Priority, Status
-from agentcomm_conformance.expect import file_of, now_by_message
+from agentcomm import Hub, Priority, Status
+from agentcomm_conformance.expect import file_of
 from agentcomm_conformance.plugin import HubSession
+from agentcomm_conformance.suite.sqlite_design import (
+    DESIGN_DEBUG_QUERY,
+    DESIGN_EVENT,
+    DESIGN_SCHEMA,
+    DESIGN_TABLES,
+    Opener,
+    Sql,
+)
+from agentcomm_conformance.suite.sqlite_design import hub_path as hub_path  # fixture, by name
+from agentcomm_conformance.suite.sqlite_design import sql as sql  # fixture, by name
 from agentcomm_conformance.targets import Target
 
-DESIGN_SCHEMA = """
-CREATE TABLE agent_messages (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    from_agent VARCHAR(100) NOT NULL,
-    to_agent VARCHAR(100) NOT NULL,
-    message_type VARCHAR(50) NOT NULL,
-    payload TEXT NOT NULL,  -- JSON data
-    status VARCHAR(20) DEFAULT 'pending',
-    priority INTEGER DEFAULT 1,
-    created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-    processed_at DATETIME NULL,
-    response_id INTEGER NULL,
-    timeout_seconds INTEGER DEFAULT 300,
-    retry_count INTEGER DEFAULT 0,
-    max_retries INTEGER DEFAULT 3,
-    correlation_id VARCHAR(100) NULL
-);
-CREATE TABLE agent_registry (
-    agent_id VARCHAR(100) PRIMARY KEY,
-    status VARCHAR(20) DEFAULT 'active',
-    last_heartbeat DATETIME DEFAULT CURRENT_TIMESTAMP,
-    process_id INTEGER NULL,
-    capabilities TEXT NULL,  -- JSON array of what agent can do
-    current_load INTEGER DEFAULT 0,
-    max_concurrent INTEGER DEFAULT 5
-);
-CREATE TABLE agent_responses (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    request_id INTEGER NOT NULL,
-    from_agent VARCHAR(100) NOT NULL,
-    to_agent VARCHAR(100) NOT NULL,
-    response_payload TEXT NOT NULL,
-    response_status VARCHAR(20) DEFAULT 'success',
-    created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-    FOREIGN KEY (request_id) REFERENCES agent_messages(id)
-);
-CREATE TABLE agent_events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_type VARCHAR(100) NOT NULL,
-    publisher VARCHAR(100) NOT NULL,
-    payload TEXT NOT NULL,
-    published_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-    expires_at DATETIME NULL
-);
-CREATE TABLE agent_subscriptions (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    agent_id VARCHAR(100) NOT NULL,
-    event_type VARCHAR(100) NOT NULL,
-    created_at DATETIME DEFAULT CURRENT_TIMESTAMP,
-    UNIQUE(agent_id, event_type)
-);
-"""
-DESIGN_TABLES = [
-    "agent_messages",
-    "agent_registry",
-    "agent_responses",
-    "agent_events",
-    "agent_subscriptions",
-]
-DESIGN_REQUEST = """
-INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, correlation_id)
-VALUES ('@backend.nodejs', '@service.auth', 'validate_token',
-        '{"token": "abc123", "user_id": "user456"}', 'req_001');
-"""
-DESIGN_RESPONSE_QUERY = """
-SELECT ar.response_payload, ar.response_status
-FROM agent_responses ar
-JOIN agent_messages am ON ar.request_id = am.id
-WHERE am.correlation_id = 'req_001' AND am.from_agent = '@backend.nodejs'
-AND ar.created_at >= datetime('now', '-5 minutes');
-"""
-DESIGN_TASK = """
-INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, priority)
-VALUES ('@coordinator.backend', 'ANY_AVAILABLE', 'process_batch',
-        '{"batch_id": "batch_001", "items": 1000}', {priority});
-"""
-DESIGN_EVENT = """
-INSERT INTO agent_events (event_type, publisher, payload)
-VALUES ('user_login', '@service.auth',
-        '{"user_id": "123", "timestamp": "2024-01-15T10:30:00Z", "ip": "192.168.1.1"}');
-"""
-DESIGN_REGISTRATION = """
-INSERT OR REPLACE INTO agent_registry (agent_id, status, last_heartbeat, process_id)
-VALUES ('@backend.nodejs', 'active', CURRENT_TIMESTAMP, 4242);
-"""
-DESIGN_DEBUG_QUERY = """
-SELECT agent_id, status, last_heartbeat,
-       (julianday('now') - julianday(last_heartbeat)) * 86400 as seconds_since_heartbeat
-FROM agent_registry
-WHERE status = 'active';
-"""
 ADDED_COLUMNS = {
     "agent_messages": {
         "available_at",
@@ -130,48 +49,6 @@ ADDED_COLUMNS = {
     "agent_subscriptions": {"last_event_id"},
 }
 INJECTION = "'); DROP TABLE agent_messages; --"
-
-Sql = Callable[..., sqlite3.Connection]
-Opener = Callable[..., Hub]
-
-
-def locator_for(locator: str, path: Path, *options: str) -> str:
-    """``locator`` naming ``path`` instead, with its options and ``options`` added."""
-    query = "&".join([q for q in [urllib.parse.urlsplit(locator).query, *options] if q])
-    return f"sqlite:///{urllib.parse.quote(str(path))}" + (f"?{query}" if query else "")
-
-
-@pytest.fixture
-def hub_path(hub_session: HubSession) -> Path:
-    return file_of(hub_session.locator)
-
-
-@pytest.fixture
-def open_at(hub_session: HubSession) -> Opener:
-    """``open_at(path, agent, *options)``: a handle on the hub file at ``path``."""
-
-    def opener(path: Path, agent: str | None = None, *options: str) -> Hub:
-        handle = hub_session.target.open(
-            locator_for(hub_session.locator, path, *options), agent, hub_session.clock
-        )
-        hub_session.handles.append(handle)
-        return handle
-
-    return opener
-
-
-@pytest.fixture
-def sql(hub_path: Path) -> Iterator[Sql]:
-    """``sql(path=hub)``: a plain sqlite3 connection, as the design's scripts open one."""
-    opened: list[sqlite3.Connection] = []
-
-    def connect(path: Path = hub_path) -> sqlite3.Connection:
-        opened.append(sqlite3.connect(path, isolation_level=None, timeout=5))
-        return opened[-1]
-
-    yield connect
-    for conn in opened:
-        conn.close()
 
 
 def columns(db: sqlite3.Connection, table: str) -> list[str]:
@@ -407,70 +284,6 @@ def test_the_design_debug_query_reads_the_heartbeats_the_hub_writes(
     assert -1 < age < 60
 
 
-# -- COMPAT-004: design-era files and the design's own INSERTs ------------------------------
-@pytest.mark.spec("COMPAT-004")
-def test_a_design_era_database_is_upgraded_in_place_keeping_every_row(
-    open_at: Opener, sql: Sql, tmp_path: Path
-) -> None:
-    path = tmp_path / "design.db"
-    legacy = sql(path)
-    legacy.executescript(
-        DESIGN_SCHEMA
-        + DESIGN_REQUEST
-        + DESIGN_EVENT
-        + DESIGN_REGISTRATION
-        + "INSERT INTO agent_subscriptions (agent_id, event_type)"
-        " VALUES ('@analytics.tracker', 'user_login');"
-    )
-    worker = open_at(path, "@service.auth")  # no creation asked: adopted as it is
-    assert legacy.execute("PRAGMA user_version").fetchone()[0] == 2
-    claim = worker.claim()
-    assert claim is not None
-    assert (claim.message.from_agent, claim.message.type, claim.message.correlation_id) == (
-        "@backend.nodejs",
-        "validate_token",
-        "req_001",
-    )
-    assert claim.message.payload == {"token": "abc123", "user_id": "user456"}
-    assert (claim.message.timeout_seconds, claim.message.max_retries) == (300, 3)
-    worker.reply(claim.id, claim.token, {"valid": True, "user": "john_doe"})
-    ((payload, status),) = legacy.execute(DESIGN_RESPONSE_QUERY).fetchall()
-    assert (json.loads(payload), status) == ({"valid": True, "user": "john_doe"}, "success")
-    requester = open_at(path, "@backend.nodejs")
-    assert requester.wait_reply(claim.id, timeout=0).payload["user"] == "john_doe"
-    (event,) = requester.tail_events()
-    assert (event.event_type, event.publisher, event.payload["ip"]) == (
-        "user_login",
-        "@service.auth",
-        "192.168.1.1",
-    )
-    (agent,) = requester.agents()
-    assert (agent.agent_id, agent.status, agent.process_id) == ("@backend.nodejs", "active", 4242)
-    assert open_at(path, "@analytics.tracker").subscriptions() == ["user_login"]
-    legacy.execute(DESIGN_REQUEST)  # the design's scripts keep working after the upgrade
-    again = worker.claim()
-    assert again is not None and again.message.correlation_id == "req_001"
-
-
-@pytest.mark.spec("COMPAT-004")
-def test_tasks_inserted_by_the_design_are_pending_and_claimed_by_priority(
-    agents: Opener, sql: Sql
-) -> None:
-    worker = agents("@worker.batch.001")
-    older = agents("@coordinator").send(DEFAULT_QUEUE, "process_batch", {"batch_id": "ours"})
-    db = sql()
-    for priority in (0, 2, 1):
-        db.execute(DESIGN_TASK.replace("{priority}", str(priority)))
-    claims = [c for c in (worker.claim(DEFAULT_QUEUE) for _ in range(4)) if c is not None]
-    assert [int(c.message.priority) for c in claims] == [2, 1, 1, 0]
-    assert claims[1].id == older.id
-    assert all(
-        c.message.retry_count == 0 and c.message.from_agent == "@coordinator.backend"
-        for c in (claims[0], claims[2], claims[3])
-    )
-    assert claims[0].message.payload == {"batch_id": "batch_001", "items": 1000}
-
-
 # -- COMPAT-005: transactions and bound values ----------------------------------------------
 @pytest.mark.spec("COMPAT-005", "MSG-003")
 def test_sql_in_values_is_stored_verbatim_and_changes_no_table(hub: Hub, sql: Sql) -> None:
@@ -497,51 +310,3 @@ def test_sql_in_values_is_stored_verbatim_and_changes_no_table(hub: Hub, sql: Sq
     tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     assert {*DESIGN_TABLES, "agent_counters"} <= tables
     assert db.execute("SELECT count(*) FROM agent_messages").fetchone() == (2,)
-
-
-DESIGN_TASK_CLAIM = """
-UPDATE agent_messages
-SET status = 'processing', to_agent = '@worker.batch.001', processed_at = ?
-WHERE id = ? AND status = 'pending';
-"""
-"""The design's claim, with its CURRENT_TIMESTAMP as the hub's clock reads it."""
-DESIGN_SUBSCRIPTION = """
-INSERT INTO agent_subscriptions (agent_id, event_type) VALUES ('@analytics.tracker', 'user_login');
-"""
-
-
-def utc_text(epoch_seconds: float) -> str:
-    """Epoch seconds as the design's DATETIME text (CURRENT_TIMESTAMP's form)."""
-    when = datetime.datetime.fromtimestamp(epoch_seconds, datetime.timezone.utc)
-    return when.strftime("%Y-%m-%d %H:%M:%S")
-
-
-@pytest.mark.spec("COMPAT-004", "RETRY-001", "EXP-002")
-def test_a_task_claimed_the_designs_way_is_reclaimed_by_sweep_after_its_timeout(
-    agents: Opener, elapse: Callable[[float], None], sql: Sql
-) -> None:
-    coordinator = agents("@coordinator")
-    task = coordinator.send(
-        DEFAULT_QUEUE, "process_batch", {"batch_id": "b1"}, timeout_seconds=2, max_retries=1
-    )
-    sql().execute(DESIGN_TASK_CLAIM, (utc_text(now_by_message(coordinator)), int(task.id)))
-    assert coordinator.sweep() == 0  # its derived lease is live
-    elapse(3)
-    assert coordinator.sweep() == 1
-    back = coordinator.get(task.id)
-    assert (back.status, back.retry_count, back.last_error) == (Status.PENDING, 1, "lease expired")
-    elapse(1)  # the backoff
-    claim = agents("@worker.batch.001").claim()  # the design moved it to the worker's inbox
-    assert claim is not None and claim.id == task.id
-
-
-@pytest.mark.spec("COMPAT-004", "EVT-002")
-def test_a_subscription_inserted_the_designs_way_starts_at_the_end_of_the_log(
-    agents: Opener, sql: Sql
-) -> None:
-    auth, tracker = agents("@service.auth"), agents("@analytics.tracker")
-    auth.publish("user_login", {"user_id": "before"})
-    sql().execute(DESIGN_SUBSCRIPTION)
-    after = auth.publish("user_login", {"user_id": "after"})
-    assert tracker.subscriptions() == ["user_login"]
-    assert [e.id for e in tracker.events()] == [after.id]
