@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import sqlite3
 import time
@@ -31,6 +32,7 @@ def iso(ts: float) -> str:
 _EPOCH = datetime.datetime(1970, 1, 1)
 
 
+@functools.lru_cache(maxsize=1024)  # a batch, or a busy millisecond, shares one text
 def from_iso(text: str | None) -> float:
     """Read the design's DATETIME text (with or without fraction) back as epoch seconds."""
     if not text:
