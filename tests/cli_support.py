@@ -1,13 +1,12 @@
 """Running the ``agentcomm`` command line in its tests, and reading its JSON.
 
-Most tests drive the click group in-process (the ``run`` fixture, over ``CliRunner``); the
+Most tests run the command in-process (the ``run`` fixture, over ``cli_runner``); the
 ones about bytes on real pipes, signals and ``python -m`` run the command as its own
 process (``agentcomm``).
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import subprocess
@@ -16,10 +15,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 
+import cli_runner
 from agentcomm.api import Hub
-from agentcomm.cli import cli
+from cli_runner import Result
 from support import opening
 
 DEADLINE = 10.0
@@ -55,10 +54,6 @@ def url(live_url: str) -> str:
 @pytest.fixture
 def run(url: str) -> Run:
     """``run(*args, agent=..., input=...)``: the CLI on the test's hub, as that agent."""
-    # click < 8.2 mixes stderr into stdout unless told not to; later versions never do.
-    old_click = "mix_stderr" in inspect.signature(CliRunner).parameters
-    split: dict[str, Any] = {"mix_stderr": False} if old_click else {}
-    runner = CliRunner(**split)
 
     def invoke(
         *args: str,
@@ -69,7 +64,7 @@ def run(url: str) -> Run:
     ) -> Result:
         head = ["--url", url] if base is None else list(base)
         head += ["--agent", agent] if agent else []
-        return runner.invoke(cli, [*head, *args], input=input, env=env, catch_exceptions=False)
+        return cli_runner.invoke([*head, *args], input=input, env=env)
 
     return invoke
 

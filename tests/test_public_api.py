@@ -7,7 +7,6 @@ from importlib import metadata
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 import agentcomm
 import agentcomm_conformance
@@ -21,8 +20,8 @@ from agentcomm import (
     ManualClock,
     connect,
 )
-from agentcomm.cli import cli
 from agentcomm.urls import redact
+from cli_runner import invoke
 
 PUBLIC = {
     "DEFAULT_QUEUE",
@@ -85,7 +84,7 @@ def test_the_metadata_the_command_and_the_suite_give_the_one_version() -> None:
     # a second place crept back in, or this environment's install is stale.
     assert metadata.version("agentcomm") == agentcomm.__version__
     assert agentcomm_conformance.__version__ == agentcomm.__version__
-    printed = CliRunner().invoke(cli, ["--version"])
+    printed = invoke(["--version"])
     assert printed.output == f"agentcomm, version {agentcomm.__version__}\n"
 
 

@@ -9,20 +9,19 @@ import urllib.parse
 from collections.abc import Callable
 
 import pytest
-from click.testing import CliRunner
 from redis.exceptions import ResponseError
 
 from agentcomm import ConfigurationError, Hub, InvalidInput, connect
-from agentcomm.cli import cli
 from agentcomm.redis.acl import OPERATOR_USER, agent_acl, agent_user, operator_acl
 from agentcomm_conformance.servers import RedisServer
+from cli_runner import invoke
 from redis_acl_support import PASSWORDS, PREFIX, admin_client, hub_url, open_hub, round_trip
 
 # -- the command line ---------------------------------------------------------------------
 
 
 def printed_line(*args: str, env: dict[str, str] | None = None) -> str:
-    result = CliRunner().invoke(cli, ["redis-acl", *args], env=env)
+    result = invoke(["redis-acl", *args], env=env)
     assert result.exit_code == 0, result.output
     (line,) = result.stdout.splitlines()
     return line

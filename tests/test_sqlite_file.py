@@ -22,7 +22,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from agentcomm import (
     DEFAULT_QUEUE,
@@ -35,7 +34,7 @@ from agentcomm import (
     Status,
     connect,
 )
-from agentcomm.cli import cli
+from cli_runner import invoke
 
 DESIGN_TASK = """
 INSERT INTO agent_messages (from_agent, to_agent, message_type, payload, priority)
@@ -236,7 +235,7 @@ def make_hub(path: Path) -> str:
 
 
 def run_cli(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(cli, list(args))
+    result = invoke(args)
     return result.exit_code, result.stderr
 
 

@@ -9,120 +9,119 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
-
-from agentcomm.cli.common import Session, emit, pass_session
+from agentcomm.cli.command import UsageError, command
+from agentcomm.cli.common import Session, echo, emit
 from agentcomm.cli.exits import TargetMissed
+from agentcomm.cli.values import Number, directory, file
 from agentcomm.errors import AgentCommError
 
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
+
 PHASES = ("throughput", "latency")
+POSITIVE = Number(float, low=0, above=True)
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.option(
-    "--impl",
-    metavar="TARGET",
-    help="What to measure, as for `agentcomm conformance --impl`: sqlite:, redis: "
-    "(a private redis-server), fakeredis:, hybrid:, a hub URL template, "
-    "python:module:factory or driver:COMMAND; a fresh hub is made on it.  "
-    "Default: the global --url hub itself (not AGENTCOMM_URL), else sqlite:.",
-)
-@click.option(
-    "--messages",
-    type=click.IntRange(min=1),
-    default=20_000,
-    show_default=True,
-    help="Tasks sent, claimed and completed in the throughput phase.",
-)
-@click.option(
-    "--workers",
-    type=click.IntRange(min=1, max=64),
-    default=3,
-    show_default=True,
-    help="Worker processes (plus one producer process).",
-)
-@click.option(
-    "--batch",
-    type=click.IntRange(min=1, max=10_000),
-    default=1,
-    show_default=True,
-    help="Messages per send_many / claim_many / complete_many call (1: one each).",
-)
-@click.option(
-    "--samples",
-    type=click.IntRange(min=10),
-    default=2000,
-    show_default=True,
-    help="Messages timed in the latency phase, 2 ms apart.",
-)
-@click.option(
-    "--only",
-    type=click.Choice(PHASES),
-    help="Run one phase only (default: throughput, then latency).",
-)
-@click.option("--latency", is_flag=True, help="The same as --only latency (its old spelling).")
-@click.option(
-    "--target-rate",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="MSG_PER_S",
-    help="Throughput goal [default: by kind of hub].",
-)
-@click.option(
-    "--target-p99",
-    type=click.FloatRange(min=0, min_open=True),
-    metavar="MS",
-    help="Latency goal for p99 [default: by kind of hub].",
-)
-@click.option(
-    "--gate",
-    is_flag=True,
-    help="Exit 10 when a goal is missed (otherwise only the summary says so).",
-)
-@click.option(
-    "--out-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("bench-results"),
-    show_default=True,
-    help="Where <UTC stamp>-<kind>.json and .png are stored.",
-)
-@click.option(
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the result (as printed) to this file.",
-)
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary on stderr.")
-@click.option(
-    "--ops",
-    is_flag=True,
-    help="Measure each operation's cost with pytest-benchmark instead; arguments "
-    "after `--` go to pytest.",
-)
-@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
-@pass_session
-def bench(
-    session: Session,
-    impl: str | None,
-    messages: int,
-    workers: int,
-    batch: int,
-    samples: int,
-    only: str | None,
-    latency: bool,
-    target_rate: float | None,
-    target_p99: float | None,
-    gate: bool,
-    out_dir: Path,
-    output: Path | None,
-    quiet: bool,
-    ops: bool,
-    pytest_args: tuple[str, ...],
-) -> None:
+def _bench_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--impl",
+        metavar="TARGET",
+        help="What to measure, as for `agentcomm conformance --impl`: sqlite:, redis: "
+        "(a private redis-server), fakeredis:, hybrid:, a hub URL template, "
+        "python:module:factory or driver:COMMAND; a fresh hub is made on it.  "
+        "Default: the global --url hub itself (not AGENTCOMM_URL), else sqlite:.",
+    )
+    _sizes(parser)
+    parser.add_argument(
+        "--only",
+        choices=PHASES,
+        help="Run one phase only (default: throughput, then latency).",
+    )
+    parser.add_argument(
+        "--latency", action="store_true", help="The same as --only latency (its old spelling)."
+    )
+    _goals(parser)
+    _outputs(parser)
+
+
+def _sizes(parser: ArgumentParser) -> None:
+    shown = "  [default: %(default)s; %(type)s]"
+    parser.add_argument(
+        "--messages",
+        type=Number(int, low=1),
+        default=20_000,
+        help="Tasks sent, claimed and completed in the throughput phase." + shown,
+    )
+    parser.add_argument(
+        "--workers",
+        type=Number(int, low=1, high=64),
+        default=3,
+        help="Worker processes (plus one producer process)." + shown,
+    )
+    parser.add_argument(
+        "--batch",
+        type=Number(int, low=1, high=10_000),
+        default=1,
+        help="Messages per send_many / claim_many / complete_many call (1: one each)." + shown,
+    )
+    parser.add_argument(
+        "--samples",
+        type=Number(int, low=10),
+        default=2000,
+        help="Messages timed in the latency phase, 2 ms apart." + shown,
+    )
+
+
+def _goals(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--target-rate",
+        type=POSITIVE,
+        metavar="MSG_PER_S",
+        help="Throughput goal [default: by kind of hub].  [%(type)s]",
+    )
+    parser.add_argument(
+        "--target-p99",
+        type=POSITIVE,
+        metavar="MS",
+        help="Latency goal for p99 [default: by kind of hub].  [%(type)s]",
+    )
+    parser.add_argument(
+        "--gate",
+        action="store_true",
+        help="Exit 10 when a goal is missed (otherwise only the summary says so).",
+    )
+
+
+def _outputs(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--out-dir",
+        type=directory,
+        metavar="DIRECTORY",
+        default=Path("bench-results"),
+        help="Where <UTC stamp>-<kind>.json and .png are stored.  [default: %(default)s]",
+    )
+    parser.add_argument(
+        "--output",
+        type=file,
+        metavar="FILE",
+        help="Also write the result (as printed) to this file.",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="No progress bar and no summary on stderr."
+    )
+    parser.add_argument(
+        "--ops",
+        action="store_true",
+        help="Measure each operation's cost with pytest-benchmark instead; arguments "
+        "after `--` go to pytest.",
+    )
+
+
+@command(_bench_options, passes_on="pytest_args")
+def bench(session: Session, args: Namespace) -> int | None:
     """Measure a hub with 1 producer and N worker processes: throughput, then latency.
 
     Prints the result as JSON, stores it with the machine and versions it was measured on,
@@ -131,56 +130,45 @@ def bench(
     msg/s and p99 <= 10 ms).  A failed exactly-once check always exits 1.
     """
     from agentcomm_conformance.bench.measure import measure
+    from agentcomm_conformance.bench.progress import progress_bar
     from agentcomm_conformance.bench.run import BenchConfig, BenchFailed
     from agentcomm_conformance.bench.subject import open_subject
     from agentcomm_conformance.driver.process import DriverFailure
 
-    if ops:
-        _run_ops(impl or (session.url if session.url_given else None), out_dir, pytest_args)
-    if pytest_args:
-        raise click.UsageError(
-            f"unexpected arguments {' '.join(pytest_args)!r}: only --ops "
+    # Only an explicit --url: AGENTCOMM_URL names the hub the agents run on, and a
+    # benchmark must not load that hub with 22,000 messages unasked.
+    url = session.url if session.url_given else None
+    if args.ops:
+        return _run_ops(args.impl or url, args.out_dir, args.pytest_args)
+    if args.pytest_args:
+        raise UsageError(
+            f"unexpected arguments {' '.join(args.pytest_args)!r}: only --ops "
             "passes arguments on to pytest"
         )
-    phases = _phases(only, latency)
-    config = BenchConfig(messages=messages, workers=workers, batch=batch, samples=samples)
+    phases = _phases(args.only, args.latency)
+    config = BenchConfig(
+        messages=args.messages, workers=args.workers, batch=args.batch, samples=args.samples
+    )
     try:
-        # Only an explicit --url: AGENTCOMM_URL names the hub the agents run on, and a
-        # benchmark must not load that hub with 22,000 messages unasked.
-        with open_subject(impl, session.url if session.url_given else None) as subject:
+        with open_subject(args.impl, url) as subject:
             document = measure(
                 subject,
                 config,
                 phases,
-                (target_rate, target_p99),
-                functools.partial(_progress, quiet=quiet),
+                (args.target_rate, args.target_p99),
+                functools.partial(progress_bar, quiet=args.quiet),
             )
     except DriverFailure as exc:  # not an AgentCommError: no hub answered
         raise BenchFailed(f"the driver failed: {exc}") from None
-    _finish(document, out_dir, output, quiet=quiet, gate=gate)
+    _finish(document, args.out_dir, args.output, quiet=args.quiet, gate=args.gate)
+    return None
 
 
 def _phases(only: str | None, latency: bool) -> tuple[str, ...]:
     if latency and only == "throughput":
-        raise click.UsageError("--latency is --only latency; it contradicts --only throughput")
+        raise UsageError("--latency is --only latency; it contradicts --only throughput")
     chosen = "latency" if latency else only
     return (chosen,) if chosen else PHASES
-
-
-@contextmanager
-def _progress(total: int, label: str, *, quiet: bool) -> Iterator[Callable[[int], None]]:
-    """A bar on stderr, advanced by the counts the workers report; hidden when stderr is
-    not a terminal (logs stay clean) or with --quiet."""
-    hidden = quiet or not sys.stderr.isatty()
-    with click.progressbar(
-        length=total,
-        label=label,
-        file=sys.stderr,
-        hidden=hidden,
-        show_pos=True,
-        update_min_steps=max(1, total // 100),
-    ) as bar:
-        yield bar.update
 
 
 def _finish(
@@ -196,21 +184,19 @@ def _finish(
         output.write_text(json.dumps(printed, indent=2) + "\n", encoding="utf-8")
     emit(printed)
     for line in notices + ([] if quiet else summary(document)):
-        click.echo(line, err=True)
+        echo(line, err=True)
     if not document["exactly_once"]:
         raise AgentCommError("the exactly-once check failed: see check in the result")
     if gate and missed(document["verdicts"]):
         raise TargetMissed
 
 
-def _run_ops(spec: str | None, out_dir: Path, pytest_args: tuple[str, ...]) -> None:
+def _run_ops(spec: str | None, out_dir: Path, pytest_args: tuple[str, ...]) -> int:
     from agentcomm_conformance.bench.meta import now_utc
     from agentcomm_conformance.bench.ops import run_ops
     from agentcomm_conformance.bench.report import stamp
 
-    raise click.exceptions.Exit(
-        run_ops(spec or "sqlite:", f"{stamp(now_utc())}-ops", out_dir, pytest_args)
-    )
+    return run_ops(spec or "sqlite:", f"{stamp(now_utc())}-ops", out_dir, pytest_args)
 
 
 COMMANDS = (bench,)

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import click
+from typing import TYPE_CHECKING
 
 from agentcomm.cli import exits
-from agentcomm.cli.common import Session, emit, pass_session
+from agentcomm.cli.command import command
+from agentcomm.cli.common import Session, echo, emit
+from agentcomm.cli.values import directory
+
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
 
 IN_PROCESS = [
     # A checkout's own ini may name options of plugins the base install lacks
@@ -36,44 +40,39 @@ PYTEST_EXITS = {
 nothing selected.  A --impl that cannot be used is ``exits.CONFIGURATION`` (the report says)."""
 
 
-@click.command(context_settings={"ignore_unknown_options": True})
-@click.option(
-    "--impl",
-    metavar="TARGET",
-    help="What to test: a hub URL (default: a fresh reference SQLite hub per test), "
-    "python:module:factory, or driver:COMMAND.",
-)
-@click.option("--strict", is_flag=True, help="Failing SHOULD statements fail the run too.")
-@click.option(
-    "--scenarios",
-    is_flag=True,
-    help="Also play the scenario cases shipped with the suite (real agent "
-    "processes on the implementation); their verdicts join the report.",
-)
-@click.option(
-    "--report-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("conformance-report"),
-    show_default=True,
-    help="Where report.md, report.json and junit.xml are written.",
-)
-@click.option(
-    "--docs",
-    is_flag=True,
-    help="Print where this installation keeps SPEC.md, DRIVER.md, the JSON Schemas "
-    "and the scenario files (JSON), and run nothing.",
-)
-@click.argument("pytest_args", nargs=-1, type=click.UNPROCESSED)
-@pass_session
-def conformance(
-    session: Session,
-    impl: str | None,
-    strict: bool,
-    scenarios: bool,
-    report_dir: Path,
-    docs: bool,
-    pytest_args: tuple[str, ...],
-) -> None:
+def _conformance_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--impl",
+        metavar="TARGET",
+        help="What to test: a hub URL (default: a fresh reference SQLite hub per test), "
+        "python:module:factory, or driver:COMMAND.",
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="Failing SHOULD statements fail the run too."
+    )
+    parser.add_argument(
+        "--scenarios",
+        action="store_true",
+        help="Also play the scenario cases shipped with the suite (real agent "
+        "processes on the implementation); their verdicts join the report.",
+    )
+    parser.add_argument(
+        "--report-dir",
+        type=directory,
+        metavar="DIRECTORY",
+        default=Path("conformance-report"),
+        help="Where report.md, report.json and junit.xml are written.  [default: %(default)s]",
+    )
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help="Print where this installation keeps SPEC.md, DRIVER.md, the JSON Schemas "
+        "and the scenario files (JSON), and run nothing.",
+    )
+
+
+@command(_conformance_options, passes_on="pytest_args")
+def conformance(session: Session, args: Namespace) -> int | None:
     """Check an implementation against SPEC.md; print the verdict per statement.
 
     Exit 0: every MUST statement (and every declared MAY) passes; SHOULD statements fail
@@ -88,20 +87,22 @@ def conformance(
 
     from agentcomm_conformance.resources import PACKAGED
 
-    if docs:
+    if args.docs:
         emit({name: str(resource.path()) for name, resource in PACKAGED.items()})
-        return
-    target = impl or session.url or "sqlite:"
+        return None
+    target = args.impl or session.url or "sqlite:"
+    report_dir: Path = args.report_dir
     for stale in ("report.md", "report.json"):  # what is read below is this run's
         (report_dir / stale).unlink(missing_ok=True)
-    code = int(pytest.main(pytest_arguments(target, report_dir, strict, scenarios, pytest_args)))
+    arguments = pytest_arguments(target, report_dir, args.strict, args.scenarios, args.pytest_args)
+    code = int(pytest.main(arguments))
     stopped = _stopped(report_dir)
     report = report_dir / "report.md"
     if report.exists() and stopped is None:  # a stopped run's paragraph was printed
-        click.echo(report.read_text(encoding="utf-8"))
+        echo(report.read_text(encoding="utf-8"))
     if stopped is not None and stopped.get("kind") == "configuration":
-        raise click.exceptions.Exit(exits.CONFIGURATION)
-    raise click.exceptions.Exit(PYTEST_EXITS.get(code, exits.ERROR))
+        return exits.CONFIGURATION
+    return PYTEST_EXITS.get(code, exits.ERROR)
 
 
 def pytest_arguments(

@@ -3,6 +3,6 @@
 Exit codes are listed in ``agentcomm.cli.exits`` and in ``agentcomm --help``.
 """
 
-from agentcomm.cli.app import cli, main
+from agentcomm.cli.app import main, run
 
-__all__ = ["cli", "main"]
+__all__ = ["main", "run"]

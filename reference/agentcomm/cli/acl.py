@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import click
-
-from agentcomm.cli.common import Session, emit, pass_session
+from agentcomm.cli.command import UsageError, command
+from agentcomm.cli.common import Session, echo, emit
 from agentcomm.errors import ConfigurationError
 from agentcomm.redis.acl import (
     OPERATOR_USER,
@@ -17,45 +17,41 @@ from agentcomm.redis.acl import (
 )
 from agentcomm.urls import parse
 
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
+
 FORMATS = ("setuser", "file", "json")
 
 
-@click.command("redis-acl")
-@click.argument("agent_id", required=False, metavar="[@ID]")
-@click.option(
-    "--operator",
-    is_flag=True,
-    help="The maintenance user (sweep, purge, stats, dead letters) instead.",
-)
-@click.option(
-    "--prefix", default=None, help="The hub's key prefix [the prefix option of --url, else none]."
-)
-@click.option("--user", default=None, help=f"The Redis user name [agent.ID, or {OPERATOR_USER}].")
-@click.option(
-    "--password-env",
-    metavar="NAME",
-    help="Read the password from this environment variable; it is printed only "
-    "as its SHA-256. Without it, a placeholder Redis refuses is printed.",
-)
-@click.option(
-    "--format",
-    "form",
-    type=click.Choice(FORMATS),
-    default="setuser",
-    show_default=True,
-    help="setuser: an ACL SETUSER command (for redis-cli); file: a line for an "
-    "aclfile; json: both, and the rules as a list.",
-)
-@pass_session
-def redis_acl(
-    session: Session,
-    agent_id: str | None,
-    operator: bool,
-    prefix: str | None,
-    user: str | None,
-    password_env: str | None,
-    form: str,
-) -> None:
+def _acl_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("agent_id", nargs="?", metavar="@ID")
+    parser.add_argument(
+        "--operator",
+        action="store_true",
+        help="The maintenance user (sweep, purge, stats, dead letters) instead.",
+    )
+    parser.add_argument(
+        "--prefix", help="The hub's key prefix [the prefix option of --url, else none]."
+    )
+    parser.add_argument("--user", help=f"The Redis user name [agent.ID, or {OPERATOR_USER}].")
+    parser.add_argument(
+        "--password-env",
+        metavar="NAME",
+        help="Read the password from this environment variable; it is printed only "
+        "as its SHA-256. Without it, a placeholder Redis refuses is printed.",
+    )
+    parser.add_argument(
+        "--format",
+        dest="form",
+        choices=FORMATS,
+        default="setuser",
+        help="setuser: an ACL SETUSER command (for redis-cli); file: a line for an "
+        "aclfile; json: both, and the rules as a list.  [default: %(default)s]",
+    )
+
+
+@command(_acl_arguments, name="redis-acl")
+def redis_acl(session: Session, args: Namespace) -> None:
     """The Redis ACL user for agent @ID on the hub's key prefix.
 
     It may use its own inbox, reply lists and registry entry, send to other agents'
@@ -64,26 +60,26 @@ def redis_acl(
     reply lists, nor run admin commands.  Needs Redis 7.0 or later.  Pipe it into
     redis-cli:
 
-    \b
       PW=... agentcomm redis-acl @alice --prefix acme: --password-env PW \\
         | redis-cli --user admin --askpass
     """
-    if operator == (agent_id is not None):
-        raise click.UsageError("name an agent (@ID) or pass --operator (not both)")
+    agent_id, prefix, user = args.agent_id, args.prefix, args.user
+    if args.operator == (agent_id is not None):
+        raise UsageError("name an agent (@ID) or pass --operator (not both)")
     key_prefix = prefix if prefix is not None else _url_prefix(session)
-    password = _password(password_env)
+    password = _password(args.password_env)
     if agent_id is not None:
         tokens = agent_acl(agent_id, key_prefix, password, user=user)
     else:
         tokens = operator_acl(key_prefix, password, user=user or OPERATOR_USER)
     if password is None:
         tokens.insert(3, PASSWORD_PLACEHOLDER)  # after the name, 'reset' and 'on'
-        click.echo(
+        echo(
             f"no --password-env: replace {PASSWORD_PLACEHOLDER} with >PASSWORD, or "
             "with # and the password's SHA-256 in hex",
             err=True,
         )
-    _print(tokens, form)
+    _print(tokens, args.form)
 
 
 def _url_prefix(session: Session) -> str:
@@ -115,7 +111,7 @@ def _print(tokens: list[str], form: str) -> None:
             }
         )
     else:
-        click.echo(setuser if form == "setuser" else acl_file_line(tokens))
+        echo(setuser if form == "setuser" else acl_file_line(tokens))
 
 
 COMMANDS = (redis_acl,)

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
-import click
-
-from agentcomm.cli.common import Session, emit, pass_session
+from agentcomm.cli.command import UsageError, command, group
+from agentcomm.cli.common import Session, emit
 from agentcomm.urls import parse
 
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
 
-@click.command()
-@pass_session
-def init(session: Session) -> None:
+
+@command()
+def init(session: Session, args: Namespace) -> None:
     """Create the hub at --url (or open, and upgrade, an existing one)."""
     hub = session.hub(create=True)
     where = parse(session.require_url())
@@ -26,43 +28,54 @@ def init(session: Session) -> None:
     )
 
 
-@click.group("dead-letters")
-def dead_letters() -> None:
-    """Messages that ran out of retries or were failed with --no-retry."""
+def _list_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--limit", type=int, default=100, help="[default: %(default)s]")
 
 
-@dead_letters.command("list")
-@click.option("--limit", type=int, default=100, show_default=True)
-@pass_session
-def list_dead(session: Session, limit: int) -> None:
+@command(_list_options, name="list")
+def list_dead(session: Session, args: Namespace) -> None:
     """Dead letters, oldest first, each with last_error as the reason."""
-    emit(session.hub().dead_letters(limit=limit))
+    emit(session.hub().dead_letters(limit=args.limit))
 
 
-@dead_letters.command()
-@click.argument("message_ids", nargs=-1, required=True)
-@pass_session
-def replay(session: Session, message_ids: tuple[str, ...]) -> None:
+def _replay_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("message_ids", nargs="+")
+
+
+@command(_replay_arguments)
+def replay(session: Session, args: Namespace) -> None:
     """Return each dead letter to pending with a fresh retry budget (one at a time)."""
     hub = session.hub()
-    emit([hub.replay(m) for m in message_ids])
+    emit([hub.replay(m) for m in args.message_ids])
 
 
-@dead_letters.command("purge")
-@click.argument("message_ids", nargs=-1)
-@click.option("--all", "everything", is_flag=True, help="Purge every dead letter.")
-@pass_session
-def purge_dead(session: Session, message_ids: tuple[str, ...], everything: bool) -> None:
+def _purge_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("message_ids", nargs="*")
+    parser.add_argument(
+        "--all", dest="everything", action="store_true", help="Purge every dead letter."
+    )
+
+
+@command(_purge_arguments, name="purge")
+def purge_dead(session: Session, args: Namespace) -> None:
     """Delete the named dead letters, or all of them with --all."""
-    if everything == bool(message_ids):
-        raise click.UsageError("name dead letters to purge, or pass --all (not both)")
-    purged = session.hub().purge_dead(None if everything else list(message_ids))
+    if args.everything == bool(args.message_ids):
+        raise UsageError("name dead letters to purge, or pass --all (not both)")
+    purged = session.hub().purge_dead(None if args.everything else list(args.message_ids))
     emit({"purged": purged})
 
 
-@click.command()
-@pass_session
-def stats(session: Session) -> None:
+dead_letters = group(
+    "dead-letters",
+    "Messages that ran out of retries or were failed with --no-retry.",
+    list_dead,
+    replay,
+    purge_dead,
+)
+
+
+@command()
+def stats(session: Session, args: Namespace) -> None:
     """Queue depths, counters and agent counts, for monitoring.
 
     Depths are per target (inbox or queue) and status; counters are lifetime totals
@@ -71,29 +84,26 @@ def stats(session: Session) -> None:
     emit(session.hub().stats())
 
 
-@click.command()
-@pass_session
-def sweep(session: Session) -> None:
+@command()
+def sweep(session: Session, args: Namespace) -> None:
     """Retry or dead-letter expired leases and expire overdue messages now."""
     emit({"changed": session.hub().sweep()})
 
 
-@click.command()
-@pass_session
-def purge(session: Session) -> None:
+@command()
+def purge(session: Session, args: Namespace) -> None:
     """Delete what the retention settings no longer keep; prints counts per kind."""
     emit(session.hub().prune())
 
 
-@click.command()
-@pass_session
-def reconcile(session: Session) -> None:
+@command()
+def reconcile(session: Session, args: Namespace) -> None:
     """Hybrid hubs: record in the audit file whatever a crashed agent left unrecorded."""
     from agentcomm.hybrid.hub import HybridHub
 
     hub = session.hub()
     if not isinstance(hub, HybridHub):
-        raise click.UsageError("only a hybrid:// hub keeps an audit trail to reconcile")
+        raise UsageError("only a hybrid:// hub keeps an audit trail to reconcile")
     emit({"recorded": hub.reconcile()})
 
 

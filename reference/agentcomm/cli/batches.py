@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 from typing import IO, TYPE_CHECKING, Any
 
-import click
-
 from agentcomm import validation as v
 from agentcomm.api import MAX_BATCH, PreparedMessage
+from agentcomm.cli.command import UsageError
 from agentcomm.cli.common import stdin_stream, stdin_text
 from agentcomm.errors import InvalidInput
 from agentcomm.models import Outgoing
@@ -53,9 +52,7 @@ def read_outgoing(source: str, defaults: dict[str, Any], settings: HubSettings) 
         with open(source, "rb") as stream:
             return _outgoing(stream, defaults, settings, limit)
     except OSError as exc:
-        raise click.BadParameter(
-            f"cannot read {source!r}: {exc.strerror}", param_hint="--jsonl"
-        ) from None
+        raise UsageError(f"argument --jsonl: cannot read {source!r}: {exc.strerror}") from None
 
 
 def _outgoing(

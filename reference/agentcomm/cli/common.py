@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO, TypeVar
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO
 
-import click
-
+from agentcomm.cli.command import UsageError
 from agentcomm.cli.exits import NothingThere
 from agentcomm.errors import AgentCommError, ConfigurationError, InvalidInput
-from agentcomm.urls import ENV_URL
+from agentcomm.urls import ENV_AGENT, ENV_URL
 
 if TYPE_CHECKING:
     from agentcomm.api import Hub
     from agentcomm.models import Claim
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class HubOpener(Protocol):
@@ -40,6 +40,33 @@ class Session:
     agent_given: bool = False  # --agent on the command line, not just AGENTCOMM_AGENT
     url_given: bool = False  # --url on the command line, not just AGENTCOMM_URL
     opener: HubOpener | None = None  # a shell session's open hubs, reused across commands
+    closing: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+
+    @classmethod
+    def from_options(
+        cls, url: str | None, agent: str | None, opener: HubOpener | None = None
+    ) -> Session:
+        """The global options as parsed (None: not given), else the environment's."""
+        return cls(
+            url=url if url is not None else os.environ.get(ENV_URL) or None,
+            agent=agent if agent is not None else os.environ.get(ENV_AGENT) or None,
+            agent_given=agent is not None,
+            url_given=url is not None,
+            opener=opener,
+        )
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close what the command opened (nothing a shell session keeps)."""
+        while self.closing:
+            self.closing.pop()()
 
     def hub(self, *, agent: str | None = None, create: bool = False) -> Hub:
         """Open the hub for the running command; it is closed when the command ends
@@ -54,7 +81,7 @@ class Session:
         from agentcomm.urls import connect
 
         hub = connect(self.require_url(), agent=agent or self.agent, create=create)
-        click.get_current_context().call_on_close(hub.close)
+        self.closing.append(hub.close)
         return hub
 
     def require_url(self) -> str:
@@ -65,9 +92,6 @@ class Session:
         return self.url
 
 
-pass_session = click.make_pass_decorator(Session)
-
-
 def dumps(value: Any) -> str:
     """One line of JSON; models become plain values, text stays UTF-8 (no \\u escapes)."""
     from agentcomm.models import as_json  # not at start: --version and shell-lib need none
@@ -76,10 +100,21 @@ def dumps(value: Any) -> str:
 
 
 def emit(value: Any) -> None:
-    """Print one JSON document on stdout, as UTF-8 whatever the locale says."""
-    out = sys.stdout.buffer
-    out.write(dumps(value).encode("utf-8") + b"\n")
-    out.flush()
+    """Print one JSON document on stdout."""
+    _write_line(sys.stdout, dumps(value).encode("utf-8"))
+
+
+def echo(text: str, *, err: bool = False) -> None:
+    """Print a line of text on stdout (or stderr)."""
+    _write_line(sys.stderr if err else sys.stdout, text.encode("utf-8"))
+
+
+def _write_line(stream: TextIO, data: bytes) -> None:
+    """``data`` and a newline, as UTF-8 whatever the locale says, after whatever text was
+    printed before (pytest's, under ``conformance``)."""
+    stream.flush()
+    stream.buffer.write(data + b"\n")
+    stream.buffer.flush()
 
 
 def emit_found(value: Any) -> None:
@@ -94,9 +129,7 @@ def report_error(exc: AgentCommError) -> None:
 
 
 def _err_line(document: dict[str, Any]) -> None:
-    err = sys.stderr.buffer
-    err.write(dumps(document).encode("utf-8") + b"\n")
-    err.flush()
+    _write_line(sys.stderr, dumps(document).encode("utf-8"))
 
 
 def show_warnings_as_json() -> None:
@@ -134,7 +167,7 @@ def read_payload(hub: Hub, argument: str | None) -> Any:
     from agentcomm import validation as v
 
     if argument is None:
-        raise click.UsageError(
+        raise UsageError(
             "no payload: give it as JSON text, e.g. '{}', or as - to read it from stdin"
         )
     limit = hub.settings.max_payload_bytes
@@ -146,7 +179,7 @@ def stdin_stream() -> BinaryIO:
     """Stdin, for an argument given as ``-``; a terminal is a usage error, not a hang."""
     stream: BinaryIO = sys.stdin.buffer
     if stream.isatty():
-        raise click.UsageError("- reads stdin, but stdin is a terminal: pipe the input in")
+        raise UsageError("- reads stdin, but stdin is a terminal: pipe the input in")
     return stream
 
 
@@ -161,17 +194,17 @@ def stdin_text(limit: int, what: str) -> str:
         raise InvalidInput(f"{what} on stdin is not UTF-8: {exc}") from None
 
 
-def payload_argument(function: F) -> F:
-    """The ``PAYLOAD`` argument: JSON text, or ``-`` for stdin.  Optional for click so
+def add_payload(parser: argparse.ArgumentParser) -> None:
+    """The ``PAYLOAD`` argument: JSON text, or ``-`` for stdin.  Optional for argparse so
     that a missing one gets read_payload's clearer message (and ``send --jsonl``)."""
-    return click.argument("payload", required=False)(function)
+    parser.add_argument("payload", nargs="?")
 
 
-def priority_option(function: F) -> F:
-    return click.option(
+def add_priority(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--priority",
-        type=click.Choice(PRIORITIES, case_sensitive=False),
+        type=str.lower,  # HIGH is high
+        choices=PRIORITIES,
         default="normal",
-        show_default=True,
-        help="Served strictly highest first.",
-    )(function)
+        help="Served strictly highest first.  [default: %(default)s]",
+    )

@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
-import click
+from agentcomm.cli.command import command
+from agentcomm.cli.common import Session
 
-from agentcomm.cli.common import Session, pass_session
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
 
 
-@click.command()
-@click.option(
-    "--url",
-    "template",
-    metavar="URL",
-    help="Hub URL template: new_hub keeps its options and puts the hub file in the "
-    "suite's directory, e.g. sqlite:///hub.db?backoff_base=0.1 (default: the "
-    "global --url).",
-)
-@click.option(
-    "--clock",
-    type=click.Choice(["system", "manual"]),
-    default="system",
-    show_default=True,
-    help="manual: declare manual_clock; each handle's clock moves only on "
-    "advance_clock from the suite.",
-)
-@pass_session
-def driver(session: Session, template: str | None, clock: str) -> None:
+def _driver_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        dest="template",
+        metavar="URL",
+        help="Hub URL template: new_hub keeps its options and puts the hub file in the "
+        "suite's directory, e.g. sqlite:///hub.db?backoff_base=0.1 (default: the "
+        "global --url).",
+    )
+    parser.add_argument(
+        "--clock",
+        choices=("system", "manual"),
+        default="system",
+        help="manual: declare manual_clock; each handle's clock moves only on "
+        "advance_clock from the suite.  [default: %(default)s]",
+    )
+
+
+@command(_driver_options)
+def driver(session: Session, args: Namespace) -> int:
     """Serve the driver protocol (DRIVER.md) on stdin/stdout, JSON lines.
 
     The conformance suite starts one such process per agent: e.g.
@@ -38,8 +42,7 @@ def driver(session: Session, template: str | None, clock: str) -> None:
 
     protocol_out = sys.stdout.buffer
     sys.stdout = sys.stderr  # a stray print must not corrupt the protocol stream
-    code = serve(sys.stdin.buffer, protocol_out, template or session.require_url(), clock)
-    raise click.exceptions.Exit(code)
+    return serve(sys.stdin.buffer, protocol_out, args.template or session.require_url(), args.clock)
 
 
 COMMANDS = (driver,)

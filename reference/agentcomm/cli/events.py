@@ -4,90 +4,90 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import click
-
-from agentcomm.cli.common import (
-    Session,
-    emit,
-    emit_found,
-    pass_session,
-    payload_argument,
-    read_payload,
-)
+from agentcomm.cli.command import command
+from agentcomm.cli.common import Session, add_payload, emit, emit_found, read_payload
 
 if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
+
     from agentcomm.api import Hub
 
 FOLLOW_POLL = 0.2
 """Seconds between looks at the event log under ``tail --follow``."""
 
 
-@click.command()
-@click.argument("type")
-@payload_argument
-@click.option("--ttl", type=float, help="Seconds the event is kept for slow subscribers.")
-@pass_session
-def publish(session: Session, type: str, payload: str | None, ttl: float | None) -> None:
+def _publish_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("type")
+    add_payload(parser)
+    parser.add_argument("--ttl", type=float, help="Seconds the event is kept for slow subscribers.")
+
+
+@command(_publish_arguments)
+def publish(session: Session, args: Namespace) -> None:
     """Publish an event of TYPE to every current subscriber."""
     hub = session.hub()
-    emit(hub.publish(type, read_payload(hub, payload), ttl=ttl))
+    emit(hub.publish(args.type, read_payload(hub, args.payload), ttl=args.ttl))
 
 
-@click.command()
-@click.argument("types", nargs=-1, required=True)
-@pass_session
-def subscribe(session: Session, types: tuple[str, ...]) -> None:
+def _types_argument(parser: ArgumentParser) -> None:
+    parser.add_argument("types", nargs="+")
+
+
+@command(_types_argument)
+def subscribe(session: Session, args: Namespace) -> None:
     """Receive events of each TYPE published from now on; prints your subscriptions."""
     hub = session.hub()
-    for kind in types:
+    for kind in args.types:
         hub.subscribe(kind)
     emit({"agent": hub.agent_id, "subscriptions": hub.subscriptions()})
 
 
-@click.command()
-@click.argument("types", nargs=-1, required=True)
-@pass_session
-def unsubscribe(session: Session, types: tuple[str, ...]) -> None:
+@command(_types_argument)
+def unsubscribe(session: Session, args: Namespace) -> None:
     """Stop receiving each TYPE; prints your remaining subscriptions."""
     hub = session.hub()
-    for kind in types:
+    for kind in args.types:
         hub.unsubscribe(kind)
     emit({"agent": hub.agent_id, "subscriptions": hub.subscriptions()})
 
 
-@click.command()
-@click.option(
-    "--wait",
-    type=float,
-    default=0.0,
-    help="Wait up to this many seconds for an event (default: look once).",
-)
-@click.option("--limit", type=int, default=100, show_default=True)
-@pass_session
-def events(session: Session, wait: float, limit: int) -> None:
+def _events_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=0.0,
+        help="Wait up to this many seconds for an event (default: look once).",
+    )
+    parser.add_argument("--limit", type=int, default=100, help="[default: %(default)s]")
+
+
+@command(_events_options)
+def events(session: Session, args: Namespace) -> None:
     """Read your unread events (each once); prints a list (exit 3 if none)."""
-    emit_found(session.hub().events(limit=limit, wait=wait))
+    emit_found(session.hub().events(limit=args.limit, wait=args.wait))
 
 
-@click.command()
-@click.option("--after", help="Start after this event id [the last --limit events].")
-@click.option("--limit", type=int, default=20, show_default=True)
-@click.option(
-    "--follow",
-    is_flag=True,
-    help="Keep printing new events, one JSON object per line, until SIGINT/SIGTERM.",
-)
-@pass_session
-def tail(session: Session, after: str | None, limit: int, follow: bool) -> None:
+def _tail_options(parser: ArgumentParser) -> None:
+    parser.add_argument("--after", help="Start after this event id [the last --limit events].")
+    parser.add_argument("--limit", type=int, default=20, help="[default: %(default)s]")
+    parser.add_argument(
+        "--follow",
+        action="store_true",
+        help="Keep printing new events, one JSON object per line, until SIGINT/SIGTERM.",
+    )
+
+
+@command(_tail_options)
+def tail(session: Session, args: Namespace) -> None:
     """Recent events of every type, for monitoring; moves no subscriber's cursor.
 
     Without --follow prints one JSON list; with it, one event per line.
     """
     hub = session.hub()
-    if follow:
-        _follow(hub, after, limit)
+    if args.follow:
+        _follow(hub, args.after, args.limit)
     else:
-        emit(hub.tail_events(after=after, limit=limit))
+        emit(hub.tail_events(after=args.after, limit=args.limit))
 
 
 def _follow(hub: Hub, after: str | None, limit: int) -> None:

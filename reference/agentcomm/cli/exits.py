@@ -2,7 +2,7 @@
 
     0  ok
     1  any other agentcomm error (and: a demo use case failed)
-    2  usage error: unknown option, missing argument (click's own)
+    2  usage error: unknown option, missing argument, a value an option does not take
     3  nothing there: claim/receive/events found nothing within --wait; get-reply: no reply yet
     4  not found: no such message, the agent is not registered, or no hub at --url (run init)
     5  conflict: stale lease (expired or reclaimed) or message already finished
@@ -20,8 +20,6 @@ acknowledged messages) and change no exit code.
 """
 
 from __future__ import annotations
-
-import click
 
 from agentcomm.errors import (
     AgentCommError,
@@ -70,15 +68,19 @@ def table() -> str:
     return "\n".join(f"{code:>2}  {meaning}" for code, meaning in rows)
 
 
-class NothingThere(click.exceptions.Exit):
+class Exit(Exception):
+    """End the command with ``code`` after what it printed (not an error report)."""
+
+    code = OK
+
+
+class NothingThere(Exit):
     """Exit 3 after the empty result was printed: not an error, just nothing yet."""
 
-    def __init__(self) -> None:
-        super().__init__(NOTHING)
+    code = NOTHING
 
 
-class TargetMissed(click.exceptions.Exit):
+class TargetMissed(Exit):
     """Exit 10 after the result was printed: a benchmark missed a target under --gate."""
 
-    def __init__(self) -> None:
-        super().__init__(TARGET_MISSED)
+    code = TARGET_MISSED

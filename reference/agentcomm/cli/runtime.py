@@ -3,84 +3,84 @@
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
-
-import click
+from typing import TYPE_CHECKING
 
 from agentcomm import validation as v
 from agentcomm.agent import AgentConfig, AgentRunner, parse_handler, stop_on_signals
-from agentcomm.cli.common import Session, emit, pass_session
-from agentcomm.cli.exits import ERROR
+from agentcomm.cli.command import command, group
+from agentcomm.cli.common import Session, emit
+from agentcomm.cli.exits import ERROR, OK
+from agentcomm.cli.values import Number, directory
+
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
+
+POSITIVE = Number(float, low=0, above=True)
 
 
-@click.group("agent")
-def agent() -> None:
-    """Run an agent: the design's infinite loop as one command."""
+def _run_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("agent_id")
+    parser.add_argument(
+        "--handler",
+        dest="handlers",
+        action="append",
+        default=[],
+        metavar="TYPE=CMD",
+        help="Run CMD for messages of TYPE: payload on stdin, stdout is the reply "
+        "(exit 65: dead-letter, other non-zero: retry). Repeatable.",
+    )
+    parser.add_argument(
+        "--on-event",
+        dest="on_events",
+        action="append",
+        default=[],
+        metavar="TYPE=CMD",
+        help="Subscribe to TYPE and run CMD for each event, payload on stdin.",
+    )
+    parser.add_argument(
+        "--queue",
+        dest="queues",
+        action="append",
+        default=[],
+        help="Also take tasks from this shared queue, e.g. ANY_AVAILABLE. Repeatable.",
+    )
+    parser.add_argument(
+        "--capability",
+        dest="capabilities",
+        action="append",
+        default=[],
+        help="Advertise more than the handler types. Repeatable.",
+    )
+    _run_limits(parser)
 
 
-@agent.command()
-@click.argument("agent_id")
-@click.option(
-    "--handler",
-    "handlers",
-    multiple=True,
-    metavar="TYPE=CMD",
-    help="Run CMD for messages of TYPE: payload on stdin, stdout is the reply "
-    "(exit 65: dead-letter, other non-zero: retry). Repeatable.",
-)
-@click.option(
-    "--on-event",
-    "on_events",
-    multiple=True,
-    metavar="TYPE=CMD",
-    help="Subscribe to TYPE and run CMD for each event, payload on stdin.",
-)
-@click.option(
-    "--queue",
-    "queues",
-    multiple=True,
-    help="Also take tasks from this shared queue, e.g. ANY_AVAILABLE. Repeatable.",
-)
-@click.option(
-    "--capability",
-    "capabilities",
-    multiple=True,
-    help="Advertise more than the handler types. Repeatable.",
-)
-@click.option(
-    "--heartbeat",
-    type=click.FloatRange(min=0, min_open=True),
-    default=10.0,
-    show_default=True,
-    help="Seconds between heartbeats.",
-)
-@click.option(
-    "--max-messages", type=click.IntRange(min=1), help="Stop after handling this many messages."
-)
-@click.option(
-    "--idle-exit",
-    type=click.FloatRange(min=0, min_open=True),
-    help="Stop after this many seconds without a message or event.",
-)
-@click.option(
-    "--ready-file",
-    metavar="PATH",
-    help="Once registered and subscribed, write the 'started' log line to PATH "
-    "(a FIFO is written into; a file appears whole).",
-)
-@pass_session
-def run(
-    session: Session,
-    agent_id: str,
-    handlers: tuple[str, ...],
-    on_events: tuple[str, ...],
-    queues: tuple[str, ...],
-    capabilities: tuple[str, ...],
-    heartbeat: float,
-    max_messages: int | None,
-    idle_exit: float | None,
-    ready_file: str | None,
-) -> None:
+def _run_limits(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--heartbeat",
+        type=POSITIVE,
+        default=10.0,
+        help="Seconds between heartbeats.  [default: %(default)s; %(type)s]",
+    )
+    parser.add_argument(
+        "--max-messages",
+        type=Number(int, low=1),
+        help="Stop after handling this many messages.  [%(type)s]",
+    )
+    parser.add_argument(
+        "--idle-exit",
+        type=POSITIVE,
+        help="Stop after this many seconds without a message or event.  [%(type)s]",
+    )
+    parser.add_argument(
+        "--ready-file",
+        metavar="PATH",
+        help="Once registered and subscribed, write the 'started' log line to PATH "
+        "(a FIFO is written into; a file appears whole).",
+    )
+
+
+@command(_run_arguments)
+def run(session: Session, args: Namespace) -> None:
     """Run AGENT_ID until SIGTERM/SIGINT: claim, dispatch to handlers, reply.
 
     CMD is split like a shell would (shlex) but never run by one. Logs go to stderr,
@@ -88,7 +88,6 @@ def run(
     log line, {"log": "started", ...}, comes once the agent is registered and subscribed:
     events published from then on reach it (so does --ready-file).
 
-    \b
     Handlers get the payload (JSON) on stdin and, in the environment, AGENTCOMM_URL
     and AGENTCOMM_AGENT, and for a message AGENTCOMM_MESSAGE_ID, AGENTCOMM_FROM,
     AGENTCOMM_TO, AGENTCOMM_TYPE, AGENTCOMM_CORRELATION_ID, AGENTCOMM_PRIORITY,
@@ -96,31 +95,40 @@ def run(
     AGENTCOMM_EVENT_TYPE, AGENTCOMM_PUBLISHER, AGENTCOMM_PUBLISHED_AT.
     """
     config = AgentConfig(
-        handlers=dict(parse_handler(h) for h in handlers),
-        event_handlers=dict(parse_handler(h, event=True) for h in on_events),
-        queues=tuple(v.check_target(q) for q in queues),
-        capabilities=tuple(v.check_message_type(c) for c in capabilities),
-        heartbeat_every=heartbeat,
-        max_messages=max_messages,
-        idle_exit=idle_exit,
+        handlers=dict(parse_handler(h) for h in args.handlers),
+        event_handlers=dict(parse_handler(h, event=True) for h in args.on_events),
+        queues=tuple(v.check_target(q) for q in args.queues),
+        capabilities=tuple(v.check_message_type(c) for c in args.capabilities),
+        heartbeat_every=args.heartbeat,
+        max_messages=args.max_messages,
+        idle_exit=args.idle_exit,
         url=session.require_url(),
-        ready_file=ready_file,
+        ready_file=args.ready_file,
     )
-    hub = session.hub(agent=agent_id)
+    hub = session.hub(agent=args.agent_id)
     with stop_on_signals() as stop:
         summary = AgentRunner(hub, config, stop).run()
     emit(dataclasses.asdict(summary))
 
 
-@click.command()
-@click.option(
-    "--dir",
-    "workdir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Run in this directory (kept) instead of a fresh temporary one.",
-)
-@click.option("--keep", is_flag=True, help="Keep the temporary directory afterwards.")
-def demo(workdir: Path | None, keep: bool) -> None:
+agent = group("agent", "Run an agent: the design's infinite loop as one command.", run)
+
+
+def _demo_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--dir",
+        dest="workdir",
+        type=directory,
+        metavar="DIRECTORY",
+        help="Run in this directory (kept) instead of a fresh temporary one.",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="Keep the temporary directory afterwards."
+    )
+
+
+@command(_demo_options)
+def demo(session: Session, args: Namespace) -> int:
     """Run the design's three use cases with real agent processes.
 
     The agents share a fresh SQLite hub in a temporary directory (or --dir).
@@ -129,10 +137,9 @@ def demo(workdir: Path | None, keep: bool) -> None:
     """
     from agentcomm.demo import run_demo
 
-    result = run_demo(workdir, keep=keep)
+    result = run_demo(args.workdir, keep=args.keep)
     emit(result)
-    if not result["ok"]:
-        raise click.exceptions.Exit(ERROR)
+    return OK if result["ok"] else ERROR
 
 
 COMMANDS = (agent, demo)

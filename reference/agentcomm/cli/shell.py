@@ -5,23 +5,28 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-import click
+from agentcomm.cli.command import command
+from agentcomm.cli.common import Session, echo
+from agentcomm.cli.values import Number, existing_directory
 
-from agentcomm.cli.common import Session, pass_session
+if TYPE_CHECKING:
+    from argparse import ArgumentParser, Namespace
 
 
-@click.command("shell-lib")
-@click.option(
-    "--examples",
-    is_flag=True,
-    help="Print the folder of example scripts instead (the design's use cases).",
-)
-def shell_lib(examples: bool) -> None:
+def _shell_lib_options(parser: ArgumentParser) -> None:
+    parser.add_argument(
+        "--examples",
+        action="store_true",
+        help="Print the folder of example scripts instead (the design's use cases).",
+    )
+
+
+@command(_shell_lib_options)
+def shell_lib(session: Session, args: Namespace) -> None:
     """Print the path of the bash library, for: source "$(agentcomm shell-lib)".
 
-    \b
     source "$(agentcomm shell-lib)"
     ac_open --url sqlite:///agents.db --agent @worker.1
     while tasks=$(ac_claim --wait 30); do ...; ac_complete - <<< "$tasks"; done
@@ -31,9 +36,9 @@ def shell_lib(examples: bool) -> None:
     """
     from agentcomm import shell
 
-    click.echo(str(shell.examples() if examples else shell.library()))
+    echo(str(shell.examples() if args.examples else shell.library()))
     if not _on_path():
-        click.echo(
+        echo(
             "agentcomm shell-lib: the library starts sessions with the `agentcomm` "
             "on PATH, which is not this installation's: export "
             f"AGENTCOMM_COMMAND='{sys.executable} -m agentcomm.cli'",
@@ -54,18 +59,19 @@ def _on_path() -> bool:
     return first.rstrip().removeprefix(b"#!").strip() == os.fsencode(sys.executable)
 
 
-@click.command()
-@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option(
-    "--stall",
-    type=click.FloatRange(min=0.05),
-    default=10.0,
-    show_default=True,
-    help="The library's limit for silence; while a command runs, a sign of life "
-    "is sent four times as often.",
-)
-@pass_session
-def session(session: Session, directory: Path, stall: float) -> None:
+def _session_arguments(parser: ArgumentParser) -> None:
+    parser.add_argument("directory", type=existing_directory)
+    parser.add_argument(
+        "--stall",
+        type=Number(float, low=0.05),
+        default=10.0,
+        help="The library's limit for silence; while a command runs, a sign of life "
+        "is sent four times as often.  [default: %(default)s; %(type)s]",
+    )
+
+
+@command(_session_arguments)
+def session(session: Session, args: Namespace) -> int:
     """Serve the bash library's calls through the FIFOs in DIRECTORY (started by ac_open).
 
     Runs each call as `agentcomm [--url URL] [--agent @ID] ARGS` would, keeping each
@@ -81,7 +87,7 @@ def session(session: Session, directory: Path, stall: float) -> None:
         defaults += ["--url", session.url]
     if session.agent:
         defaults += ["--agent", v.check_agent_id(session.agent)]
-    raise click.exceptions.Exit(serve(directory, defaults, stall))
+    return serve(args.directory, defaults, args.stall)
 
 
 COMMANDS = (shell_lib, session)

@@ -1,7 +1,7 @@
 """``agentcomm session``: run the command line's commands in this process, hubs kept open.
 
 One thread reads requests and runs them, one at a time, exactly as ``agentcomm`` would
-(the same click command, with stdin, stdout and stderr captured); a second thread only
+(``agentcomm.cli.run``, with stdin, stdout and stderr captured); a second thread only
 writes a sign of life while a command runs, and ends the process if the script that
 started it is gone.  See ``agentcomm.shell`` for the protocol.
 """
@@ -33,7 +33,6 @@ TICK = 0.25
 """Seconds between looks at whether the script that started the session is still there."""
 LONG_RUNNING = frozenset({"agent", "demo", "bench", "conformance", "driver", "session"})
 """Commands that run until stopped or start processes: run them as their own process."""
-GLOBAL_OPTIONS = ("--url", "--agent")
 
 
 class Gone(Exception):
@@ -144,35 +143,22 @@ class Runner:
         return code, out.getvalue(), err.getvalue()
 
     def _invoke(self, argv: list[str]) -> int:
-        from agentcomm.cli.app import cli
+        from agentcomm.cli.app import run
 
         try:
-            cli.main(args=argv, prog_name="agentcomm", obj=self.hubs, standalone_mode=True)
-        except SystemExit as exc:
-            return _exit_code(exc.code)
+            return run(argv, opener=self.hubs)
         except Exception as exc:  # a bug in one command must not end the session
             sys.stderr.buffer.write(
                 _error_line("error", f"unexpected {type(exc).__name__}: {exc}", definite=False)
             )
             return 1
-        return 0
-
-
-def _exit_code(code: object) -> int:
-    if code is None:
-        return 0
-    if isinstance(code, int):
-        return code
-    print(code, file=sys.stderr)  # sys.exit("message"), as Python itself would
-    return 1
 
 
 def _refusal(argv: list[str]) -> str | None:
     """Why ``argv`` cannot run in a session, or None."""
-    rest = list(argv)
-    while rest and (rest[0] in GLOBAL_OPTIONS or rest[0].startswith(("--url=", "--agent="))):
-        rest = rest[2:] if rest[0] in GLOBAL_OPTIONS else rest[1:]
-    name = rest[0] if rest else ""
+    from agentcomm.cli.app import split_command
+
+    _, name, rest = split_command(argv)
     if name in LONG_RUNNING or (name == "tail" and "--follow" in rest):
         shown = "tail --follow" if name == "tail" else name
         return (

@@ -1,0 +1,87 @@
+"""``agentcomm ARGS`` in this process: argv and stdin in; exit code, stdout and stderr out.
+
+Faster than a process per call, and a test may monkeypatch what the command calls.  The
+streams are bytes underneath, as a process's are (the commands write UTF-8 to
+``sys.stdout.buffer``); stdin is never a terminal.  Exceptions other than the exits
+argparse makes propagate, so a bug shows its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+
+from agentcomm.cli import run
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    exit_code: int
+    stdout_bytes: bytes
+    stderr_bytes: bytes
+
+    @property
+    def stdout(self) -> str:
+        return self.stdout_bytes.decode("utf-8", "replace")
+
+    @property
+    def stderr(self) -> str:
+        return self.stderr_bytes.decode("utf-8", "replace")
+
+    @property
+    def output(self) -> str:
+        """What was printed on stdout."""
+        return self.stdout
+
+
+def invoke(
+    args: Sequence[str],
+    *,
+    input: str | bytes | None = None,
+    env: Mapping[str, str | None] | None = None,
+) -> Result:
+    """Run ``agentcomm ARGS`` with ``input`` on stdin and ``env`` set (None: unset)."""
+    data = input.encode("utf-8") if isinstance(input, str) else input or b""
+    with _environment(env or {}), _streams(data) as (out, err):
+        code = run(list(args))
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _streams(stdin: bytes) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    out, err = io.BytesIO(), io.BytesIO()
+    streams = [
+        io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
+        for buffer in (io.BytesIO(stdin), out, err)
+    ]
+    saved = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = streams
+    try:
+        yield out, err
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved
+        for stream in streams:
+            stream.flush()
+            stream.detach()  # the buffers stay open for getvalue()
+
+
+@contextlib.contextmanager
+def _environment(changes: Mapping[str, str | None]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in changes}
+    _apply(changes)
+    try:
+        yield
+    finally:
+        _apply(saved)
+
+
+def _apply(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
