@@ -76,7 +76,7 @@ def test_the_library_has_a_function_for_every_command_that_ends(env: dict[str, s
     "args",
     [
         ("get", "999"),  # 4, a JSON error
-        ("send", "@b", "t"),  # 2, click's usage message
+        ("send", "@b", "t"),  # 2, the usage message
         ("send", "@b", "t", "{bad"),  # 8
         ("claim", "jobs"),  # 3, [] on stdout
         ("complete", "1"),  # 2

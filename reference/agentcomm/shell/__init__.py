@@ -1,10 +1,10 @@
 """Bash agents through a session that keeps the hub open: ``source "$(agentcomm shell-lib)"``.
 
 A script opens a session (``ac_open``): an ``agentcomm session`` process that runs the
-very same click commands in-process, with each hub kept open across commands.  Every
-``ac_COMMAND`` of the library (``agentcomm.bash``) then costs a pipe round trip, not a
-process start, and behaves exactly as ``agentcomm COMMAND``: the same stdout, stderr and
-exit status.
+very same commands in-process (``agentcomm.cli.run``), with each hub kept open across
+commands.  Every ``ac_COMMAND`` of the library (``agentcomm.bash``) then costs a pipe
+round trip, not a process start, and behaves exactly as ``agentcomm COMMAND``: the same
+stdout, stderr and exit status.
 
 The protocol, over two FIFOs the library makes in a private directory (``requests``,
 ``responses``), which both sides open by path:
