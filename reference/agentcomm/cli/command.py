@@ -8,7 +8,6 @@ parser of the one command that runs, so the others cost nothing at start-up.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from collections.abc import Callable
@@ -31,7 +30,6 @@ class UsageError(Exception):
     the command's usage line, so the message names the argument or option at fault."""
 
 
-@dataclasses.dataclass(frozen=True)
 class Command:
     """One subcommand: ``agentcomm NAME [ARGS]``.
 
@@ -41,12 +39,24 @@ class Command:
     everything after ``--`` are left, as a tuple, in that attribute of the arguments.
     """
 
-    name: str
-    help: str
-    configure: Configure
-    run: Run
-    passes_on: str | None = None
-    subcommands: tuple[Command, ...] = ()
+    # A plain class, as Session and values.Number: defining a dataclass runs exec, some
+    # 3-5M instructions each, 1-2% of a whole ``agentcomm send``.
+    __slots__ = ("configure", "help", "name", "passes_on", "run", "subcommands")
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        configure: Configure,
+        run: Run,
+        passes_on: str | None = None,
+        subcommands: tuple[Command, ...] = (),
+    ) -> None:
+        self.name, self.help, self.configure, self.run = name, help, configure, run
+        self.passes_on, self.subcommands = passes_on, subcommands
+
+    def __repr__(self) -> str:
+        return f"<Command {self.name!r}>"
 
     @property
     def summary(self) -> str:
@@ -149,10 +159,19 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return action.dest.upper()
 
 
+_COLUMNS: list[int] = []
+
+
 def _columns() -> int:
-    """The terminal's width, as shutil.get_terminal_size() says it.  argparse makes a
-    formatter for every argument added: importing shutil for it (with bz2 and lzma) cost
-    a ``send`` 2% of its instructions."""
+    """The terminal's width, as shutil.get_terminal_size() says it, looked up once.
+    argparse makes a formatter for every argument added: importing shutil for it (with
+    bz2 and lzma) cost a ``send`` 2% of its instructions."""
+    if not _COLUMNS:
+        _COLUMNS.append(_terminal_columns())
+    return _COLUMNS[0]
+
+
+def _terminal_columns() -> int:
     try:
         columns = int(os.environ.get("COLUMNS", "0"))
     except ValueError:

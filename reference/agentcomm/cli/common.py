@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -31,16 +30,22 @@ class HubOpener(Protocol):
 PRIORITIES = ("low", "normal", "high", "0", "1", "2")
 
 
-@dataclasses.dataclass
 class Session:
     """The global options, resolved lazily: ``demo`` and ``--help`` need no hub."""
 
-    url: str | None
-    agent: str | None
-    agent_given: bool = False  # --agent on the command line, not just AGENTCOMM_AGENT
-    url_given: bool = False  # --url on the command line, not just AGENTCOMM_URL
-    opener: HubOpener | None = None  # a shell session's open hubs, reused across commands
-    closing: list[Callable[[], None]] = dataclasses.field(default_factory=list)
+    # not a dataclass: see command.Command
+    def __init__(
+        self,
+        url: str | None,
+        agent: str | None,
+        *,
+        agent_given: bool = False,  # --agent on the command line, not just AGENTCOMM_AGENT
+        url_given: bool = False,  # --url on the command line, not just AGENTCOMM_URL
+        opener: HubOpener | None = None,  # a shell session's open hubs, kept across commands
+    ) -> None:
+        self.url, self.agent, self.opener = url, agent, opener
+        self.agent_given, self.url_given = agent_given, url_given
+        self.closing: list[Callable[[], None]] = []  # what the command opened
 
     @classmethod
     def from_options(

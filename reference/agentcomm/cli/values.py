@@ -4,19 +4,24 @@ option at fault (``argument --limit: 0 is not in the range x>=1``), exit 2."""
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
 
-@dataclasses.dataclass(frozen=True)
 class Number:
     """An int or a float within bounds: ``Number(int, low=1, high=64)`` is 1<=x<=64,
     ``Number(float, low=0, above=True)`` is x>0.  ``%(type)s`` in a help text shows them."""
 
-    kind: type[int] | type[float]
-    low: float | None = None
-    high: float | None = None
-    above: bool = False  # the low bound itself is out
+    __slots__ = ("above", "high", "kind", "low")  # not a dataclass: see command.Command
+
+    def __init__(
+        self,
+        kind: type[int] | type[float],
+        low: float | None = None,
+        high: float | None = None,
+        *,
+        above: bool = False,  # the low bound itself is out
+    ) -> None:
+        self.kind, self.low, self.high, self.above = kind, low, high, above
 
     @property
     def metavar(self) -> str:
