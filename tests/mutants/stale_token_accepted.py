@@ -17,16 +17,12 @@ CATCHES = ("LEASE-002",)
 FENCE = "lease_token = ? AND status = 'processing' AND lease_expires_at > ?"
 UNFENCED = "(lease_token = ? OR 1) AND status = 'processing' AND (lease_expires_at > ? OR 1)"
 """The token and the deadline are still bound, and ignored."""
-QUICK_FENCE = "lease_token = :held AND status = 'processing'\n      AND lease_expires_at > :now"
-QUICK_UNFENCED = (
-    "(lease_token = :held OR 1) AND status = 'processing'\n      AND (lease_expires_at > :now OR 1)"
-)
 
 
 class StaleTokenAccepted(SqliteHub):
     sql = swapped(
         COMPLETE=statements.COMPLETE.replace(FENCE, UNFENCED),
-        COMPLETE_AND_CLAIM=statements.COMPLETE_AND_CLAIM.replace(QUICK_FENCE, QUICK_UNFENCED),
+        COMPLETE_HELD=statements.COMPLETE_HELD.replace(FENCE, UNFENCED),
     )
 
     def _leased(

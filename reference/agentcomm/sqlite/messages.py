@@ -81,10 +81,6 @@ class Messages(SqliteBase):
 
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
         now = self.clock.now()
-        if then is not None and len(pairs) == 1:
-            quick = self._complete_and_claim(*pairs[0], then, now)
-            if quick is not None:
-                return quick
         try:
             with self.store.write() as conn:
                 targets = self._finish_held(conn, pairs, now)
@@ -121,24 +117,6 @@ class Messages(SqliteBase):
             self._leased(conn, message_id, token, now)  # raises; all roll back
             raise StaleLease(f"token does not hold the lease on message {message_id!r}")
         return str(done[0])
-
-    def _complete_and_claim(
-        self, message_id: str, token: str, then: Then, now: float
-    ) -> Next | None:
-        """A worker's usual finish in one statement, holding the write lock for one step
-        instead of a transaction's five; None: take the transaction, which settles lapsed
-        leases first or words the refusal."""
-        done = _rowid(message_id)
-        fresh = _new_token()
-        params = _claim_params(then.agent, fresh, "", then.limit, now)
-        found, _ = self.store.write_one(
-            self.sql.COMPLETE_AND_CLAIM, {**params, "done": done, "held": token}
-        )
-        finished = [r for r in found if r["id"] == done]
-        if not finished:
-            return None  # nothing changed
-        leased = [r for r in found if r["id"] != done]
-        return Next(finished[0]["to_agent"], _claims(leased, fresh))
 
     def _reply(
         self,

@@ -119,33 +119,6 @@ RETURNING to_agent
 """Complete a message if the token holds its live lease (LEASE-001, LEASE-002); no row
 back means a refusal, which the caller then words precisely (LEASE-003)."""
 
-COMPLETE_AND_CLAIM = f"""
-WITH finishing AS (
-    SELECT id, to_agent FROM agent_messages
-    WHERE id = :done AND lease_token = :held AND status = 'processing'
-      AND lease_expires_at > :now AND (to_agent = :agent OR substr(to_agent, 1, 1) <> '@')
-      AND NOT EXISTS (SELECT 1 FROM agent_messages WHERE {LAPSED}))
-UPDATE agent_messages
-SET status = iif(id = :done, 'completed', 'processing'),
-    finished_at = iif(id = :done, :now, finished_at),
-    claimed_by = iif(id = :done, claimed_by, :agent),
-    lease_token = iif(id = :done, lease_token, :token),
-    lease_expires_at = iif(id = :done, lease_expires_at,
-                           :now + coalesce(timeout_seconds, {_TIMEOUT})),
-    processed_at = iif(id = :done, processed_at, :now_iso)
-WHERE id IN (SELECT id FROM finishing)
-   OR id IN (SELECT id FROM agent_messages
-             WHERE to_agent = (SELECT to_agent FROM finishing) AND status = 'pending'
-               AND available_at <= :now AND (expires_at IS NULL OR expires_at > :now)
-             ORDER BY priority DESC, id LIMIT :limit)
-RETURNING {MESSAGE_COLUMNS}
-"""
-"""COMPLETE, then CLAIM of the same target by ``:agent``, as one statement (CLAIM-009):
-the lock is held for one step instead of a transaction's five.  Nothing changes unless
-the token holds the live lease, the target is a queue or ``:agent``'s own inbox, and no
-lease has lapsed (CLAIM-005: those are settled before a claim); otherwise the caller takes
-the transaction that settles them, or words the refusal."""
-
 COMPLETE_HELD = """
 UPDATE agent_messages SET status = 'completed', finished_at = ?
 WHERE lease_token = ? AND status = 'processing' AND lease_expires_at > ? AND id IN ({ids})
