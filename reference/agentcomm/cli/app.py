@@ -12,6 +12,7 @@ package never imports them, and looks them up only for a name that is not its ow
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import os
 import sys
@@ -158,6 +159,7 @@ class _TopParser(argparse.ArgumentParser):
         return super().format_help()
 
 
+@functools.cache  # once per process, as each command's parser
 def _top_parser() -> argparse.ArgumentParser:
     parser = _TopParser(
         prog="agentcomm",

@@ -8,6 +8,7 @@ parser of the one command that runs, so the others cost nothing at start-up.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections.abc import Callable
@@ -97,11 +98,7 @@ def group(name: str, help: str, *subcommands: Command) -> Command:
 def invoke(command: Command, session: Session, argv: list[str], prog: str) -> int:
     """Parse ``argv`` for ``command`` and run it; its exit code.  A usage error (from the
     parser, or a UsageError the command raises) exits 2 through SystemExit, as argparse's."""
-    parser = argparse.ArgumentParser(prog=prog, **_parser_options(command))
-    command.configure(parser)
-    if command.passes_on:  # not an argument of the parser: see _parse
-        usage = parser.format_usage().removeprefix("usage: ").rstrip()
-        parser.usage = f"{usage} [-- {command.passes_on.upper()} ...]"
+    parser = parser_for(command, prog)
     args = _parse(command, parser, argv)
     leaf: Command
     leaf_parser: argparse.ArgumentParser
@@ -111,6 +108,17 @@ def invoke(command: Command, session: Session, argv: list[str], prog: str) -> in
     except UsageError as exc:
         leaf_parser.error(str(exc))
     return code or 0
+
+
+@functools.cache  # a shell session runs thousands of calls in one process: build each once
+def parser_for(command: Command, prog: str) -> argparse.ArgumentParser:
+    """The parser of ``command``, named ``prog`` in its messages."""
+    parser = argparse.ArgumentParser(prog=prog, **_parser_options(command))
+    command.configure(parser)
+    if command.passes_on:  # not an argument of the parser: see _parse
+        usage = parser.format_usage().removeprefix("usage: ").rstrip()
+        parser.usage = f"{usage} [-- {command.passes_on.upper()} ...]"
+    return parser
 
 
 def _parse(
