@@ -157,3 +157,20 @@ def test_the_progress_bar_is_drawn_on_a_terminal_only() -> None:
         with progress_bar(10, "latency", quiet=quiet, stream=stream) as advance:
             advance(10)
         assert stream.getvalue() == ""
+
+
+def test_one_process_runs_many_commands_with_the_parsers_it_built_once(tmp_path: Path) -> None:
+    """A shell session parses every call with the same parsers: a usage error, a --help or
+    intermixed options leave nothing behind for the next call."""
+    url = f"sqlite:///{tmp_path}/hub.db"
+    assert agentcomm(["--url", url, "init"]).exit_code == 0
+    base = ["--url", url, "--agent", "@a"]
+    assert agentcomm([*base, "send", "@b", "t", "{}", "--priority", "urgent"]).exit_code == 2
+    assert agentcomm([*base, "send", "--help"]).exit_code == 0
+    sent = [agentcomm([*base, "send", "@b", "--priority", "high", "t", f"[{i}]"]) for i in (1, 2)]
+    assert [r.exit_code for r in sent] == [0, 0]
+    assert [json.loads(r.stdout)["priority"] for r in sent] == ["high", "high"]
+    plain = agentcomm([*base, "send", "@b", "t", "[3]"])
+    assert json.loads(plain.stdout)["priority"] == "normal"  # no option stays set
+    claims = [agentcomm(["--url", url, "--agent", "@b", "claim", "@b"]) for _ in range(3)]
+    assert [json.loads(c.stdout)[0]["payload"] for c in claims] == [[1], [2], [3]]
