@@ -103,6 +103,15 @@ def claimed(worker: Hub, source: str | None = None) -> Claim:
     return claim
 
 
+def depths(hub: Hub) -> dict[str, dict[str, int]]:
+    """``stats().depths`` without its zero counts (an absent key means 0)."""
+    return {
+        target: {k: n for k, n in counts.items() if n}
+        for target, counts in hub.stats().depths.items()
+        if any(counts.values())
+    }
+
+
 def now_by_message(hub: Hub) -> float:
     """The hub's time, read from a probe message's ``available_at`` (ENV-003).
 

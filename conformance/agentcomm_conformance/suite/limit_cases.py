@@ -72,12 +72,6 @@ BAD_WAITS: list[Any] = [-1, -0.5, float("nan"), float("inf"), "x", True, DAYS_30
 BAD_LIMITS: list[Any] = [0, -1, 10_001, True, 1.5, "5", None]
 
 
-def depths(hub: Hub) -> dict[str, dict[str, int]]:
-    """``stats().depths`` without zero counts (an absent key means 0)."""
-    found = {t: {k: n for k, n in d.items() if n} for t, d in hub.stats().depths.items()}
-    return {target: counts for target, counts in found.items() if counts}
-
-
 def holding(hub: Hub) -> Claim:
     """A message sent to the inbox of ``hub`` (as ``@tester``) and claimed by it."""
     hub.send("@tester", "w", {})

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agentcomm import Hub, Outgoing
-from agentcomm_conformance.expect import names, refused
+from agentcomm_conformance.expect import depths, names, refused
 from agentcomm_conformance.suite.limit_cases import (
     BAD_AGENT_IDS,
     BAD_CORRELATION_IDS,
@@ -29,7 +29,6 @@ from agentcomm_conformance.suite.limit_cases import (
     MESSAGE_TYPE,
     MIB,
     TYPED_CALLS,
-    depths,
     holding,
 )
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Outgoing
-from agentcomm_conformance.expect import names, refused
+from agentcomm_conformance.expect import depths, names, refused
 from agentcomm_conformance.suite.limit_cases import (
     BAD_LIMITS,
     BAD_SECONDS,
@@ -18,7 +18,6 @@ from agentcomm_conformance.suite.limit_cases import (
     CAPABILITY,
     DAYS_30,
     NULL_FOR_A_DEFAULT,
-    depths,
     holding,
 )
 

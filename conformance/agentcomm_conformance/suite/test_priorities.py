@@ -7,18 +7,13 @@ from typing import Any
 
 import pytest
 
-from agentcomm import Claim, Hub, Outgoing, Priority, Status
+from agentcomm import Hub, Outgoing, Priority, Status
+from agentcomm_conformance.expect import claimed, depths
 
 Agents = Callable[..., Hub]
 Elapse = Callable[[float], None]
 
 COUNTERS = ("sent", "completed", "failed", "retried", "dead", "expired", "published")
-
-
-def claimed(worker: Hub, source: str | None = None) -> Claim:
-    claim = worker.claim(source)
-    assert claim is not None, f"nothing claimable in {source or worker.agent_id}"
-    return claim
 
 
 def counters(hub: Hub) -> dict[str, int]:
@@ -103,15 +98,6 @@ def test_a_priority_is_accepted_by_name_in_any_case_or_by_number(
 
 
 # -- PRIO-003: starvation is intended and visible --------------------------------------------
-def depths(hub: Hub) -> dict[str, dict[str, int]]:
-    """``stats().depths`` without its zero counts (an absent key means 0)."""
-    return {
-        target: {k: n for k, n in counts.items() if n}
-        for target, counts in hub.stats().depths.items()
-        if any(counts.values())
-    }
-
-
 @pytest.mark.spec("PRIO-003")
 def test_stats_counts_messages_per_target_status_and_pending_level(agents: Agents) -> None:
     boss = agents("@boss")
