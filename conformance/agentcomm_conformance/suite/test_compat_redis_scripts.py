@@ -66,10 +66,12 @@ NOT_A_STATE_CHANGE = {
 
 # -- COMPAT-008: one script per multi-key change ---------------------------------------------
 @pytest.mark.spec("COMPAT-008")
-def test_every_state_change_reaches_the_server_as_one_script(agents: Agents, server: Any) -> None:
+def test_every_state_change_reaches_the_server_as_one_script(
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
     asker, worker = agents("@backend.nodejs"), agents("@service.auth")
     worker.register()
-    with monitored(server) as seen:
+    with monitored(server, about=key("")) as seen:
         request = asker.send("@service.auth", "validate_token", {})
         claim = worker.claim()
         assert claim is not None
@@ -225,12 +227,15 @@ class monitored:
     Synchronised on what MONITOR itself shows, never on timing: the block starts only once
     the listener has read an ECHO of a start mark, and ends with an ECHO of an end mark,
     read by the listener before it stops; so every command of the block is seen.  The
-    marks are unique, so another client of a shared server cannot end the watch."""
+    marks are unique, so another client of a shared server cannot end the watch.  Only
+    commands that name ``about`` (the hub's key prefix) are kept: a test beside this one
+    on the same server, opening a hub of its own, is not this hub's doing."""
 
     WAIT = 30.0  # seconds for a mark to show; a loaded machine shows one in milliseconds
 
-    def __init__(self, server: Any) -> None:
+    def __init__(self, server: Any, about: str = "") -> None:
         self.server = server
+        self.about = about
         self.seen: list[str] = []
         self.start_mark = f"agentcomm-monitor-start-{uuid.uuid4().hex}"
         self.end_mark = f"agentcomm-monitor-end-{uuid.uuid4().hex}"
@@ -258,7 +263,7 @@ class monitored:
                 continue
             if self.end_mark in text:
                 break
-            if command.get("client_type") != "lua":
+            if command.get("client_type") != "lua" and self.about in text:
                 self.seen.append(text.split(" ")[0].lower())
         self.done.set()
 
