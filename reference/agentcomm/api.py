@@ -33,6 +33,7 @@ from agentcomm.models import (
     ReplyStatus,
     Stats,
 )
+from agentcomm.prepared import PreparedMessage
 from agentcomm.settings import HubSettings
 
 __all__ = ["Hub", "Next", "PreparedMessage", "Then"]
@@ -41,35 +42,6 @@ T = TypeVar("T")
 Topic = tuple[str, str]
 
 MAX_BATCH = v.MAX_BATCH
-
-
-class PreparedMessage:
-    """A validated outgoing message, in the form backends store."""
-
-    __slots__ = (
-        "correlation_id",
-        "expires_at",
-        "max_retries",
-        "payload_json",
-        "priority",
-        "timeout_seconds",
-        "to",
-        "type",
-    )
-
-    def __init__(self, item: Outgoing, settings: HubSettings, now: float) -> None:
-        self.to = v.check_target(item.to, "to")
-        self.type = v.check_message_type(item.type, "type")
-        self.payload_json = v.encode_payload(item.payload, settings.max_payload_bytes)
-        self.priority = Priority.parse(item.priority)
-        timeout = settings.default_timeout if item.timeout_seconds is None else item.timeout_seconds
-        self.timeout_seconds = v.check_seconds("timeout_seconds", timeout)
-        retries = settings.default_max_retries if item.max_retries is None else item.max_retries
-        self.max_retries = v.check_max_retries(retries)
-        cid = item.correlation_id
-        self.correlation_id = None if cid is None else v.check_correlation_id(cid, "correlation_id")
-        expires = item.expires_in
-        self.expires_at = None if expires is None else now + v.check_seconds("expires_in", expires)
 
 
 @dataclasses.dataclass(frozen=True)

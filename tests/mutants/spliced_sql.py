@@ -9,7 +9,7 @@ from agentcomm.api import PreparedMessage
 from agentcomm.models import Message
 from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub
-from agentcomm.sqlite.messages import _insert_params, _sent_message
+from agentcomm.sqlite.messages import _insert_params
 from agentcomm.sqlite.rows import from_iso, iso
 from mutants import Implementation
 
@@ -33,7 +33,7 @@ class SplicedSql(SqliteHub):
                 for m in items
             ]
         return [
-            _sent_message(str(i), sender, m, from_iso(created), now)
+            m.sent(str(i), sender, from_iso(created), now, m.expires_at)
             for i, m in zip(ids, items, strict=True)
         ]
 

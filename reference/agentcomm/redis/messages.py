@@ -203,19 +203,5 @@ def _claims(found: list[tuple[str, list[str]]], token: str) -> list[Claim]:
 
 
 def _sent(message_id: str, sender: str, m: PreparedMessage, sent_at: float) -> Message:
-    return Message(
-        id=message_id,
-        from_agent=sender,
-        to_agent=m.to,
-        type=m.type,
-        payload=v.decode_payload(m.payload_json),
-        status=Status.PENDING,
-        priority=m.priority,
-        created_at=sent_at,
-        timeout_seconds=m.timeout_seconds,
-        retry_count=0,
-        max_retries=m.max_retries,
-        correlation_id=m.correlation_id,
-        expires_at=None if m.expires_at is None else float(stamp(m.expires_at)),
-        available_at=sent_at,
-    )
+    expires_at = None if m.expires_at is None else float(stamp(m.expires_at))
+    return m.sent(message_id, sender, sent_at, sent_at, expires_at)

@@ -10,7 +10,7 @@ from typing import TypeVar
 from agentcomm import validation as v
 from agentcomm.api import Next, PreparedMessage, Then, next_source_refusal
 from agentcomm.errors import Conflict, StaleLease
-from agentcomm.models import Claim, Message, Reply, ReplyStatus, Status
+from agentcomm.models import Claim, Message, Reply, ReplyStatus
 from agentcomm.sqlite import rows
 from agentcomm.sqlite.base import SqliteBase, _claim_params, _is_rowid, _new_token, _rowid
 from agentcomm.sqlite.rows import from_iso, iso
@@ -36,7 +36,7 @@ class Messages(SqliteBase):
                 ]
         created_at = from_iso(created)  # what get() reads back
         return [
-            _sent_message(str(i), sender, m, created_at, now)
+            m.sent(str(i), sender, created_at, now, m.expires_at)
             for i, m in zip(ids, items, strict=True)
         ]
 
@@ -267,24 +267,3 @@ def _flat(params: list[Row]) -> list[object]:
 
 def _chunks(items: list[T], size: int) -> list[list[T]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _sent_message(
-    message_id: str, sender: str, m: PreparedMessage, created_at: float, now: float
-) -> Message:
-    return Message(
-        id=message_id,
-        from_agent=sender,
-        to_agent=m.to,
-        type=m.type,
-        payload=v.decode_payload(m.payload_json),
-        status=Status.PENDING,
-        priority=m.priority,
-        created_at=created_at,
-        timeout_seconds=m.timeout_seconds,
-        retry_count=0,
-        max_retries=m.max_retries,
-        correlation_id=m.correlation_id,
-        expires_at=m.expires_at,
-        available_at=now,
-    )
