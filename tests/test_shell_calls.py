@@ -117,6 +117,19 @@ def test_any_text_goes_through_arguments_and_stdin_exactly(
     assert list(workdir.iterdir()) == []  # nothing was run
 
 
+@pytest.mark.parametrize("chars", [1_000, 1_800, 1_830, 40_000])  # 4096 is between 1_800 and 1_830
+def test_answers_of_any_size_come_through_whole_in_bytes_not_characters(
+    env: dict[str, str], hubs: Callable[..., Hub], chars: int
+) -> None:
+    """An answer of at most PIPE_BUF (4096) bytes is read without a timeout (it came in one
+    write); longer ones in parts as they come.  Two-byte characters: lengths are bytes."""
+    sent = hubs("@a").send("@b", "t", {"text": "\u00e9" * chars, "tail": AWKWARD})
+    through = run_script(f"ac_open --agent @b\nac_get {sent.id}\nac_get {sent.id}", env)
+    direct = cli(env, "--agent", "@b", "get", sent.id)
+    assert through.returncode == 0, through.stderr
+    assert through.stdout == direct.stdout * 2
+
+
 def test_ac_into_sets_the_variable_without_the_newline_and_keeps_the_status(
     env: dict[str, str],
 ) -> None:

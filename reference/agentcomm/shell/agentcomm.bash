@@ -59,6 +59,9 @@ ac_open() {
         && mkfifo -m 600 "$_ac_dir/requests" "$_ac_dir/responses" \
         || { _ac_error 1 error "cannot make the session's pipes under ${TMPDIR:-/tmp}" true
              return; }
+    if [[ ! ${_AC_PIPE_BUF-} =~ ^[0-9]+$ ]]; then  # POSIX's floor when getconf cannot say
+        _AC_PIPE_BUF=$(getconf PIPE_BUF "$_ac_dir/responses" 2> /dev/null) || _AC_PIPE_BUF=512
+    fi
     # Requests read-write: a write never meets a missing reader (SIGPIPE would kill the
     # script).  Responses read-only, behind a writer held until the session has its own:
     # when the session's end closes, reads see end of file instead of waiting forever.
@@ -184,7 +187,7 @@ _ac_run() {  # _ac_run VAR|"" ARGS...: one call; stdout into VAR, or printed
 _ac_answer() {  # read responses until the one to call $2; skip signs of life
     local _ac_name=$1 _ac_id=$2 _ac_var=$3 LC_ALL=C IFS=' '  # C: lengths count bytes
     local _ac_from=${_AC_FROM[$_ac_name]} _ac_stall=${AC_STALL:-10}
-    local _ac_line _ac_out _ac_err _ac_rc
+    local _ac_line _ac_out _ac_err _ac_rc _ac_whole
     local -a _ac_head
     while :; do
         _ac_getline _ac_line "$_ac_from" "$_ac_stall" && _ac_rc=0 || _ac_rc=$?
@@ -202,6 +205,10 @@ _ac_answer() {  # read responses until the one to call $2; skip signs of life
             _ac_lost "$_ac_name" "answered outside the protocol ('${_ac_line:0:40}')" false
             return
         fi
+        # An answer of at most PIPE_BUF bytes came in one write, which a pipe takes whole:
+        # with its first line here, the rest is too, and is read without a timeout (read
+        # -t costs bash two system calls a byte).  A longer one may still be on its way.
+        (( ${#_ac_line} + 1 + _ac_head[2] + _ac_head[3] <= _AC_PIPE_BUF )) && _ac_whole=1 || _ac_whole=
         if ! _ac_read_n _ac_out "${_ac_head[2]}" || ! _ac_read_n _ac_err "${_ac_head[3]}"; then
             _ac_lost "$_ac_name" "stopped in the middle of an answer" false
             return
@@ -231,8 +238,10 @@ _ac_getline() {  # _ac_getline VAR FD SECONDS: a line, as read -t, except that a
 
 _ac_read_n() {  # _ac_read_n VAR N: exactly N bytes of the answer (in _ac_answer)
     local _ac_part _ac_got= _ac_rc
+    local -a _ac_wait=(-t "$_ac_stall")
+    if [[ -n $_ac_whole ]]; then _ac_wait=(); fi
     while (( ${#_ac_got} < $2 )); do
-        read -r -N $(( $2 - ${#_ac_got} )) -t "$_ac_stall" -u "$_ac_from" _ac_part \
+        read -r -N $(( $2 - ${#_ac_got} )) "${_ac_wait[@]}" -u "$_ac_from" _ac_part \
             && _ac_rc=0 || _ac_rc=$?
         _ac_got+=$_ac_part
         if (( _ac_rc != 0 && (_ac_rc <= 128 || ${#_ac_part} == 0) )); then return 1; fi
