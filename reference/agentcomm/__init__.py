@@ -5,9 +5,11 @@ or a command line that needs only part of the package does not pay for all of it
 """
 
 import importlib
-import typing
 
-if typing.TYPE_CHECKING:
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Any
+
     from agentcomm.api import Hub
     from agentcomm.clock import Clock, ManualClock, SystemClock
     from agentcomm.errors import (
@@ -37,6 +39,7 @@ if typing.TYPE_CHECKING:
     )
     from agentcomm.settings import HubSettings
     from agentcomm.urls import connect
+del TYPE_CHECKING  # not a public name of the package
 
 __version__ = "0.1.0"  # the only place: pyproject.toml, --version and reports read it
 
@@ -105,7 +108,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> typing.Any:
+def __getattr__(name: str) -> "Any":
     """Load a public name from its module the first time it is asked for."""
     home = _HOME_OF.get(name)
     if home is None:

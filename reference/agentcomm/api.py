@@ -13,10 +13,8 @@ current lease token can finish a message, once.  Every state change is atomic.
 from __future__ import annotations
 
 import abc
-import dataclasses
 import os
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Literal, TypeVar, overload
 
 from agentcomm import validation as v
 from agentcomm.clock import Clock, SystemClock
@@ -34,18 +32,23 @@ from agentcomm.models import (
     Stats,
 )
 from agentcomm.prepared import PreparedMessage
+from agentcomm.record import Record
 from agentcomm.settings import HubSettings
 
 __all__ = ["Hub", "Next", "PreparedMessage", "Then"]
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Any, Literal, TypeVar, overload
+
+    T = TypeVar("T")
+
 Topic = tuple[str, str]
 
 MAX_BATCH = v.MAX_BATCH
 
 
-@dataclasses.dataclass(frozen=True)
-class Then:
+class Then(Record):
     """The next claim a finishing call asks for (SPEC CLAIM-009): up to ``limit`` messages
     of the finished messages' target, leased by ``agent``; ``wait``: how long the caller
     will wait for one if none is there (a backend may start waiting in the same step)."""
@@ -55,8 +58,7 @@ class Then:
     wait: float
 
 
-@dataclasses.dataclass(frozen=True)
-class Next:
+class Next(Record):
     """What a finishing primitive leased next: the target it claimed from, the claims
     (none when nothing was claimable), and how long it already waited for them."""
 
@@ -233,29 +235,31 @@ class Hub(abc.ABC):
         then = self._then(claim_next, wait)
         return self._next_claims(then, wait, self._complete(pairs, then))
 
-    @overload
-    def reply(
-        self,
-        message_id: str,
-        token: str,
-        payload: Any,
-        *,
-        status: ReplyStatus | str = ...,
-        claim_next: Literal[False] = False,
-        wait: float = 0.0,
-    ) -> Reply: ...
+    if TYPE_CHECKING:  # the overloads are for type checkers only
 
-    @overload
-    def reply(
-        self,
-        message_id: str,
-        token: str,
-        payload: Any,
-        *,
-        status: ReplyStatus | str = ...,
-        claim_next: Literal[True],
-        wait: float = 0.0,
-    ) -> Claim | None: ...
+        @overload
+        def reply(
+            self,
+            message_id: str,
+            token: str,
+            payload: Any,
+            *,
+            status: ReplyStatus | str = ...,
+            claim_next: Literal[False] = False,
+            wait: float = 0.0,
+        ) -> Reply: ...
+
+        @overload
+        def reply(
+            self,
+            message_id: str,
+            token: str,
+            payload: Any,
+            *,
+            status: ReplyStatus | str = ...,
+            claim_next: Literal[True],
+            wait: float = 0.0,
+        ) -> Claim | None: ...
 
     def reply(
         self,
@@ -280,29 +284,31 @@ class Hub(abc.ABC):
         )
         return answer if then is None else _first(self._next_claims(then, wait, found))
 
-    @overload
-    def fail(
-        self,
-        message_id: str,
-        token: str,
-        reason: str,
-        *,
-        retry: bool = True,
-        claim_next: Literal[False] = False,
-        wait: float = 0.0,
-    ) -> Message: ...
+    if TYPE_CHECKING:  # the overloads are for type checkers only
 
-    @overload
-    def fail(
-        self,
-        message_id: str,
-        token: str,
-        reason: str,
-        *,
-        retry: bool = True,
-        claim_next: Literal[True],
-        wait: float = 0.0,
-    ) -> Claim | None: ...
+        @overload
+        def fail(
+            self,
+            message_id: str,
+            token: str,
+            reason: str,
+            *,
+            retry: bool = True,
+            claim_next: Literal[False] = False,
+            wait: float = 0.0,
+        ) -> Message: ...
+
+        @overload
+        def fail(
+            self,
+            message_id: str,
+            token: str,
+            reason: str,
+            *,
+            retry: bool = True,
+            claim_next: Literal[True],
+            wait: float = 0.0,
+        ) -> Claim | None: ...
 
     def fail(
         self,
@@ -325,15 +331,22 @@ class Hub(abc.ABC):
         )
         return state if then is None else _first(self._next_claims(then, wait, found))
 
-    @overload
-    def release(
-        self, message_id: str, token: str, *, claim_next: Literal[False] = False, wait: float = 0.0
-    ) -> Message: ...
+    if TYPE_CHECKING:  # the overloads are for type checkers only
 
-    @overload
-    def release(
-        self, message_id: str, token: str, *, claim_next: Literal[True], wait: float = 0.0
-    ) -> Claim | None: ...
+        @overload
+        def release(
+            self,
+            message_id: str,
+            token: str,
+            *,
+            claim_next: Literal[False] = False,
+            wait: float = 0.0,
+        ) -> Message: ...
+
+        @overload
+        def release(
+            self, message_id: str, token: str, *, claim_next: Literal[True], wait: float = 0.0
+        ) -> Claim | None: ...
 
     def release(
         self, message_id: str, token: str, *, claim_next: bool = False, wait: float = 0.0

@@ -6,9 +6,13 @@ forward at once instead of waiting, so no test of a timeout has to sleep.
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Protocol
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Protocol
+else:
+    Protocol = object  # Clock is a type for checkers; at run time, a plain base
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]
 
@@ -37,6 +41,8 @@ class ManualClock:
     """A clock that moves only when told to; ``sleep`` advances it instantly."""
 
     def __init__(self, start: float = 1_700_000_000.0) -> None:
+        import threading  # here: only tests use this clock, and a CLI call needs no threads
+
         self._now = start
         self._lock = threading.Lock()
 

@@ -1,18 +1,22 @@
 """The values a hub hands out: messages, claims, replies, events, agents, statistics.
 
-They are plain frozen dataclasses so that every backend returns the same shapes and
-the command line can print them as JSON with ``as_json()``.  Times are Unix epoch
+They are frozen records (``agentcomm.record.Record``: declared and used as frozen
+dataclasses, with ``replace()`` and ``as_dict()``) so that every backend returns the same
+shapes and the command line can print them as JSON with ``as_json()``.  Times are Unix epoch
 seconds (floats) from the hub's clock.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Mapping
-from typing import Any
 
 from agentcomm.errors import InvalidInput
+from agentcomm.record import Record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -89,8 +93,7 @@ class ReplyStatus(str, enum.Enum):
             raise InvalidInput(f"reply status {value!r} is not 'success' or 'error'") from None
 
 
-@dataclasses.dataclass(frozen=True)
-class Message:
+class Message(Record):
     """One message: a direct message, a request, or a task on a shared queue."""
 
     id: str
@@ -112,8 +115,7 @@ class Message:
     reply_id: str | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Outgoing:
+class Outgoing(Record):
     """One message to send with ``Hub.send_many``; the fields mirror ``Hub.send``."""
 
     to: str
@@ -126,8 +128,7 @@ class Outgoing:
     expires_in: float | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class Claim:
+class Claim(Record):
     """A leased message: present ``token`` to extend, complete, reply, fail or release."""
 
     message: Message
@@ -139,8 +140,7 @@ class Claim:
         return self.message.id
 
 
-@dataclasses.dataclass(frozen=True)
-class Reply:
+class Reply(Record):
     """A response to a request (the design's ``agent_responses`` row)."""
 
     id: str
@@ -157,8 +157,7 @@ class Reply:
         return self.status is ReplyStatus.SUCCESS
 
 
-@dataclasses.dataclass(frozen=True)
-class Event:
+class Event(Record):
     """A published event (the design's ``agent_events`` row)."""
 
     id: str
@@ -169,8 +168,7 @@ class Event:
     expires_at: float | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class AgentInfo:
+class AgentInfo(Record):
     """A registry entry; ``alive`` is judged from the last heartbeat and its TTL."""
 
     agent_id: str
@@ -185,8 +183,7 @@ class AgentInfo:
     max_concurrent: int = 5
 
 
-@dataclasses.dataclass(frozen=True)
-class Stats:
+class Stats(Record):
     """Queue depths per target and status, lifetime counters, and agent counts.
 
     ``depths[target]`` maps each status to a count, plus ``pending_high``,
@@ -201,10 +198,15 @@ class Stats:
     agents_known: int
 
 
+PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def as_json(value: Any) -> Any:
     """Turn models (and lists of them) into plain JSON-ready values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        data = {f.name: as_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if type(value) in PLAIN:  # most fields: checked first, as Mapping's isinstance is slow
+        return value
+    if isinstance(value, Record):
+        data = {name: as_json(field) for name, field in value.as_dict().items()}
         if isinstance(value, Claim):
             data["id"] = value.id
         return data

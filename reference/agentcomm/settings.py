@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 
 from agentcomm.errors import ConfigurationError
+from agentcomm.record import Record
 
 __all__ = ["HubSettings"]
 
 MIB = 1024 * 1024
 
 
-@dataclasses.dataclass(frozen=True)
-class HubSettings:
+class HubSettings(Record):
     """Every knob of a hub.  Each is one URL query parameter of the same name."""
 
     max_payload_bytes: int = MIB
@@ -61,13 +60,12 @@ class HubSettings:
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> HubSettings:
         """Build from URL query parameters; unknown names and bad numbers are errors."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, float | int] = {}
         for name, raw in query.items():
-            if name not in fields:
-                known = ", ".join(sorted(fields))
+            if name not in cls._types:
+                known = ", ".join(sorted(cls.fields()))
                 raise ConfigurationError(f"unknown hub option {name!r} (known: {known})")
-            values[name] = _number(name, raw, int if fields[name].type == "int" else float)
+            values[name] = _number(name, raw, int if cls._types[name] == "int" else float)
         return cls(**values)  # type: ignore[arg-type]
 
     def backoff(self, retry_count: int) -> float:

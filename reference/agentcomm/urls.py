@@ -16,13 +16,13 @@ Other query parameters set ``HubSettings`` fields, for example
 
 from __future__ import annotations
 
-import dataclasses
 import urllib.parse
-from typing import TYPE_CHECKING
 
 from agentcomm.errors import ConfigurationError
+from agentcomm.record import Record
 from agentcomm.settings import HubSettings
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:  # the hubs are imported when one is opened, not by every command
     from pathlib import Path
 
@@ -56,8 +56,7 @@ KINDS = {
 """URL scheme -> the kind of hub (SPEC CAP-001)."""
 
 
-@dataclasses.dataclass(frozen=True)
-class HubURL:
+class HubURL(Record):
     """A parsed hub URL."""
 
     url: str

@@ -11,9 +11,12 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
 
 from agentcomm.errors import InvalidInput
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MAX_BATCH",
@@ -164,7 +167,8 @@ def check_pairs(items: object) -> list[tuple[object, object]]:
             or len(item) != 2
         ):
             raise InvalidInput(f"items[{i}] {item!r:.60} is not a (message_id, token) pair")
-    return [(pair[0], pair[1]) for pair in cast(list[Sequence[object]], found)]
+    pairs: list[Sequence[object]] = found  # type: ignore[assignment]  # checked just above
+    return [(pair[0], pair[1]) for pair in pairs]
 
 
 def shown(value: object) -> str:

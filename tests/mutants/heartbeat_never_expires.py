@@ -3,8 +3,6 @@ old its last heartbeat (the design's SQLite health check has no age limit)."""
 
 from __future__ import annotations
 
-import dataclasses
-
 from agentcomm.models import AgentInfo
 from agentcomm.sqlite.hub import SqliteHub
 from mutants import Implementation
@@ -14,7 +12,7 @@ CATCHES = ("REG-003",)
 
 class HeartbeatNeverExpires(SqliteHub):
     def _agents(self) -> list[AgentInfo]:
-        return [dataclasses.replace(a, alive=a.status == "active") for a in super()._agents()]
+        return [a.replace(alive=a.status == "active") for a in super()._agents()]
 
 
 def implementation() -> Implementation:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from agentcomm.settings import HubSettings
@@ -13,7 +12,6 @@ from mutants import Implementation
 CATCHES = ("RETRY-002",)
 
 
-@dataclasses.dataclass(frozen=True)
 class LinearSettings(HubSettings):
     def backoff(self, retry_count: int) -> float:
         return float(min(2 * retry_count, self.backoff_max))
@@ -22,7 +20,7 @@ class LinearSettings(HubSettings):
 class LinearBackoff(SqliteHub):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.settings = LinearSettings(**dataclasses.asdict(self.settings))
+        self.settings = LinearSettings(**self.settings.as_dict())
 
 
 def implementation() -> Implementation:

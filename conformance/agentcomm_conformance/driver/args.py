@@ -7,7 +7,6 @@ cannot travel at all (``Inexpressible``), and the time an op may block by design
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import json
 import math
@@ -16,6 +15,7 @@ from typing import Any
 
 from agentcomm import Hub
 from agentcomm.ops import OPS
+from agentcomm.record import Record
 from agentcomm.wire import is_plain, tag, to_wire
 
 __all__ = ["WAITS", "Inexpressible", "allowance", "encode", "wire_args"]
@@ -56,8 +56,8 @@ def wire_args(op: str, args: Mapping[str, Any]) -> tuple[dict[str, Any], dict[st
 def _jsonable(value: Any) -> Any:
     """An argument in the shape of JSON: ``Outgoing`` as an object, enums by ``to_wire``;
     sets, tuples and generators as lists (which JSON can carry is ``wire_args``' call)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _jsonable({f.name: getattr(value, f.name) for f in dataclasses.fields(value)})
+    if isinstance(value, Record):
+        return _jsonable(value.as_dict())
     if isinstance(value, Mapping):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, Iterable) and not isinstance(value, (str, bytes, bytearray)):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from agentcomm.cli.command import UsageError, command
 from agentcomm.cli.common import Session, echo, emit
@@ -17,6 +16,7 @@ from agentcomm.redis.acl import (
 )
 from agentcomm.urls import parse
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 

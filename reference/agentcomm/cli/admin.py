@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-from typing import TYPE_CHECKING
-
 from agentcomm.cli.command import UsageError, command, group
 from agentcomm.cli.common import Session, emit
 from agentcomm.urls import parse
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 
@@ -23,7 +21,7 @@ def init(session: Session, args: Namespace) -> None:
             "url": where.redacted,
             "backend": where.scheme,
             "capabilities": sorted(hub.capabilities),
-            "settings": dataclasses.asdict(where.settings),
+            "settings": where.settings.as_dict(),
         }
     )
 

@@ -15,7 +15,6 @@ line is checked before anything is sent, and an error names the line.
 from __future__ import annotations
 
 import json
-from typing import IO, TYPE_CHECKING, Any
 
 from agentcomm import validation as v
 from agentcomm.api import MAX_BATCH, PreparedMessage
@@ -24,7 +23,10 @@ from agentcomm.cli.common import stdin_stream, stdin_text
 from agentcomm.errors import InvalidInput
 from agentcomm.models import Outgoing
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from agentcomm.settings import HubSettings
 
 FIELDS = (

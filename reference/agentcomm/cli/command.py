@@ -12,9 +12,11 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypedDict
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
+    from typing import NoReturn, TypedDict
+
     from agentcomm.cli.common import Session
 
 Configure = Callable[[argparse.ArgumentParser], None]
@@ -115,9 +117,12 @@ def parser_for(command: Command, prog: str) -> argparse.ArgumentParser:
     """The parser of ``command``, named ``prog`` in its messages."""
     parser = argparse.ArgumentParser(prog=prog, **_parser_options(command))
     command.configure(parser)
+    usage = parser.format_usage().removeprefix("usage: ").rstrip().replace("%", "%%")
     if command.passes_on:  # not an argument of the parser: see _parse
-        usage = parser.format_usage().removeprefix("usage: ").rstrip()
-        parser.usage = f"{usage} [-- {command.passes_on.upper()} ...]"
+        usage = f"{usage} [-- {command.passes_on.upper()} ...]"
+    # Set once: parse_intermixed_args formats the usage on every call otherwise, which
+    # was a third of a shell session's call (with gettext's file lookups for "usage: ").
+    parser.usage = usage
     return parser
 
 
@@ -136,10 +141,12 @@ def _parse(
     return parser.parse_intermixed_args(argv)
 
 
-class _ParserOptions(TypedDict):
-    description: str
-    formatter_class: type[HelpFormatter]
-    allow_abbrev: bool
+if TYPE_CHECKING:
+
+    class _ParserOptions(TypedDict):
+        description: str
+        formatter_class: type[HelpFormatter]
+        allow_abbrev: bool
 
 
 def _parser_options(command: Command) -> _ParserOptions:

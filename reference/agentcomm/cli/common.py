@@ -9,16 +9,20 @@ import sys
 import warnings
 from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TextIO
 
 from agentcomm.cli.command import UsageError
 from agentcomm.cli.exits import NothingThere
 from agentcomm.errors import AgentCommError, ConfigurationError, InvalidInput
 from agentcomm.urls import ENV_AGENT, ENV_URL
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
+    from typing import Any, BinaryIO, Protocol, TextIO
+
     from agentcomm.api import Hub
     from agentcomm.models import Claim
+else:
+    Protocol = object  # HubOpener is a type for checkers only
 
 
 class HubOpener(Protocol):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from agentcomm.cli.command import command
 from agentcomm.cli.common import Session, add_payload, emit, emit_found, read_payload
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from agentcomm.api import MAX_BATCH
 from agentcomm.cli.batches import ENVELOPE_BYTES, read_claims, read_outgoing
 from agentcomm.cli.command import UsageError, command
@@ -20,6 +18,7 @@ from agentcomm.cli.values import Number
 from agentcomm.errors import DeadlineExceeded
 from agentcomm.models import DEFAULT_QUEUE, ReplyStatus
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 

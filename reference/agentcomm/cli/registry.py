@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from agentcomm.cli.command import command
 from agentcomm.cli.common import Session, emit
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 

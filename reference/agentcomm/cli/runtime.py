@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
 
 from agentcomm import validation as v
 from agentcomm.agent import AgentConfig, AgentRunner, parse_handler, stop_on_signals
@@ -12,6 +11,7 @@ from agentcomm.cli.common import Session, emit
 from agentcomm.cli.exits import ERROR, OK
 from agentcomm.cli.values import Number, directory
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from typing import TYPE_CHECKING
 
 from agentcomm.cli.command import command
 from agentcomm.cli.common import Session, echo
 from agentcomm.cli.values import Number, existing_directory
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from argparse import ArgumentParser, Namespace
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from typing import TYPE_CHECKING
 
 from agentcomm.urls import connect, parse
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
 if TYPE_CHECKING:
     from agentcomm.api import Hub
 

@@ -8,7 +8,6 @@ import json
 import os
 import sqlite3
 from types import ModuleType
-from typing import ClassVar
 
 from agentcomm.api import Hub
 from agentcomm.errors import AlreadyFinished, NotFound, StaleLease
@@ -17,6 +16,10 @@ from agentcomm.sqlite import rows
 from agentcomm.sqlite.retention import STEP
 from agentcomm.sqlite.rows import iso
 from agentcomm.sqlite.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 
 class SqliteBase(Hub):

@@ -12,7 +12,6 @@ them.
 from __future__ import annotations
 
 from types import ModuleType
-from typing import ClassVar
 
 from agentcomm.api import Topic
 from agentcomm.clock import Clock
@@ -23,6 +22,10 @@ from agentcomm.sqlite.maintenance import Maintenance
 from agentcomm.sqlite.messages import Messages
 from agentcomm.sqlite.registry import Registry
 from agentcomm.sqlite.store import Store
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import ClassVar
 
 RECHECK_SECONDS = 0.25
 """Waiters retry at least this often: leases and backoffs end without any commit."""

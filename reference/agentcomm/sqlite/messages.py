@@ -5,7 +5,6 @@ its transaction), and dead letters (list, replay, purge)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import TypeVar
 
 from agentcomm import validation as v
 from agentcomm.api import Next, PreparedMessage, Then, next_source_refusal
@@ -253,7 +252,11 @@ INSERT_ROWS = 1000
 runs on allows in one statement (32,766)."""
 
 
-T = TypeVar("T")
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    T = TypeVar("T")
 Row = tuple[object, ...]
 
 

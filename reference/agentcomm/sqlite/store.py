@@ -15,7 +15,6 @@ import stat
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any, TypeVar
 
 from agentcomm.errors import (
     AgentCommError,
@@ -27,9 +26,13 @@ from agentcomm.errors import (
 from agentcomm.sqlite import statements
 from agentcomm.sqlite.migrations import MIGRATIONS, SCHEMA_VERSION
 
-MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Any, TypeVar
 
-T = TypeVar("T")
+    T = TypeVar("T")
+
+MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
 
 class Store:

@@ -1,0 +1,133 @@
+"""``Record``: the base of the frozen value types a hub takes and returns.
+
+A record is declared like a frozen dataclass, by annotated class attributes in order,
+a class-level value being the field's default.  It has keyword and positional
+construction, equality and hashing by value, a repr, pattern matching, pickling, and
+``replace``, ``fields`` and ``as_dict`` in place of the ``dataclasses`` functions.
+Type checkers see a frozen dataclass (PEP 681).
+
+Why not ``dataclasses``: importing it (with the ``inspect`` it imports) and generating
+the methods of the dozen records every command reaches took a third of the instructions
+of a short CLI call, which a bash agent pays on every call (BENCHMARKS.md, "A CLI call
+without dataclasses").  A record's class statement only reads its annotations.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
+
+    from typing_extensions import Self, dataclass_transform
+else:
+
+    def dataclass_transform(**_: object) -> object:
+        return lambda cls: cls
+
+
+__all__ = ["Record"]
+
+MUTABLE_DEFAULTS = (list, dict, set, bytearray)
+
+
+@dataclass_transform(frozen_default=True)
+class Record:
+    """A frozen value: declare fields as annotated class attributes (see the module)."""
+
+    _fields: ClassVar[tuple[str, ...]] = ()
+    _types: ClassVar[dict[str, str]] = {}
+    _defaults: ClassVar[dict[str, Any]] = {}
+    _names: ClassVar[frozenset[str]] = frozenset()
+    __match_args__: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # With postponed annotations (every module here) each annotation is its text.
+        own = {
+            name: str(kind)
+            # not inspect.get_annotations: importing inspect is what records avoid
+            for name, kind in cls.__dict__.get("__annotations__", {}).items()  # noqa: RUF063
+            if not str(kind).startswith("ClassVar")
+        }
+        cls._types = {**cls._types, **own}
+        cls._fields = tuple(cls._types)
+        cls._names = frozenset(cls._fields)
+        cls._defaults = {name: getattr(cls, name) for name in cls._fields if hasattr(cls, name)}
+        cls.__match_args__ = cls._fields  # type: ignore[misc]  # mypy derives its own
+        _check_defaults(cls)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        values = dict(self._defaults)
+        values.update(zip(self._fields, args, strict=False))  # surplus: _ambiguous
+        values.update(kwargs)
+        if values.keys() != self._names or (args and _ambiguous(self._fields, args, kwargs)):
+            raise TypeError(_arguments_error(type(self), args, kwargs))
+        object.__setattr__(self, "__dict__", values)
+        self.__post_init__()
+
+    def __post_init__(self) -> None:
+        """Check the values: a subclass raises here to refuse them."""
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The field names, in declaration order (inherited fields first)."""
+        return cls._fields
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fields and their values (not copied: nested records stay records)."""
+        return {name: self.__dict__[name] for name in self._fields}
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes`` applied, checked as a new record is."""
+        return type(self)(**{**self.__dict__, **changes})
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"cannot assign to field {name!r}: {type(self).__name__} is frozen")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"cannot delete field {name!r}: {type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.__dict__[name] for name in self._fields))
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={self.__dict__[name]!r}" for name in self._fields)
+        return f"{type(self).__qualname__}({shown})"
+
+
+def _check_defaults(cls: type[Record]) -> None:
+    """Refuse what dataclasses refuses: a required field after a default, a mutable default."""
+    seen_default = None
+    for name in cls._fields:
+        if name in cls._defaults:
+            seen_default = name
+            if isinstance(cls._defaults[name], MUTABLE_DEFAULTS):
+                raise TypeError(f"{cls.__name__}.{name}: a mutable default is shared; use a tuple")
+        elif seen_default is not None:
+            raise TypeError(
+                f"{cls.__name__}.{name} has no default but follows {seen_default!r}, which has"
+            )
+
+
+def _ambiguous(fields: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Too many positional arguments, or a field given both by position and by name."""
+    return len(args) > len(fields) or not kwargs.keys().isdisjoint(fields[: len(args)])
+
+
+def _arguments_error(cls: type[Record], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    name = cls.__name__
+    if len(args) > len(cls._fields):
+        return f"{name}() takes {len(cls._fields)} positional arguments but {len(args)} were given"
+    twice = sorted(kwargs.keys() & set(cls._fields[: len(args)]))
+    if twice:
+        return f"{name}() got multiple values for {', '.join(map(repr, twice))}"
+    unknown = sorted(kwargs.keys() - cls._names)
+    if unknown:
+        return f"{name}() got unexpected fields {', '.join(map(repr, unknown))}"
+    missing = [f for f in cls._fields[len(args) :] if f not in cls._defaults and f not in kwargs]
+    return f"{name}() is missing {', '.join(map(repr, missing))}"
