@@ -108,11 +108,18 @@ p50=$(percentile 50 "$work/rtt") p90=$(percentile 90 "$work/rtt")
 note "request -> reply: p50 ${p50} us, p90 ${p90} us"
 
 # -- 4. one plain command ------------------------------------------------------------------
+# Alternated in rounds of 5 calls each, medians of the rounds: on a shared machine a
+# run of 20 of one then 20 of the other swung the ratio between 1.6x and 2.7x.
 interpreter=$(head -1 "$(command -v "${agentcomm_cmd[0]}")" | sed -n 's/^#! *//p')
-plain=$(per_call 20 "${agentcomm_cmd[@]}" --agent @bench.plain send @bench.sink ping '{}')
-python_pass=$(per_call 20 python3 -c pass)
-interpreter_pass=$(per_call 20 "${interpreter:-python3}" -c pass)
-note "plain agentcomm send: ${plain} us; python3 -c pass ${python_pass} us; its interpreter ${interpreter_pass} us"
+for (( round = 0; round < 12; round++ )); do
+    per_call 5 "${agentcomm_cmd[@]}" --agent @bench.plain send @bench.sink ping '{}' >> "$work/plain"
+    per_call 5 python3 -c pass >> "$work/python3"
+    per_call 5 "${interpreter:-python3}" -c pass >> "$work/interpreter"
+done
+plain=$(percentile 50 "$work/plain")
+python_pass=$(percentile 50 "$work/python3")
+interpreter_pass=$(percentile 50 "$work/interpreter")
+note "plain agentcomm send: ${plain} us; python3 -c pass ${python_pass} us; its interpreter ${interpreter_pass} us (medians of 12 rounds)"
 
 cat << EOF
 {"url": "${url%%\?*}", "machine": {"cpus": $(nproc), "load": "$(cut -d' ' -f1-3 /proc/loadavg 2> /dev/null)", "bash": "$BASH_VERSION"},
