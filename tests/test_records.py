@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 import pickle
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -126,6 +126,20 @@ def test_a_subclass_keeps_the_fields_and_may_add_its_own() -> None:
     tuned = Tuned(backoff_base=2.0)
     assert Tuned.fields() == (*HubSettings.fields(), "label")
     assert (tuned.backoff_base, tuned.label, tuned.backoff(1)) == (2.0, "x", 4.0)
+
+
+def test_only_annotated_names_are_fields_and_defaults_stay_with_their_field() -> None:
+    class Counted(Record):
+        seen: ClassVar[int] = 0
+        name: str
+        size: int = 1
+
+    class Renamed(Counted):
+        size = 5  # no annotation: not a new default, as with dataclasses
+
+    renamed: Any = Renamed  # mypy reads `size = 5` as a new default; Python does not
+    assert Counted.fields() == Renamed.fields() == ("name", "size")
+    assert renamed("x").size == 1 and Renamed.size == 5
 
 
 def test_declarations_dataclasses_refuses_are_refused() -> None:

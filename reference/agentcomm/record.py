@@ -39,6 +39,7 @@ class Record:
     _defaults: ClassVar[dict[str, Any]] = {}
     _names: ClassVar[frozenset[str]] = frozenset()
     __match_args__: ClassVar[tuple[str, ...]] = ()
+    _checked: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -47,23 +48,32 @@ class Record:
             name: str(kind)
             # not inspect.get_annotations: importing inspect is what records avoid
             for name, kind in cls.__dict__.get("__annotations__", {}).items()  # noqa: RUF063
-            if not str(kind).startswith("ClassVar")
+            if not _is_class_variable(str(kind))
         }
         cls._types = {**cls._types, **own}
         cls._fields = tuple(cls._types)
         cls._names = frozenset(cls._fields)
-        cls._defaults = {name: getattr(cls, name) for name in cls._fields if hasattr(cls, name)}
+        # As dataclasses: a default is the value beside the field's own annotation.
+        given = {name: cls.__dict__[name] for name in own if name in cls.__dict__}
+        cls._defaults = {**cls._defaults, **given}
         cls.__match_args__ = cls._fields  # type: ignore[misc]  # mypy derives its own
+        cls._checked = cls.__post_init__ is not Record.__post_init__
         _check_defaults(cls)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        values = dict(self._defaults)
-        values.update(zip(self._fields, args, strict=False))  # surplus: _ambiguous
-        values.update(kwargs)
-        if values.keys() != self._names or (args and _ambiguous(self._fields, args, kwargs)):
+        named = kwargs
+        if args:  # inline: a hub makes most of its small records positionally
+            named = dict(zip(self._fields, args, strict=False))
+            if kwargs or len(args) > len(self._fields):
+                named = _by_name(type(self), named, args, kwargs)
+        values = {**self._defaults, **named} if self._defaults else named  # a new dict
+        # Every field, and nothing else: a hub makes several records a message, so this
+        # is the cheap form of values.keys() == self._names.
+        if len(values) != len(self._fields) or not self._names.issuperset(named):
             raise TypeError(_arguments_error(type(self), args, kwargs))
-        object.__setattr__(self, "__dict__", values)
-        self.__post_init__()
+        _set(self, "__dict__", values)
+        if self._checked:
+            self.__post_init__()
 
     def __post_init__(self) -> None:
         """Check the values: a subclass raises here to refuse them."""
@@ -114,9 +124,23 @@ def _check_defaults(cls: type[Record]) -> None:
             )
 
 
-def _ambiguous(fields: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """Too many positional arguments, or a field given both by position and by name."""
-    return len(args) > len(fields) or not kwargs.keys().isdisjoint(fields[: len(args)])
+def _is_class_variable(annotation: str) -> bool:
+    """``ClassVar[...]`` or ``typing.ClassVar[...]``: a class attribute, not a field."""
+    return annotation.partition("[")[0].rpartition(".")[2] == "ClassVar"
+
+
+_set = object.__setattr__  # past the record's own __setattr__, which refuses
+
+
+def _by_name(
+    cls: type[Record], named: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    """The positional arguments (``named`` by their fields) and the named ones together;
+    refused if a field is given both ways, or there are more arguments than fields."""
+    if len(args) > len(cls._fields) or not named.keys().isdisjoint(kwargs):
+        raise TypeError(_arguments_error(cls, args, kwargs))
+    named.update(kwargs)
+    return named
 
 
 def _arguments_error(cls: type[Record], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
