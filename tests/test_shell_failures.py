@@ -158,6 +158,41 @@ def test_a_session_killed_or_stopped_in_a_call_is_reported_within_the_stall_limi
     assert gone(pid)  # a stopped session is killed, not left behind
 
 
+WRITE_SYSCALL = {"x86_64": "1", "aarch64": "64"}.get(os.uname().machine)
+
+
+def writing(pid: int) -> bool:
+    """The process is in write(2) now: a session blocked on an answer the pipe cannot hold."""
+    return Path(f"/proc/{pid}/syscall").read_text().split(" ")[0] == WRITE_SYSCALL
+
+
+@pytest.mark.skipif(
+    WRITE_SYSCALL is None or not Path("/proc/self/syscall").exists(),
+    reason="needs /proc/PID/syscall to see the session writing",
+)
+def test_a_session_stopped_in_the_middle_of_a_long_answer_is_reported_not_waited_for(
+    env: dict[str, str], url: str
+) -> None:
+    """An answer longer than the pipe holds comes in parts: bash reads them with a timeout
+    (only an answer of at most PIPE_BUF bytes, all there at once, is read without)."""
+    with connect(url, agent="@a") as hub:
+        big = hub.send("@b", "t", "x" * 900_000)
+    body = f'ac_open --agent @b\necho "${{_AC_PID[default]}}"\nac_get {big.id} > /dev/null'
+    proc = start_script(body + ' || echo "status $?"\necho end', {**env, "AC_STALL": "1"})
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    until(lambda: proc.poll() is not None or writing(pid))
+    assert proc.poll() is None, "the script read the whole answer before it could be stopped"
+    os.kill(proc.pid, signal.SIGSTOP)  # bash: the pipe fills, the session waits to write
+    until(lambda: writing(pid))
+    os.kill(pid, signal.SIGSTOP)  # now bash has a part of the answer and waits for the rest
+    os.kill(proc.pid, signal.SIGCONT)
+    out, err = proc.communicate(timeout=DEADLINE)
+    assert out.splitlines() == ["status 11", "end"]
+    assert "stopped in the middle of an answer" in json.loads(err.splitlines()[0])["message"]
+    assert gone(pid)
+
+
 def test_a_session_killed_between_calls_is_reported_as_gone_before_sending(
     env: dict[str, str],
 ) -> None:
