@@ -12,10 +12,10 @@ import contextlib
 import dataclasses
 import io
 import os
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 
 from agentcomm.cli import run
+from agentcomm.shell.server import captured
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,27 +46,9 @@ def invoke(
 ) -> Result:
     """Run ``agentcomm ARGS`` with ``input`` on stdin and ``env`` set (None: unset)."""
     data = input.encode("utf-8") if isinstance(input, str) else input or b""
-    with _environment(env or {}), _streams(data) as (out, err):
+    with _environment(env or {}), captured(io.BytesIO(data)) as (out, err):
         code = run(list(args))
     return Result(code, out.getvalue(), err.getvalue())
-
-
-@contextlib.contextmanager
-def _streams(stdin: bytes) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
-    out, err = io.BytesIO(), io.BytesIO()
-    streams = [
-        io.TextIOWrapper(buffer, encoding="utf-8", write_through=True)
-        for buffer in (io.BytesIO(stdin), out, err)
-    ]
-    saved = sys.stdin, sys.stdout, sys.stderr
-    sys.stdin, sys.stdout, sys.stderr = streams
-    try:
-        yield out, err
-    finally:
-        sys.stdin, sys.stdout, sys.stderr = saved
-        for stream in streams:
-            stream.flush()
-            stream.detach()  # the buffers stay open for getvalue()
 
 
 @contextlib.contextmanager

@@ -138,7 +138,7 @@ class Runner:
         if refusal:
             return 2, b"", _error_line("usage", refusal)
         stdin = _Stdin(request.stdin or b"", terminal=request.terminal)
-        with _captured(stdin) as (out, err):
+        with captured(stdin) as (out, err):
             code = self._invoke([*self.defaults, *request.argv])
         return code, out.getvalue(), err.getvalue()
 
@@ -184,8 +184,9 @@ class _Stdin(io.BytesIO):
 
 
 @contextlib.contextmanager
-def _captured(stdin: _Stdin) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
-    """The command's stdin, stdout and stderr, as in a process of its own."""
+def captured(stdin: io.BytesIO) -> Iterator[tuple[io.BytesIO, io.BytesIO]]:
+    """The command's stdin, stdout and stderr, as in a process of its own: text streams
+    on bytes, so ``sys.stdout.buffer`` works; yields the stdout and stderr bytes."""
     out, err = io.BytesIO(), io.BytesIO()
     saved = sys.stdin, sys.stdout, sys.stderr
     streams = [io.TextIOWrapper(b, encoding="utf-8", write_through=True) for b in (stdin, out, err)]
