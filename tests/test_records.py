@@ -153,3 +153,21 @@ def test_declarations_dataclasses_refuses_are_refused() -> None:
 
         class Shared(Record):
             items: list[int] = []  # noqa: RUF012  # the mistake this test makes on purpose
+
+
+def test_an_unchecked_record_is_the_same_value_as_a_constructed_one() -> None:
+    made = message(correlation_id="c-1", payload="hashable")
+    unchecked = Message._unchecked(dict(made.as_dict()))
+    assert unchecked == made and hash(unchecked) == hash(made)
+    assert repr(unchecked) == repr(made)
+    assert pickle.loads(pickle.dumps(unchecked)) == made  # noqa: S301  # our own bytes
+    assert unchecked.replace(status=Status.DEAD) == made.replace(status=Status.DEAD)
+    with pytest.raises(AttributeError, match="frozen"):
+        unchecked.status = Status.DEAD  # type: ignore[misc]
+
+
+def test_a_record_that_checks_its_values_has_no_unchecked_form() -> None:
+    values = HubSettings().as_dict()
+    values["busy_timeout"] = -1.0  # HubSettings refuses this when constructed
+    with pytest.raises(TypeError, match="HubSettings checks its values"):
+        HubSettings._unchecked(values)

@@ -43,6 +43,24 @@ def test_shell_lib_prints_the_library_and_the_examples_folder(env: dict[str, str
     assert cli(env, "shell-lib").stderr == ""  # this agentcomm is the one on PATH
 
 
+@pytest.mark.parametrize("name", ["python", "python3"])
+def test_shell_lib_knows_its_installation_by_any_name_of_its_interpreter(
+    env: dict[str, str], name: str
+) -> None:
+    interpreter = Path(sys.executable).with_name(name)
+    if not interpreter.exists():
+        pytest.skip(f"this environment has no {name}")
+    done = subprocess.run(
+        [str(interpreter), "-m", "agentcomm.cli", "shell-lib"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=True,
+    )
+    assert done.stderr == ""  # the agentcomm on PATH is this environment's
+
+
 def test_without_agentcomm_on_path_shell_lib_says_what_to_set_and_that_works(url: str) -> None:
     bare = {**script_env(url), "PATH": "/usr/bin:/bin"}
     done = cli(bare, "shell-lib")

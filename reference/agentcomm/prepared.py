@@ -46,19 +46,24 @@ class PreparedMessage:
         expires_at: float | None,
     ) -> Message:
         """The message as a backend stored it: pending, with the times as it reads them back."""
-        return Message(
-            id=message_id,
-            from_agent=sender,
-            to_agent=self.to,
-            type=self.type,
-            payload=v.decode_payload(self.payload_json),
-            status=Status.PENDING,
-            priority=self.priority,
-            created_at=created_at,
-            timeout_seconds=self.timeout_seconds,
-            retry_count=0,
-            max_retries=self.max_retries,
-            correlation_id=self.correlation_id,
-            expires_at=expires_at,
-            available_at=available_at,
+        return Message._unchecked(
+            {
+                "id": message_id,
+                "from_agent": sender,
+                "to_agent": self.to,
+                "type": self.type,
+                "payload": v.decode_payload(self.payload_json),
+                "status": Status.PENDING,
+                "priority": self.priority,
+                "created_at": created_at,
+                "timeout_seconds": self.timeout_seconds,
+                "retry_count": 0,
+                "max_retries": self.max_retries,
+                "correlation_id": self.correlation_id,
+                "expires_at": expires_at,
+                "available_at": available_at,
+                "claimed_by": None,
+                "last_error": None,
+                "reply_id": None,
+            }
         )

@@ -79,6 +79,19 @@ class Record:
         """Check the values: a subclass raises here to refuse them."""
 
     @classmethod
+    def _unchecked(cls, values: dict[str, Any]) -> Self:
+        """The record of ``values``, which the caller guarantees name every field and
+        nothing else (defaults included); the dict becomes the record's own.  For a hub's
+        hot paths, which build several records a message from what they stored: the
+        checks of ``__init__`` cost twice the rest (BENCHMARKS.md).  A record that checks
+        its values (``__post_init__``) has no unchecked form."""
+        if cls._checked:
+            raise TypeError(f"{cls.__name__} checks its values: construct it")
+        record = _new(cls)
+        _set(record, "__dict__", values)
+        return record
+
+    @classmethod
     def fields(cls) -> tuple[str, ...]:
         """The field names, in declaration order (inherited fields first)."""
         return cls._fields
@@ -130,6 +143,7 @@ def _is_class_variable(annotation: str) -> bool:
 
 
 _set = object.__setattr__  # past the record's own __setattr__, which refuses
+_new = object.__new__
 
 
 def _by_name(

@@ -76,14 +76,14 @@ def _check(
     rule: str,
     name: str | None = None,
 ) -> str:
+    if isinstance(value, str) and len(value) <= limit and pattern.fullmatch(value):
+        return value
     what = label(kind, name)
     if not isinstance(value, str):
         raise InvalidInput(f"{what} must be a string, got {type(value).__name__} {value!r}")
     if len(value) > limit:
         raise InvalidInput(f"{what} {value[:40]!r}... is {len(value)} characters, limit {limit}")
-    if not pattern.fullmatch(value):
-        raise InvalidInput(f"{what} {value!r} is not valid: {rule}")
-    return value
+    raise InvalidInput(f"{what} {value!r} is not valid: {rule}")
 
 
 def check_agent_id(value: object, name: str | None = None) -> str:
@@ -229,7 +229,7 @@ def encode_payload(value: Any, limit: int) -> str:
     """Serialise a payload to canonical JSON text, enforcing JSON-ness and the size limit."""
     try:
         _string_keys(value)
-        text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        text = _encode(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"payload is not JSON-serialisable: {exc}") from None
     except RecursionError:
@@ -267,7 +267,13 @@ def parse_payload_text(text: str, limit: int) -> Any:
 
 def decode_payload(text: str) -> Any:
     """Read back a stored payload."""
-    return json.loads(text)
+    return _decode(text)
+
+
+# Made once: json.dumps builds a new encoder on every call that passes options, which
+# costs as much as encoding a small payload; json.loads checks for bytes first.
+_encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
+_decode = json.JSONDecoder().decode
 
 
 def _reject_constant(name: str) -> Any:

@@ -56,7 +56,15 @@ def _on_path() -> bool:
             first = script.readline(4096)
     except OSError:
         return False
-    return first.rstrip().removeprefix(b"#!").strip() == os.fsencode(sys.executable)
+    interpreter = os.fsdecode(first.rstrip().removeprefix(b"#!").strip())
+    # `python` and `python3` of one environment are one installation: the same directory
+    # and the same file (not the file alone: every venv's links lead to its base Python).
+    if os.path.dirname(interpreter) != os.path.dirname(sys.executable):
+        return False
+    try:
+        return os.path.samefile(interpreter, sys.executable)
+    except OSError:
+        return False
 
 
 def _session_arguments(parser: ArgumentParser) -> None:

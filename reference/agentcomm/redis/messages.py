@@ -194,7 +194,13 @@ def _handed(item: str | None, token: str) -> list[Claim]:
 
 
 def _claim(message_id: str, h: dict[str, str], token: str) -> Claim:
-    return Claim(records.message(message_id, h), token, float(h["lease_expires_at"]))
+    return Claim._unchecked(
+        {
+            "message": records.message(message_id, h),
+            "token": token,
+            "lease_expires_at": float(h["lease_expires_at"]),
+        }
+    )
 
 
 def _claims(found: list[tuple[str, list[str]]], token: str) -> list[Claim]:

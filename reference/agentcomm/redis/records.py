@@ -26,24 +26,28 @@ until a retry sets it, and means ``created_at`` then (send.lua)."""
 
 
 def message(message_id: str, h: dict[str, str]) -> Message:
-    return Message(
-        id=message_id,
-        from_agent=h["from_agent"],
-        to_agent=h["to_agent"],
-        type=h["message_type"],
-        payload=decode_payload(h["payload"]),
-        status=Status(h["status"]),
-        priority=Priority(int(h["priority"])),
-        created_at=float(h["created_at"]),
-        timeout_seconds=float(h["timeout_seconds"]),
-        retry_count=int(h.get("retry_count", MESSAGE_DEFAULTS["retry_count"])),
-        max_retries=int(h["max_retries"]),
-        correlation_id=h.get("correlation_id"),
-        expires_at=_time(h.get("expires_at")),
-        available_at=float(h.get("available_at") or h["created_at"]),
-        claimed_by=h.get("claimed_by"),
-        last_error=h.get("last_error"),
-        reply_id=h.get("response_id"),
+    """The message of record ``h`` (built unchecked: see ``Record._unchecked``)."""
+    get = h.get
+    return Message._unchecked(
+        {
+            "id": message_id,
+            "from_agent": h["from_agent"],
+            "to_agent": h["to_agent"],
+            "type": h["message_type"],
+            "payload": decode_payload(h["payload"]),
+            "status": _STATUSES[h["status"]],
+            "priority": _priority(h["priority"]),
+            "created_at": float(h["created_at"]),
+            "timeout_seconds": float(h["timeout_seconds"]),
+            "retry_count": int(get("retry_count", MESSAGE_DEFAULTS["retry_count"])),
+            "max_retries": int(h["max_retries"]),
+            "correlation_id": get("correlation_id"),
+            "expires_at": _time(get("expires_at")),
+            "available_at": float(get("available_at") or h["created_at"]),
+            "claimed_by": get("claimed_by"),
+            "last_error": get("last_error"),
+            "reply_id": get("response_id"),
+        }
     )
 
 
@@ -97,6 +101,18 @@ def agent(agent_id: str, h: dict[str, str], now: float) -> AgentInfo:
         current_load=int(h.get("current_load") or 0),
         max_concurrent=int(h.get("max_concurrent") or 0),
     )
+
+
+_STATUSES = {status.value: status for status in Status}
+_PRIORITIES = {str(level.value): level for level in Priority}
+"""Lookups for the values a record holds as text, which the hub's functions write."""
+
+
+def _priority(text: str) -> Priority:
+    try:
+        return _PRIORITIES[text]
+    except KeyError:  # not as send.lua writes it
+        return Priority(int(text))
 
 
 def _time(text: str | None) -> float | None:

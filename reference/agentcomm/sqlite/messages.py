@@ -26,10 +26,11 @@ class Messages(SqliteBase):
             _, last = self.store.write_one(self.sql.INSERT_MESSAGE, params[0])
             ids = [last]
         elif len(items) <= INSERT_ROWS:  # so is one INSERT of many rows
-            found, _ = self.store.write_one(self.sql.insert_messages(len(items)), _flat(params))
+            sql = self.sql.insert_messages(len(items))
+            found, _ = self.store.write_one(sql, _flat(params), batch=True)
             ids = sorted(row[0] for row in found)  # issued in the order of the rows
         else:
-            with self.store.write() as conn:
+            with self.store.write(batch=True) as conn:
                 ids = [
                     i for chunk in _chunks(params, INSERT_ROWS) for i in self._insert(conn, chunk)
                 ]
@@ -63,7 +64,7 @@ class Messages(SqliteBase):
         if not lapsed:  # one UPDATE ... RETURNING is atomic by itself
             token = _new_token()
             params = _claim_params(agent, token, target, limit, now)
-            found, _ = self.store.write_one(self.sql.CLAIM, params)
+            found, _ = self.store.write_one(self.sql.CLAIM, params, batch=limit > 1)
             return _claims(found, token)
         with self.store.write() as conn:
             self._settle_all(conn, now)
@@ -80,12 +81,13 @@ class Messages(SqliteBase):
 
     def _complete(self, pairs: list[tuple[str, str]], then: Then | None) -> Next | None:
         now = self.clock.now()
+        batch = len(pairs) > 1 or (then is not None and then.limit > 1)
         try:
-            with self.store.write() as conn:
+            with self.store.write(batch=batch) as conn:
                 targets = self._finish_held(conn, pairs, now)
                 claimed = self._claim_next(conn, then, targets, now)
         except _Unfinished:  # rolled back; again, one by one, to word the first refusal
-            with self.store.write() as conn:
+            with self.store.write(batch=batch) as conn:
                 targets = [self._finish(conn, *pair, now) for pair in pairs]
                 claimed = self._claim_next(conn, then, targets, now)
         return _next(claimed)
@@ -220,8 +222,8 @@ Claimed = tuple[str, str, list[sqlite3.Row]]
 
 def _claims(found: list[sqlite3.Row], token: str) -> list[Claim]:
     # RETURNING gives no order guarantee: restore (priority desc, id asc).
-    found.sort(key=lambda r: (-int(r["priority"] or 0), int(r["id"])))
-    return [Claim(rows.message(r), token, float(r["lease_expires_at"])) for r in found]
+    found.sort(key=lambda r: (-int(r[rows.PRIORITY] or 0), int(r[rows.ID])))
+    return [rows.claim(r, token) for r in found]
 
 
 def _next(claimed: Claimed | None) -> Next | None:

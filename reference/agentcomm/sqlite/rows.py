@@ -8,7 +8,7 @@ import json
 import sqlite3
 import time
 
-from agentcomm.models import AgentInfo, Event, Message, Priority, Reply, ReplyStatus, Status
+from agentcomm.models import AgentInfo, Claim, Event, Message, Priority, Reply, ReplyStatus, Status
 from agentcomm.settings import HubSettings
 from agentcomm.validation import decode_payload
 
@@ -17,6 +17,9 @@ MESSAGE_COLUMNS = (
     " timeout_seconds, retry_count, max_retries, correlation_id, expires_at, available_at,"
     " claimed_by, last_error, response_id, lease_token, lease_expires_at"
 )
+_AT = {name.strip(): i for i, name in enumerate(MESSAGE_COLUMNS.split(","))}
+ID, PRIORITY, LEASE_EXPIRES_AT = _AT["id"], _AT["priority"], _AT["lease_expires_at"]
+"""Positions in a row of ``MESSAGE_COLUMNS``, which are read by position (``message``)."""
 
 
 def iso(ts: float) -> str:
@@ -44,24 +47,59 @@ def from_iso(text: str | None) -> float:
 
 
 def message(row: sqlite3.Row) -> Message:
-    return Message(
-        id=str(row["id"]),
-        from_agent=row["from_agent"],
-        to_agent=row["to_agent"],
-        type=row["message_type"],
-        payload=decode_payload(row["payload"]),
-        status=_STATUSES[row["status"]],
-        priority=_priority(row["priority"]),
-        created_at=from_iso(row["created_at"]),
-        timeout_seconds=float(row["timeout_seconds"] or HubSettings.default_timeout),
-        retry_count=int(row["retry_count"] or 0),
-        max_retries=max_retries(row["max_retries"]),
-        correlation_id=row["correlation_id"],
-        expires_at=row["expires_at"],
-        available_at=float(row["available_at"] or 0),
-        claimed_by=row["claimed_by"],
-        last_error=row["last_error"],
-        reply_id=None if row["response_id"] is None else str(row["response_id"]),
+    """A row of ``MESSAGE_COLUMNS`` (every statement that reads messages selects those).
+
+    By position and unchecked: reading 17 columns by name and checking the record's
+    fields cost as much as the rest of a batch claim (BENCHMARKS.md).  A row of other
+    columns fails to unpack."""
+    (
+        message_id,
+        from_agent,
+        to_agent,
+        message_type,
+        payload,
+        status,
+        priority,
+        created_at,
+        timeout_seconds,
+        retry_count,
+        max_retries_stored,
+        correlation_id,
+        expires_at,
+        available_at,
+        claimed_by,
+        last_error,
+        response_id,
+        _lease_token,
+        _lease_expires_at,
+    ) = row
+    return Message._unchecked(
+        {
+            "id": str(message_id),
+            "from_agent": from_agent,
+            "to_agent": to_agent,
+            "type": message_type,
+            "payload": decode_payload(payload),
+            "status": _STATUSES[status],
+            "priority": _priority(priority),
+            "created_at": from_iso(created_at),
+            "timeout_seconds": float(timeout_seconds or HubSettings.default_timeout),
+            "retry_count": int(retry_count or 0),
+            "max_retries": max_retries(max_retries_stored),
+            "correlation_id": correlation_id,
+            "expires_at": expires_at,
+            "available_at": float(available_at or 0),
+            "claimed_by": claimed_by,
+            "last_error": last_error,
+            "reply_id": None if response_id is None else str(response_id),
+        }
+    )
+
+
+def claim(row: sqlite3.Row, token: str) -> Claim:
+    """The claim a row of ``MESSAGE_COLUMNS`` holds under ``token``."""
+    return Claim._unchecked(
+        {"message": message(row), "token": token, "lease_expires_at": float(row[LEASE_EXPIRES_AT])}
     )
 
 

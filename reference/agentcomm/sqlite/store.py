@@ -34,6 +34,14 @@ if TYPE_CHECKING:
 
 MIN_SQLITE = (3, 35, 0)  # UPDATE ... RETURNING
 
+FIRST_PAUSE, BATCH_PAUSE, LAST_PAUSE = 0.001, 0.0002, 0.002
+"""How long a write waits for a busy database before it tries again: first 1 ms, or
+0.2 ms for a write of many messages, doubling up to 2 ms.  Shorter first pauses made one
+message a call slower, since the writers that lost the race then compete for the CPU
+with the one holding the lock; a batch, which holds the lock far longer than it takes to
+try again, goes faster with them, since a 1 ms sleep mostly outlasted the holder
+(BENCHMARKS.md)."""
+
 
 class Store:
     """One connection to one hub file."""
@@ -53,12 +61,13 @@ class Store:
             raise
 
     # -- transactions -------------------------------------------------------------------
-    def write(self) -> _Write:
-        """One atomic state change; rolled back whole on any exception."""
-        return _Write(self)
+    def write(self, *, batch: bool = False) -> _Write:
+        """One atomic state change; rolled back whole on any exception.  ``batch``: it
+        covers many messages, and retries a busy database sooner (``patiently``)."""
+        return _Write(self, batch)
 
     def write_one(
-        self, sql: str, params: Sequence[Any] | dict[str, Any]
+        self, sql: str, params: Sequence[Any] | dict[str, Any], *, batch: bool = False
     ) -> tuple[list[sqlite3.Row], int]:
         """A state change that is one statement, run in autocommit mode: SQLite makes the
         statement its own transaction, which saves the BEGIN and COMMIT round trips.
@@ -66,7 +75,8 @@ class Store:
         ``write()`` does: the first step takes the write lock or fails having done
         nothing.  The statement commits when its last row is read, so a failure after
         that first step is reported as possibly done."""
-        cursor = self.patiently(lambda: self._autocommit(sql, params), "writing")
+        pause = BATCH_PAUSE if batch else FIRST_PAUSE
+        cursor = self.patiently(lambda: self._autocommit(sql, params), "writing", pause)
         with self.mapped("committing", definite=False):
             found = cursor.fetchall()
         return found, int(cursor.lastrowid or 0)
@@ -103,16 +113,15 @@ class Store:
         row = self.patiently(lambda: self.conn.execute("PRAGMA data_version").fetchone(), "polling")
         return int(row[0])
 
-    def patiently(self, step: Callable[[], T], action: str) -> T:
+    def patiently(self, step: Callable[[], T], action: str, pause: float = FIRST_PAUSE) -> T:
         """Run ``step``, retrying while the database is busy, for up to ``busy_timeout``.
 
         This replaces SQLite's own busy handler (the connection's timeout is 0), whose
         pauses grow to 100 ms and make latency under contention erratic.  Pauses here
-        are 1 ms then 2 ms: shorter ones were measured to be slower overall, because
-        processes that lost the race then compete for the CPU with the lock holder
-        (BENCHMARKS.md).  Running out is a definite error: the step never took the lock.
+        start at ``pause`` and double up to ``LAST_PAUSE``.  Running out is a definite
+        error: the step never took the lock.
         """
-        pause, deadline = 0.001, 0.0
+        deadline = 0.0
         while True:
             try:
                 return step()
@@ -124,7 +133,7 @@ class Store:
             except sqlite3.Error as exc:
                 raise self._map(exc, action, True) from exc
             time.sleep(pause)
-            pause = min(pause * 2, 0.002)
+            pause = min(pause * 2, LAST_PAUSE)
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -228,14 +237,17 @@ class _Write:
     change while the write lock is held, so it is kept to the fewest steps.
     """
 
-    __slots__ = ("store",)
+    __slots__ = ("pause", "store")
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, batch: bool) -> None:
         self.store = store
+        self.pause = BATCH_PAUSE if batch else FIRST_PAUSE
 
     def __enter__(self) -> sqlite3.Connection:
         conn = self.store.conn
-        self.store.patiently(lambda: conn.execute(statements.BEGIN_WRITE), "starting a write")
+        self.store.patiently(
+            lambda: conn.execute(statements.BEGIN_WRITE), "starting a write", self.pause
+        )
         return conn
 
     def __exit__(
