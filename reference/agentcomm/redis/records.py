@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from agentcomm.models import AgentInfo, Event, Message, Priority, Reply, ReplyStatus, Status
+from agentcomm.models import (
+    STATUS_BY_VALUE,
+    AgentInfo,
+    Event,
+    Message,
+    Priority,
+    Reply,
+    ReplyStatus,
+)
 from agentcomm.validation import decode_payload
 
 Flat = Sequence[str]
@@ -35,7 +43,7 @@ def message(message_id: str, h: dict[str, str]) -> Message:
             "to_agent": h["to_agent"],
             "type": h["message_type"],
             "payload": decode_payload(h["payload"]),
-            "status": _STATUSES[h["status"]],
+            "status": STATUS_BY_VALUE[h["status"]],
             "priority": _priority(h["priority"]),
             "created_at": float(h["created_at"]),
             "timeout_seconds": float(h["timeout_seconds"]),
@@ -103,9 +111,8 @@ def agent(agent_id: str, h: dict[str, str], now: float) -> AgentInfo:
     )
 
 
-_STATUSES = {status.value: status for status in Status}
 _PRIORITIES = {str(level.value): level for level in Priority}
-"""Lookups for the values a record holds as text, which the hub's functions write."""
+"""A priority as send.lua writes it, to its member (a lookup, as ``STATUS_BY_VALUE``)."""
 
 
 def _priority(text: str) -> Priority:

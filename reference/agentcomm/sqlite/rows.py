@@ -8,7 +8,16 @@ import json
 import sqlite3
 import time
 
-from agentcomm.models import AgentInfo, Claim, Event, Message, Priority, Reply, ReplyStatus, Status
+from agentcomm.models import (
+    STATUS_BY_VALUE,
+    AgentInfo,
+    Claim,
+    Event,
+    Message,
+    Priority,
+    Reply,
+    ReplyStatus,
+)
 from agentcomm.settings import HubSettings
 from agentcomm.validation import decode_payload
 
@@ -80,7 +89,7 @@ def message(row: sqlite3.Row) -> Message:
             "to_agent": to_agent,
             "type": message_type,
             "payload": decode_payload(payload),
-            "status": _STATUSES[status],
+            "status": STATUS_BY_VALUE[status],
             "priority": _priority(priority),
             "created_at": from_iso(created_at),
             "timeout_seconds": float(timeout_seconds or HubSettings.default_timeout),
@@ -151,7 +160,6 @@ def agent(row: sqlite3.Row, now: float) -> AgentInfo:
     )
 
 
-_STATUSES = {status.value: status for status in Status}
 _LEVELS = (Priority.LOW, Priority.NORMAL, Priority.HIGH)
 
 
