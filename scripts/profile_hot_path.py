@@ -8,8 +8,9 @@ prefix of its own).  Prints the mean time per send and per complete-and-claim; w
 ``--profile``, runs the same again under cProfile and prints the costliest functions
 (BENCHMARKS.md, "The Redis hub's profile").  ``--batch N``: the same in batches of N
 (``send_many``, ``claim_many``, ``complete_many`` with ``claim_next=N``), timed in CPU
-seconds per message.  ``--messages N`` (default 5,000): how many; under ``valgrind
---tool=callgrind``, the count for N less the count for 0 is what N messages cost.
+seconds per message, the sends apart from the claims and completes.  ``--messages N``
+(default 5,000): how many; under ``valgrind --tool=callgrind``, the count for N less the
+count for 0 is what N messages cost.
 """
 
 from __future__ import annotations
@@ -36,9 +37,12 @@ def work(hub: Hub) -> None:
         claim = hub.complete(claim.id, claim.token, claim_next=True)
 
 
-def batches(hub: Hub, size: int) -> None:
+def send_batches(hub: Hub, size: int) -> None:
     for first in range(0, N, size):
         hub.send_many([Outgoing("jobs", "work", {"n": n}) for n in range(first, first + size)])
+
+
+def work_batches(hub: Hub, size: int) -> None:
     claims = hub.claim_many("jobs", limit=size)
     while claims:
         claims = hub.complete_many([(c.id, c.token) for c in claims], claim_next=size)
@@ -62,9 +66,15 @@ def main() -> None:
     with connect(url, agent="@profiler", create=True) as hub:
         if size:
             began = time.process_time()
-            batches(hub, size)
-            spent = time.process_time() - began
-            print(f"batches of {size}: {1e6 * spent / max(N, 1):.0f} µs CPU a message")
+            send_batches(hub, size)
+            sent = time.process_time()
+            work_batches(hub, size)
+            done = time.process_time()
+            each = 1e6 / max(N, 1)
+            print(
+                f"batches of {size}: send_many {each * (sent - began):.1f} µs, claim and "
+                f"complete {each * (done - sent):.1f} µs CPU a message"
+            )
             return
         began = time.perf_counter()
         sends(hub)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agentcomm import DEFAULT_QUEUE, Hub
+from agentcomm import DEFAULT_QUEUE, Hub, Outgoing
 from agentcomm_conformance.suite.redis_design import key as key  # fixture, by name
 from agentcomm_conformance.suite.redis_design import server as server  # fixture, by name
 
@@ -203,3 +203,26 @@ def test_the_processing_set_holds_exactly_the_live_leases(
     elapse(0.5)
     assert worker.sweep() == 1  # the lapse is settled
     assert held() == pytest.approx({extended.id: renewed.lease_expires_at}, abs=1e-3)
+
+
+@pytest.mark.spec("COMPAT-007")
+def test_the_processing_set_holds_exactly_a_batchs_leases(
+    agents: Agents, server: Any, key: Callable[[str], str]
+) -> None:
+    """Batches are leased in steps of their own (a claim of many, the next claim of a
+    finishing step); the set still holds each lease and nothing else, and is gone once
+    the last is finished."""
+    producer, worker = agents("@producer"), agents("@worker")
+    producer.send_many([Outgoing("jobs", "work", n) for n in range(40)])
+    processing = key("processing:jobs")
+
+    def held() -> dict[str, float]:
+        return dict(server.zrange(processing, 0, -1, withscores=True))
+
+    first = worker.claim_many("jobs", limit=20)
+    assert held() == pytest.approx({c.id: c.lease_expires_at for c in first}, abs=1e-3)
+    second = worker.complete_many([(c.id, c.token) for c in first], claim_next=20)
+    assert len(second) == 20
+    assert held() == pytest.approx({c.id: c.lease_expires_at for c in second}, abs=1e-3)
+    worker.complete_many([(c.id, c.token) for c in second])
+    assert server.exists(processing) == 0

@@ -223,6 +223,27 @@ def test_messages_of_one_send_many_are_claimed_in_list_order(agents: Agents) -> 
     assert order == [sent[i].id for i in (1, 2, 4, 0, 3)]
 
 
+@pytest.mark.spec("ORD-001", "MSG-004")
+@pytest.mark.capability("batch")
+def test_one_send_many_reaches_every_target_and_level_it_names(agents: Agents) -> None:
+    """A batch spread over targets and priorities: each message waits in its own line, a
+    line given a single message of the batch as surely as one given several."""
+    boss, worker = agents("@boss"), agents("@worker")
+    plan = [("jobs", "high"), ("@worker", "normal"), ("jobs", "low"), ("jobs", "high")]
+    plan += [("other", "normal"), ("@worker", "low")]
+    sent = boss.send_many([Outgoing(to, "work", i, priority=p) for i, (to, p) in enumerate(plan)])
+
+    def drained(source: str | None) -> list[str]:
+        ids = []
+        while (claim := worker.claim(source)) is not None:
+            ids.append(claim.id)
+        return ids
+
+    assert drained("jobs") == [sent[i].id for i in (0, 3, 2)]
+    assert drained(None) == [sent[i].id for i in (1, 5)]
+    assert drained("other") == [sent[4].id]
+
+
 @pytest.mark.spec("ORD-001", "RETRY-001")
 def test_a_retried_message_keeps_its_place_in_line(agents: Agents, elapse: Elapse) -> None:
     boss = agents("@boss")

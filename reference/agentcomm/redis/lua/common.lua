@@ -18,8 +18,13 @@ local HANDOFF_TTL_TEXT = '60000'  -- ms: a claim handed to a waiter is read at o
 -- than the call itself: small counts are given as text.
 local COUNTS = {'1', '2', '3', '4', '5', '6', '7', '8', '9', '10'}
 
--- 17 significant digits read back as exactly the same double.
-local function time_text(t) return string.format('%.17g', t) end
+-- 17 significant digits read back as exactly the same double.  The last text is kept:
+-- a batch's leases share one deadline, and a float format costs more than a command.
+local last_time, last_time_text
+local function time_text(t)
+  if t ~= last_time then last_time, last_time_text = t, string.format('%.17g', t) end
+  return last_time_text
+end
 
 local function audit(ref)
   if AUDITED then redis.call('XADD', K.audit(), '*', 'ref', ref) end
@@ -113,9 +118,12 @@ local function is_finished(status) return FINISHED[status] ~= nil end
 -- A lease token is kept only as its digest: whoever reads the record cannot finish the
 -- message, only the claimer who holds the token (SPEC LEASE-002).  fakeredis has no
 -- sha1hex; it serves one process, where nobody can read what they may not use anyway.
+-- The last digest is kept: a batch claimed together shares one token.
+local last_token, last_digest
 local function digest(token)
-  if redis.sha1hex then return redis.sha1hex(token) end
-  return token
+  if not redis.sha1hex then return token end
+  if token ~= last_token then last_token, last_digest = token, redis.sha1hex(token) end
+  return last_digest
 end
 
 -- Under the ACL recipe (acl.py) a user may not write another agent's per-target keys,
@@ -365,6 +373,15 @@ local function lease_popped(id, target, level, agent, token_digest, out)
   out[#out + 1] = {id, fields}
 end
 
+-- A sorted set of up to 128 members is a listpack, which keeps each score as text and
+-- reads every score back (strtod of 17 digits) to place a new one: a lease deadline,
+-- the latest, goes last.  Leasing a batch into one costs more than all its other
+-- commands (BENCHMARKS.md).  A member longer than 64 bytes makes the set a skiplist,
+-- which it stays until it empties: a batch claim adds this one first and removes it
+-- last, in the same function, so no reader ever sees it (COMPAT-007).
+local SKIPLIST_MEMBER = '~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~'
+local SKIPLIST_FROM = 8  -- fewer leases at once go to a small set, where a listpack is cheap
+
 -- SPEC CLAIM-001..005: lease up to `limit` messages of `target`, highest priority first,
 -- oldest first within a level; lapsed leases and ended backoffs are settled first.
 -- Returns {id, flat record} per message, in claim order.
@@ -376,18 +393,24 @@ local function claim_from(agent, token_digest, limit, target, likely_empty)
                                  K.pending(target, 0)) == 0 then
     return out  -- one look instead of three pops
   end
+  local processing, skiplist = K.processing(target), false
   for level = 2, 0, -1 do
     local list = K.pending(target, level)
     while #out < limit do
       local want = limit - #out
       local popped = redis.call('RPOP', list, COUNTS[want] or string.format('%d', want))
       if not popped then break end
+      if #popped >= SKIPLIST_FROM and not skiplist then
+        redis.call('ZADD', processing, '+inf', SKIPLIST_MEMBER)
+        skiplist = true
+      end
       for _, id in ipairs(popped) do
         lease_popped(id, target, level, agent, token_digest, out)
       end
       if #popped < want then break end
     end
   end
+  if skiplist then redis.call('ZREM', processing, SKIPLIST_MEMBER) end
   return out
 end
 
