@@ -6,7 +6,11 @@ from agentcomm import validation as v
 from agentcomm.models import Message, Outgoing, Priority, Status
 from agentcomm.settings import HubSettings
 
-__all__ = ["PreparedMessage"]
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing: see record.py
+if TYPE_CHECKING:
+    from typing import Any
+
+__all__ = ["PreparedMessage", "payloads"]
 
 
 class PreparedMessage:
@@ -44,15 +48,17 @@ class PreparedMessage:
         created_at: float,
         available_at: float,
         expires_at: float | None,
+        payload: Any,
     ) -> Message:
-        """The message as a backend stored it: pending, with the times as it reads them back."""
+        """The message as a backend stored it: pending, with the times as it reads them
+        back, and ``payload`` as a reader gets it (``payloads``)."""
         return Message._unchecked(
             {
                 "id": message_id,
                 "from_agent": sender,
                 "to_agent": self.to,
                 "type": self.type,
-                "payload": v.decode_payload(self.payload_json),
+                "payload": payload,
                 "status": Status.PENDING,
                 "priority": self.priority,
                 "created_at": created_at,
@@ -67,3 +73,9 @@ class PreparedMessage:
                 "reply_id": None,
             }
         )
+
+
+def payloads(items: list[PreparedMessage]) -> list[Any]:
+    """The payloads of ``items`` as a reader gets them back, read back from their JSON (a
+    fresh copy, as stored), in one parse for a batch."""
+    return v.decode_payloads([m.payload_json for m in items])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from agentcomm.api import PreparedMessage
 from agentcomm.models import Message
+from agentcomm.prepared import payloads
 from agentcomm.sqlite import statements
 from agentcomm.sqlite.hub import SqliteHub
 from agentcomm.sqlite.messages import _insert_params
@@ -33,8 +34,8 @@ class SplicedSql(SqliteHub):
                 for m in items
             ]
         return [
-            m.sent(str(i), sender, from_iso(created), now, m.expires_at)
-            for i, m in zip(ids, items, strict=True)
+            m.sent(str(i), sender, from_iso(created), now, m.expires_at, payload)
+            for i, m, payload in zip(ids, items, payloads(items), strict=True)
         ]
 
 

@@ -13,6 +13,7 @@ from agentcomm import validation as v
 from agentcomm.api import Next, PreparedMessage, Then
 from agentcomm.errors import NotFound
 from agentcomm.models import Claim, Message, Reply, ReplyStatus, Status
+from agentcomm.prepared import payloads
 from agentcomm.redis import records
 from agentcomm.redis.base import _is_message_id, _message_id, stamp
 from agentcomm.redis.waiting import Waiting
@@ -37,7 +38,10 @@ class Messages(Waiting):
             ]
         ids = self._run("send", *fields, now=now)
         sent_at = float(stamp(now))
-        return [_sent(str(i), sender, m, sent_at) for i, m in zip(ids, items, strict=True)]
+        return [
+            _sent(str(i), sender, m, sent_at, payload)
+            for i, m, payload in zip(ids, items, payloads(items), strict=True)
+        ]
 
     def _get(self, message_id: str) -> Message:
         key = self.keys.key("message", id=_message_id(message_id))
@@ -208,6 +212,8 @@ def _claims(found: list[tuple[str, list[str]]], token: str) -> list[Claim]:
     return [_claim(message_id, records.as_dict(flat), token) for message_id, flat in found]
 
 
-def _sent(message_id: str, sender: str, m: PreparedMessage, sent_at: float) -> Message:
+def _sent(
+    message_id: str, sender: str, m: PreparedMessage, sent_at: float, payload: Any
+) -> Message:
     expires_at = None if m.expires_at is None else float(stamp(m.expires_at))
-    return m.sent(message_id, sender, sent_at, sent_at, expires_at)
+    return m.sent(message_id, sender, sent_at, sent_at, expires_at, payload)

@@ -10,6 +10,7 @@ from agentcomm import validation as v
 from agentcomm.api import Next, PreparedMessage, Then, next_source_refusal
 from agentcomm.errors import Conflict, StaleLease
 from agentcomm.models import Claim, Message, Reply, ReplyStatus
+from agentcomm.prepared import payloads
 from agentcomm.sqlite import rows
 from agentcomm.sqlite.base import SqliteBase, _claim_params, _is_rowid, _new_token, _rowid
 from agentcomm.sqlite.rows import from_iso, iso
@@ -36,8 +37,8 @@ class Messages(SqliteBase):
                 ]
         created_at = from_iso(created)  # what get() reads back
         return [
-            m.sent(str(i), sender, created_at, now, m.expires_at)
-            for i, m in zip(ids, items, strict=True)
+            m.sent(str(i), sender, created_at, now, m.expires_at, payload)
+            for i, m, payload in zip(ids, items, payloads(items), strict=True)
         ]
 
     def _insert(self, conn: sqlite3.Connection, params: list[Row]) -> list[int]:
