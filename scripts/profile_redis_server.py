@@ -1,7 +1,7 @@
 """The Redis server's work per message, in instructions: a private ``redis-server`` under
 valgrind's callgrind, its counts taken around each phase of a worker's hot path.
 
-    python scripts/profile_redis_server.py [--messages N] [--batch N]
+    python scripts/profile_redis_server.py [--messages N] [--batch N] [--keep DIR]
 
 Needs valgrind (``callgrind_control``) and ``redis-server``.  Instructions, unlike
 seconds, come out the same from run to run on a busy machine; they count the server's
@@ -17,7 +17,9 @@ the kernel's.  The phases, each on a fresh key prefix:
   or a skiplist (``common.lua``, ``SKIPLIST_MEMBER``);
 - ``LPUSH``, ``PING``: one plain command, for scale.
 
-BENCHMARKS.md ("The Redis server's work per message") has the figures.
+``--keep DIR`` keeps the server's files and names each phase's dump, for
+``callgrind_annotate``.  BENCHMARKS.md ("The Redis server's work per message") has the
+figures.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class Counter:
 
     def __init__(self, server: RedisServer, dumps: Path) -> None:
         self.pid, self.dumps = server.pid, dumps
+        self.dumped: list[Path] = []  # each phase's dump, in order
         control = shutil.which("callgrind_control")
         if control is None:
             raise SystemExit("callgrind_control (valgrind) is not installed")
@@ -60,6 +63,7 @@ class Counter:
     def total(self) -> int:
         subprocess.run([self.control, "-d", str(self.pid)], check=True, capture_output=True)
         newest = max(self.dumps.glob(f"callgrind.out.{self.pid}*"), key=lambda p: p.stat().st_mtime)
+        self.dumped.append(newest)
         for line in newest.read_text().splitlines():
             if line.startswith(("summary:", "totals:")):
                 return int(line.split()[1])
@@ -69,6 +73,17 @@ class Counter:
         self.zero()
         phase()
         return self.total() / count
+
+
+@contextmanager
+def kept_or_temporary(keep: str | None) -> Iterator[Path]:
+    if keep is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            yield Path(scratch)
+        return
+    folder = Path(keep).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    yield folder
 
 
 @contextmanager
@@ -147,10 +162,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="The Redis server's instructions a message.")
     parser.add_argument("--messages", type=int, default=2000, help="[default: %(default)s]")
     parser.add_argument("--batch", type=int, default=100, help="[default: %(default)s]")
+    parser.add_argument(
+        "--keep", metavar="DIR", help="keep the server's files and each phase's dump in DIR"
+    )
     args = parser.parse_args()
     n, size = args.messages, args.batch
-    with tempfile.TemporaryDirectory() as scratch, server_under_callgrind(Path(scratch)) as server:
-        count = Counter(server, Path(scratch))
+    with kept_or_temporary(args.keep) as folder, server_under_callgrind(folder) as server:
+        count = Counter(server, folder)
         producer, worker = hubs(server, "single")
         rows = {
             "send": count.per(n, lambda: [producer.send(QUEUE, "work", i) for i in range(n)]),
@@ -170,8 +188,9 @@ def main() -> None:
         rows["ZADD+ZREM, skiplist"] = count.per(n, lambda: zadd_zrem(raw, "~" * 65, n))
         rows["LPUSH"] = count.per(n, lambda: [raw.lpush("plain", "x") for _ in range(n)])
         rows["PING"] = count.per(n, lambda: [raw.ping() for _ in range(n)])
-    for phase, instructions in rows.items():
-        print(f"{phase:20s} {instructions / 1000:8.1f}k instructions a message")
+    for (phase, instructions), dump in zip(rows.items(), count.dumped, strict=True):
+        kept = f"  {dump}" if args.keep else ""
+        print(f"{phase:20s} {instructions / 1000:8.1f}k instructions a message{kept}")
 
 
 if __name__ == "__main__":
