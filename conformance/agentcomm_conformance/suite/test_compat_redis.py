@@ -206,6 +206,8 @@ def test_the_processing_set_holds_exactly_the_live_leases(
 
 
 @pytest.mark.spec("COMPAT-007")
+@pytest.mark.capability("batch")
+@pytest.mark.capability("claim_next")
 def test_the_processing_set_holds_exactly_a_batchs_leases(
     agents: Agents, server: Any, key: Callable[[str], str]
 ) -> None:
