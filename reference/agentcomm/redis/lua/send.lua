@@ -27,7 +27,7 @@ for i = 0, n - 1 do
   end
   create(id, fields)
   local list = K.pending(to, priority)
-  if n == 1 then
+  if n == 1 then  -- one message a call, the common case: no table of lists to build
     redis.call('LPUSH', list, id)
   else
     local its = queued[list] or {}
