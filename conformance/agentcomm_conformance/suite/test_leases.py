@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from agentcomm import Claim, Hub, Status
-from agentcomm_conformance.expect import claimed, refused
+from agentcomm_conformance.expect import claimed, depths, refused
 from agentcomm_conformance.expect import now_by_message as hub_now
 from agentcomm_conformance.plugin import HubSession
 from agentcomm_conformance.targets import Target
@@ -379,3 +379,22 @@ def test_complete_many_of_several_claims_completes_all_or_none(agents: Agents) -
     assert {worker.get(i).status for i, _ in mixed} == {Status.PROCESSING}
     worker.complete_many(mixed)
     assert {worker.get(i).status for i, _ in mixed} == {Status.COMPLETED}
+
+
+@pytest.mark.spec("LEASE-008", "PRIO-003")
+@pytest.mark.capability("batch")
+def test_complete_many_of_several_targets_counts_each_under_its_own(agents: Agents) -> None:
+    """One batch finishing the work of a queue and of an inbox leaves no lease behind, and
+    stats counts each completion under the target it was sent to."""
+    boss = agents("@boss")
+    for i in range(3):
+        boss.send("jobs", "work", i)
+        boss.send("@worker", "work", i)
+    worker = agents("@worker")
+    claims = worker.claim_many("jobs", limit=3) + worker.claim_many(limit=2)
+    worker.complete_many([(c.id, c.token) for c in claims])
+    assert depths(worker) == {
+        "jobs": {"completed": 3},
+        "@worker": {"completed": 2, "pending": 1, "pending_normal": 1},
+    }
+    assert worker.stats().counters["completed"] == 5

@@ -221,17 +221,60 @@ local function requeue(m)
   end
 end
 
--- Completed or expired: kept in the target's finished set until retention prunes it.
-local function finish(m, status)
+-- A variadic command over `items` (members, or score-member pairs), in steps: unpack()
+-- has a limit.  One command instead of one per item saves the call and, more, its copy
+-- in the append-only file (BENCHMARKS.md).
+local STEP = 1000  -- even: score-member pairs stay whole
+local function each_step(command, key, items)
+  for j = 1, #items, STEP do
+    redis.call(command, key, unpack(items, j, math.min(j + STEP - 1, #items)))
+  end
+end
+
+-- Adds `value` to the list by_key[key], made when missing: grouping for each_step.
+local function append(by_key, key, value)
+  local items = by_key[key]
+  if not items then
+    items = {}
+    by_key[key] = items
+  end
+  items[#items + 1] = value
+end
+
+-- Completed or expired, in the record (the sets are the caller's).
+local function mark_finished(m, status)
   set(m, 'status', status, 'finished_at', NOW_TEXT)
-  if m.status == 'processing' then redis.call('ZREM', K.processing(m.to_agent), m.id) end
-  if m.expires_at then redis.call('ZREM', K.expiring(), m.id) end
-  redis.call('ZADD', K.finished(m.to_agent), NOW_TEXT, m.id)
   if status == 'expired' then  -- rare: counted; completions are counted by stats.lua
     depth(m.to_agent, 'expired', 1)
     tally('expired')
   end
+end
+
+-- Completed or expired: kept in the target's finished set until retention prunes it.
+local function finish(m, status)
+  mark_finished(m, status)
+  if m.status == 'processing' then redis.call('ZREM', K.processing(m.to_agent), m.id) end
+  if m.expires_at then redis.call('ZREM', K.expiring(), m.id) end
+  redis.call('ZADD', K.finished(m.to_agent), NOW_TEXT, m.id)
   m.status = status
+end
+
+-- finish() for many messages, of any targets, each set changed by one command per target.
+-- (Only for many: the tables cost one message more than they save.)
+local function finish_all(ms, status)
+  if #ms == 1 then return finish(ms[1], status) end
+  local leases, finished, expiring = {}, {}, {}
+  for _, m in ipairs(ms) do
+    mark_finished(m, status)
+    if m.status == 'processing' then append(leases, m.to_agent, m.id) end
+    if m.expires_at then expiring[#expiring + 1] = m.id end
+    append(finished, m.to_agent, NOW_TEXT)
+    append(finished, m.to_agent, m.id)
+    m.status = status
+  end
+  for target, ids in pairs(leases) do each_step('ZREM', K.processing(target), ids) end
+  each_step('ZREM', K.expiring(), expiring)
+  for target, scored in pairs(finished) do each_step('ZADD', K.finished(target), scored) end
 end
 
 -- A reply to `m` from `from`, stored and pushed on the requester's reply list, where it
@@ -341,9 +384,10 @@ end
 local adopt
 
 -- Lease one item popped from a pending list of `target` at `level`, if it is a claimable
--- message: appends {id, flat record} to `out`.  A message past its deadline expires
--- instead (SPEC EXP-001); an item that names no message is adopted, never dropped.
-local function lease_popped(id, target, level, agent, token_digest, out)
+-- message: appends {id, flat record} to `out`, and its deadline and id to `leases` (for
+-- the claim's one ZADD).  A message past its deadline expires instead (SPEC EXP-001);
+-- an item that names no message is adopted, never dropped.
+local function lease_popped(id, target, level, agent, token_digest, out, leases)
   local fields = flat(id)
   if #fields == 0 then
     id = adopt(id, target, level)
@@ -363,7 +407,7 @@ local function lease_popped(id, target, level, agent, token_digest, out)
   local lease = time_text(NOW + tonumber(field(fields, 'timeout_seconds')))
   set(m, 'status', 'processing', 'claimed_by', agent, 'lease_token', token_digest,
       'lease_expires_at', lease, 'processed_at', NOW_TEXT)
-  redis.call('ZADD', K.processing(target), lease, id)  -- text: no float formatting
+  leases[#leases + 1], leases[#leases + 2] = lease, id  -- text: no float formatting
   -- Later fields override earlier ones when the client reads the flat reply.
   local n = #fields
   fields[n + 1], fields[n + 2] = 'status', 'processing'
@@ -375,12 +419,27 @@ end
 
 -- A sorted set of up to 128 members is a listpack, which keeps each score as text and
 -- reads every score back (strtod of 17 digits) to place a new one: a lease deadline,
--- the latest, goes last.  Leasing a batch into one costs more than all its other
--- commands (BENCHMARKS.md).  A member longer than 64 bytes makes the set a skiplist,
--- which it stays until it empties: a batch claim adds this one first and removes it
--- last, in the same function, so no reader ever sees it (COMPAT-007).
+-- the latest, goes last.  Leasing a batch into one, even in one ZADD, costs more than
+-- all its other commands (BENCHMARKS.md).  A member longer than 64 bytes makes the set
+-- a skiplist, which it stays until it empties: a batch claim adds this one first, in the
+-- ZADD of its leases, and removes it last, in the same function, so no reader ever sees
+-- it (COMPAT-007).
 local SKIPLIST_MEMBER = '~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~'
 local SKIPLIST_FROM = 8  -- fewer leases at once go to a small set, where a listpack is cheap
+
+-- The leases of one claim (deadline, id, ...) into `target`'s processing set.
+local function add_leases(target, leases)
+  if #leases == 0 then return end
+  local processing = K.processing(target)
+  if #leases < 2 * SKIPLIST_FROM then
+    redis.call('ZADD', processing, unpack(leases))
+    return
+  end
+  table.insert(leases, 1, SKIPLIST_MEMBER)
+  table.insert(leases, 1, '+inf')
+  each_step('ZADD', processing, leases)
+  redis.call('ZREM', processing, SKIPLIST_MEMBER)
+end
 
 -- SPEC CLAIM-001..005: lease up to `limit` messages of `target`, highest priority first,
 -- oldest first within a level; lapsed leases and ended backoffs are settled first.
@@ -393,24 +452,20 @@ local function claim_from(agent, token_digest, limit, target, likely_empty)
                                  K.pending(target, 0)) == 0 then
     return out  -- one look instead of three pops
   end
-  local processing, skiplist = K.processing(target), false
+  local leases = {}
   for level = 2, 0, -1 do
     local list = K.pending(target, level)
     while #out < limit do
       local want = limit - #out
       local popped = redis.call('RPOP', list, COUNTS[want] or string.format('%d', want))
       if not popped then break end
-      if #popped >= SKIPLIST_FROM and not skiplist then
-        redis.call('ZADD', processing, '+inf', SKIPLIST_MEMBER)
-        skiplist = true
-      end
       for _, id in ipairs(popped) do
-        lease_popped(id, target, level, agent, token_digest, out)
+        lease_popped(id, target, level, agent, token_digest, out, leases)
       end
       if #popped < want then break end
     end
   end
-  if skiplist then redis.call('ZREM', processing, SKIPLIST_MEMBER) end
+  add_leases(target, leases)
   return out
 end
 

@@ -7,5 +7,5 @@ local held, refusal = all_leased(n, THEN_ARGS + 2)
 if not held then return refuse(refusal) end
 refusal = then_refusal(held)
 if refusal then return refuse(refusal) end
-for _, m in ipairs(held) do finish(m, 'completed') end
+finish_all(held, 'completed')
 return done({n, then_claim(held[1].to_agent)})

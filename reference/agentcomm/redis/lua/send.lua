@@ -4,7 +4,6 @@
 -- Returns the new message ids.  A record holds only what is not a default: retry_count
 -- is 0 and available_at the created_at until a retry sets them (records.py reads both).
 -- A batch costs one INCRBY for its ids and one LPUSH per pending list it adds to.
-local PUSH_STEP = 1000  -- ids per LPUSH: unpack() has a limit
 local sender, n = arg(1), tonumber(arg(2))
 local last = redis.call('INCRBY', K.seq_message(), arg(2))  -- text: no float formatting
 -- woken: the targets sent to, whose waiters are served; queued: each pending list's ids
@@ -30,16 +29,13 @@ for i = 0, n - 1 do
   if n == 1 then  -- one message a call, the common case: no table of lists to build
     redis.call('LPUSH', list, id)
   else
-    local its = queued[list] or {}
-    queued[list], its[#its + 1] = its, id
+    append(queued, list, id)
   end
   woken[to] = true
   ids[#ids + 1] = id
 end
 for list, its in pairs(queued) do  -- LPUSH a b c leaves c at the head, as three LPUSHes
-  for j = 1, #its, PUSH_STEP do
-    redis.call('LPUSH', list, unpack(its, j, math.min(j + PUSH_STEP - 1, #its)))
-  end
+  each_step('LPUSH', list, its)
 end
 for target in pairs(woken) do
   redis.call('SADD', K.targets(), target)
