@@ -80,10 +80,12 @@ def handoff_ms(folder: Path, samples: int) -> tuple[float, float]:
     with RedisServer(directory=folder / "latency", appendfsync="everysec") as server:
         ctx = mp.get_context("spawn")
         client, out = redis.Redis(port=server.port), ctx.Queue()
-        workers = [ctx.Process(target=consume, args=(server.port, out)) for _ in range(3)]
+        workers = [
+            ctx.Process(target=consume, args=(server.port, out), daemon=True) for _ in range(3)
+        ]
         for worker in workers:
             worker.start()
-        while len(client.client_list()) < 4:  # every consumer connected
+        while client.info("clients")["blocked_clients"] < len(workers):  # all waiting
             time.sleep(0.01)
         for _ in range(samples):
             client.rpush(KEY, repr(time.time()))
